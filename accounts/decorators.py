@@ -1,0 +1,67 @@
+"""The dashboard's tenant entry point: `/m/<merchant_slug>/…` views run inside that merchant.
+
+A user who is not a member gets the same 404 as for a merchant that does not exist. A member
+whose role is too low gets 403. Membership is read on every request, so removing a member or
+changing a role takes effect on their very next click.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from allauth.mfa.utils import is_mfa_enabled
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+
+from accounts.models import Membership, Merchant, Role
+from referral_saas import tenancy
+
+V = TypeVar("V", bound=Callable[..., HttpResponse])
+
+SESSION_MERCHANT_KEY = "current_merchant_slug"
+
+
+def merchant_view(least_role: str = Role.VIEWER) -> Callable[[V], V]:
+    """Decorate a view taking `merchant_slug`: sets `request.merchant`, `request.membership`
+    and the current merchant, and requires at least `least_role`."""
+
+    def decorate(view: V) -> V:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, merchant_slug: str, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            merchant = Merchant.objects.filter(slug=merchant_slug).first()
+            if merchant is None:
+                raise Http404("No such merchant.")
+            with tenancy.merchant_context(merchant):
+                membership = (
+                    Membership.objects.select_related("user").filter(user=request.user).first()
+                )
+                if membership is None:
+                    raise Http404("No such merchant.")
+                if (
+                    merchant.require_owner_mfa
+                    and membership.role == Role.OWNER
+                    and not is_mfa_enabled(request.user)
+                ):
+                    messages.warning(
+                        request,
+                        f"{merchant.name} requires owners to use two-factor authentication. "
+                        "Set up an authenticator app to continue.",
+                    )
+                    return redirect("mfa_activate_totp")
+                if not membership.has_role(least_role):
+                    raise PermissionDenied(f"This needs the {least_role} role or higher.")
+                request.merchant = merchant  # type: ignore[attr-defined]
+                request.membership = membership  # type: ignore[attr-defined]
+                request.session[SESSION_MERCHANT_KEY] = merchant.slug
+                return view(request, *args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

@@ -1,0 +1,208 @@
+"""Users, merchants (the tenant), memberships, invitations, API keys and the audit log."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, ClassVar
+
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from referral_saas.ids import new_public_id
+from referral_saas.tenancy import TenantModel
+
+
+class EmailUserManager(UserManager["User"]):
+    def _create_user_object(self, username: Any, email: Any, password: Any, **extra: Any) -> User:
+        email = self.normalize_email(email or username)
+        user = self.model(email=email, **extra)
+        user.password = ""
+        if password is not None:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        return user
+
+    def create_user(  # type: ignore[override]
+        self, email: str, password: str | None = None, **extra: Any
+    ) -> User:
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        user = self._create_user_object(None, email, password, **extra)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(  # type: ignore[override]
+        self, email: str, password: str | None = None, **extra: Any
+    ) -> User:
+        extra.update(is_staff=True, is_superuser=True)
+        user = self._create_user_object(None, email, password, **extra)
+        user.save(using=self._db)
+        return user
+
+
+class User(AbstractUser):
+    """A person who logs in to the dashboard. Identified by email; may belong to many merchants."""
+
+    username = None  # type: ignore[assignment]
+    email = models.EmailField("email address", unique=True)
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+
+    objects: ClassVar[EmailUserManager] = EmailUserManager()  # type: ignore[assignment]
+
+    class Meta:
+        constraints = [models.UniqueConstraint(Lower("email"), name="user_email_ci_unique")]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class Merchant(models.Model):
+    """The tenant. Everything a merchant owns points here through `TenantModel.merchant`."""
+
+    public_id = models.CharField(
+        max_length=32, unique=True, default=functools.partial(new_public_id, "mer"), editable=False
+    )
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=60, unique=True)
+    require_owner_mfa = models.BooleanField(
+        default=False, help_text="Owners must have two-factor authentication to use the dashboard."
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    ADMIN = "admin", "Admin"
+    REVIEWER = "reviewer", "Reviewer"
+    VIEWER = "viewer", "Viewer"
+
+
+# What each role may do, most powerful first. Views ask for the least role that may act.
+ROLE_RANK: dict[str, int] = {Role.VIEWER: 0, Role.REVIEWER: 1, Role.ADMIN: 2, Role.OWNER: 3}
+
+
+class Membership(TenantModel):
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "user"], name="membership_unique_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}@{self.merchant_id}:{self.role}"
+
+    def has_role(self, least: str) -> bool:
+        return ROLE_RANK[self.role] >= ROLE_RANK[least]
+
+
+class Invitation(TenantModel):
+    """An emailed invitation to join a merchant with a role. Only the token's hash is stored."""
+
+    public_id = models.CharField(
+        max_length=32, unique=True, default=functools.partial(new_public_id, "inv"), editable=False
+    )
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Role.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["merchant", "email"], name="invitation_merchant_email")]
+        constraints = [
+            # One open invitation per address per merchant; re-inviting refreshes it.
+            models.UniqueConstraint(
+                "merchant",
+                Lower("email"),
+                condition=models.Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="invitation_one_open_per_email",
+            ),
+        ]
+
+    @property
+    def is_open(self) -> bool:
+        return self.accepted_at is None and self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class ApiKeyKind(models.TextChoices):
+    SECRET = "secret", "Secret (server)"
+    PUBLISHABLE = "publishable", "Publishable (browser)"
+
+
+class ApiKey(TenantModel):
+    """An API key. The plaintext is shown once at creation; only its SHA-256 is stored."""
+
+    public_id = models.CharField(
+        max_length=32, unique=True, default=functools.partial(new_public_id, "key"), editable=False
+    )
+    kind = models.CharField(max_length=16, choices=ApiKeyKind.choices)
+    name = models.CharField(max_length=80)
+    key_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=16, help_text="Visible start of the key, e.g. sk_live_")
+    last4 = models.CharField(max_length=4)
+    allowed_origins = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    # Set when the key is rolled with a grace period: valid until then, refused after.
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    replaced_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["merchant", "-created_at"], name="apikey_merchant_created")]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}…{self.last4}"
+
+    @property
+    def masked(self) -> str:
+        return f"{self.prefix}…{self.last4}"
+
+    def is_active(self, now: Any = None) -> bool:
+        now = now or timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class AuditEvent(TenantModel):
+    """Append-only record of a security-relevant action. PostgreSQL refuses UPDATE and DELETE."""
+
+    public_id = models.CharField(
+        max_length=32, unique=True, default=functools.partial(new_public_id, "aud"), editable=False
+    )
+    action = models.CharField(max_length=64)
+    # The actor is copied, not only referenced, so the record survives the user's deletion.
+    actor_user = models.ForeignKey(
+        User, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    actor_label = models.CharField(max_length=254, blank=True)
+    target_type = models.CharField(max_length=40, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    ip_prefix = models.CharField(max_length=64, blank=True, help_text="Truncated client IP.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["merchant", "-created_at"], name="audit_merchant_created")]
+
+    def __str__(self) -> str:
+        return f"{self.action} by {self.actor_label}"

@@ -1,0 +1,1 @@
+"""Benchmark harness: the project against a bare Django/DRF baseline, measured in the same run."""

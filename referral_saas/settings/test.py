@@ -1,0 +1,24 @@
+"""Test settings: the real PostgreSQL and Redis, as CI has them."""
+
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/referral_saas")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("LOG_FORMAT", "text")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+from referral_saas.settings.base import *  # noqa: E402,F403
+
+SECRET_KEY = "test-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGH"
+ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Tasks run in the test process right after commit; tests that need a real worker start one.
+CELERY_TASK_ALWAYS_EAGER = True
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = True
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Tests must not be slowed or flaked by login throttling unless a test turns it on.
+ACCOUNT_RATE_LIMITS = {k: v for k, v in ACCOUNT_RATE_LIMITS.items() if k != "confirm_email"}  # noqa: F405

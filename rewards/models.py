@@ -1,0 +1,1 @@
+"""Rewards, qualification and fraud (the reward-pipeline issue fills this app)."""
