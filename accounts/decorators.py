@@ -32,7 +32,9 @@ def merchant_view(least_role: str = Role.VIEWER) -> Callable[[V], V]:
 
     def decorate(view: V) -> V:
         @functools.wraps(view)
-        def wrapper(request: HttpRequest, merchant_slug: str, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(
+            request: HttpRequest, merchant_slug: str, *args: Any, **kwargs: Any
+        ) -> HttpResponse:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             merchant = Merchant.objects.filter(slug=merchant_slug).first()

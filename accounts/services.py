@@ -104,7 +104,9 @@ def merchant_update_security(
         merchant.require_owner_mfa = require_owner_mfa
         merchant.save(update_fields=["require_owner_mfa"])
         audit_record(
-            action="merchant.owner_mfa_required" if require_owner_mfa else "merchant.owner_mfa_optional",
+            action="merchant.owner_mfa_required"
+            if require_owner_mfa
+            else "merchant.owner_mfa_optional",
             actor=actor,
             target=merchant,
             request=request,
@@ -158,8 +160,12 @@ def invitation_create(
     )
     accept_url = settings.PUBLIC_BASE_URL + reverse("invitation_accept", args=[token])
     merchant = tenancy.get_current_merchant()
-    context = {"merchant": merchant, "invitation": invitation, "accept_url": accept_url,
-               "inviter": actor.user}
+    context = {
+        "merchant": merchant,
+        "invitation": invitation,
+        "accept_url": accept_url,
+        "inviter": actor.user,
+    }
     transaction.on_commit(
         lambda: send_mail(
             subject=f"{actor.user.email} invited you to {merchant.name}",
@@ -168,8 +174,13 @@ def invitation_create(
             recipient_list=[email],
         )
     )
-    audit_record(action="member.invited", actor=actor.user, target=invitation,
-                 data={"email": email, "role": role}, request=request)
+    audit_record(
+        action="member.invited",
+        actor=actor.user,
+        target=invitation,
+        data={"email": email, "role": role},
+        request=request,
+    )
     return IssuedInvitation(invitation=invitation, accept_url=accept_url)
 
 
@@ -194,9 +205,9 @@ def invitation_accept(
             f"This invitation is for {invitation.email}; you are signed in as {user.email}."
         )
     with tenancy.merchant_context(invitation.merchant):
-        claimed = Invitation.objects.filter(pk=invitation.pk, accepted_at__isnull=True,
-                                            revoked_at__isnull=True).update(
-            accepted_at=timezone.now(), accepted_by=user)
+        claimed = Invitation.objects.filter(
+            pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True
+        ).update(accepted_at=timezone.now(), accepted_by=user)
         if claimed != 1:
             raise ValidationError("This invitation has expired or was already used.")
         try:
@@ -204,9 +215,13 @@ def invitation_accept(
                 membership = Membership.objects.create(user=user, role=invitation.role)
         except IntegrityError:
             raise ValidationError("You are already a member of this merchant.") from None
-        audit_record(action="member.joined", actor=user, target=membership,
-                     data={"role": invitation.role, "invitation": invitation.public_id},
-                     request=request)
+        audit_record(
+            action="member.joined",
+            actor=user,
+            target=membership,
+            data={"role": invitation.role, "invitation": invitation.public_id},
+            request=request,
+        )
     return membership
 
 
@@ -216,8 +231,13 @@ def invitation_revoke(
     if invitation.revoked_at is None and invitation.accepted_at is None:
         invitation.revoked_at = timezone.now()
         invitation.save(update_fields=["revoked_at"])
-        audit_record(action="member.invitation_revoked", actor=actor.user, target=invitation,
-                     data={"email": invitation.email}, request=request)
+        audit_record(
+            action="member.invitation_revoked",
+            actor=actor.user,
+            target=invitation,
+            data={"email": invitation.email},
+            request=request,
+        )
 
 
 @transaction.atomic
@@ -234,9 +254,13 @@ def membership_change_role(
     previous = membership.role
     membership.role = role
     membership.save(update_fields=["role"])
-    audit_record(action="member.role_changed", actor=actor.user, target=membership,
-                 data={"user": membership.user.email, "from": previous, "to": role},
-                 request=request)
+    audit_record(
+        action="member.role_changed",
+        actor=actor.user,
+        target=membership,
+        data={"user": membership.user.email, "from": previous, "to": role},
+        request=request,
+    )
     return membership
 
 
@@ -253,8 +277,12 @@ def membership_remove(
         raise ValidationError("A merchant needs at least one owner.")
     email = membership.user.email
     membership.delete()
-    audit_record(action="member.removed", actor=actor.user,
-                 data={"user": email, "role": membership.role}, request=request)
+    audit_record(
+        action="member.removed",
+        actor=actor.user,
+        data={"user": email, "role": membership.role},
+        request=request,
+    )
 
 
 # --- API keys --------------------------------------------------------------------------------
@@ -298,24 +326,45 @@ def api_key_create(
     name: str,
     allowed_origins: list[str] | None = None,
     request: HttpRequest | None = None,
+    plaintext: str | None = None,
 ) -> IssuedKey:
-    """Mint a key. Returns the plaintext once; stores only its hash. Audited `api_key.created`."""
+    """Mint a key. Returns the plaintext once; stores only its hash. Audited `api_key.created`.
+
+    `plaintext` is only for the demo seed, whose keys are derived from the install's secret so
+    that re-seeding prints the same working keys; everything else lets us mint them."""
     if kind not in ApiKeyKind.values:
         raise ValidationError({"kind": "Choose secret or publishable."})
     origins = normalise_origins(allowed_origins or [])
     if kind == ApiKeyKind.SECRET and origins:
-        raise ValidationError({"allowed_origins": "Secret keys are for servers; they have no origins."})
+        raise ValidationError(
+            {"allowed_origins": "Secret keys are for servers; they have no origins."}
+        )
     if kind == ApiKeyKind.PUBLISHABLE and not origins:
         raise ValidationError(
             {"allowed_origins": "A publishable key needs at least one allowed origin."}
         )
-    plaintext, prefix, last4 = _mint(kind)
+    if plaintext is None:
+        plaintext, prefix, last4 = _mint(kind)
+    else:
+        prefix, last4 = KEY_PREFIXES[ApiKeyKind(kind)], plaintext[-4:]
+        if not plaintext.startswith(prefix) or len(plaintext) != len(prefix) + KEY_RANDOM_LENGTH:
+            raise ValidationError("A supplied key must look like a minted one.")
     key = ApiKey.objects.create(
-        kind=kind, name=name.strip() or f"{kind} key", key_hash=hash_token(plaintext),
-        prefix=prefix, last4=last4, allowed_origins=origins, created_by=actor,
+        kind=kind,
+        name=name.strip() or f"{kind} key",
+        key_hash=hash_token(plaintext),
+        prefix=prefix,
+        last4=last4,
+        allowed_origins=origins,
+        created_by=actor,
     )
-    audit_record(action="api_key.created", actor=actor, target=key,
-                 data={"kind": kind, "name": key.name, "key": key.masked}, request=request)
+    audit_record(
+        action="api_key.created",
+        actor=actor,
+        target=key,
+        data={"kind": kind, "name": key.name, "key": key.masked},
+        request=request,
+    )
     return IssuedKey(key=key, plaintext=plaintext)
 
 
@@ -325,8 +374,13 @@ def api_key_revoke(*, actor: User | None, key: ApiKey, request: HttpRequest | No
         revoked_at=timezone.now()
     )
     if updated:
-        audit_record(action="api_key.revoked", actor=actor, target=key,
-                     data={"key": key.masked}, request=request)
+        audit_record(
+            action="api_key.revoked",
+            actor=actor,
+            target=key,
+            data={"key": key.masked},
+            request=request,
+        )
 
 
 @transaction.atomic
@@ -340,8 +394,13 @@ def api_key_roll(
     locked = ApiKey.objects.select_for_update().get(pk=key.pk)
     if not locked.is_active() or locked.replaced_by_id is not None:
         raise ValidationError("Only an active key that has not been rolled can be rolled.")
-    issued = api_key_create(actor=actor, kind=locked.kind, name=locked.name,
-                            allowed_origins=locked.allowed_origins, request=request)
+    issued = api_key_create(
+        actor=actor,
+        kind=locked.kind,
+        name=locked.name,
+        allowed_origins=locked.allowed_origins,
+        request=request,
+    )
     now = timezone.now()
     locked.replaced_by = issued.key
     if grace_hours == 0:
@@ -349,9 +408,13 @@ def api_key_roll(
     else:
         locked.expires_at = now + timedelta(hours=grace_hours)
     locked.save(update_fields=["replaced_by", "revoked_at", "expires_at"])
-    audit_record(action="api_key.rolled", actor=actor, target=locked,
-                 data={"key": locked.masked, "replacement": issued.key.masked,
-                       "grace_hours": grace_hours}, request=request)
+    audit_record(
+        action="api_key.rolled",
+        actor=actor,
+        target=locked,
+        data={"key": locked.masked, "replacement": issued.key.masked, "grace_hours": grace_hours},
+        request=request,
+    )
     return issued
 
 

@@ -22,6 +22,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from psycopg import Error
+from redis import RedisError
+
 from bench import processes, report, services, wrk
 from bench.processes import REPO_ROOT, ManagedProcess, ProcessError
 from bench.report import ScenarioOutcome
@@ -42,8 +45,10 @@ READY_PROBE = Request(
     method="GET", path="/healthz", headers={}, body=None, lua=None, expected_status=200
 )
 # Variables of the caller's shell that would change what the servers run or how.
-_INHERITED_PREFIXES = ("DJANGO_", "CELERY_", "BENCH_", "GUNICORN_")
-_INHERITED_NAMES = frozenset({"DATABASE_URL", "REDIS_URL", "WEB_CONCURRENCY"})
+_NOT_INHERITED_PREFIXES = ("DJANGO_", "CELERY_", "BENCH_", "GUNICORN_")
+_NOT_INHERITED_NAMES = frozenset(
+    {"DATABASE_URL", "DATABASE_POOL", "DATABASE_CONN_MAX_AGE", "REDIS_URL", "WEB_CONCURRENCY"}
+)
 
 
 class BenchError(RuntimeError):
@@ -60,6 +65,7 @@ class Options:
     web_workers: int
     web_threads: int
     celery_concurrency: int
+    database_pool: bool
     baseline_only: bool
     keep_database: bool
     list_scenarios: bool
@@ -99,6 +105,11 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         "--celery-concurrency", type=_positive, default=2, help="Celery worker processes"
     )
     parser.add_argument(
+        "--database-pool",
+        action="store_true",
+        help="psycopg pool in both servers instead of persistent connections (CONN_MAX_AGE=60)",
+    )
+    parser.add_argument(
         "--baseline-only",
         action="store_true",
         help="measure only the baseline (to check the harness without the project)",
@@ -119,6 +130,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         web_workers=arguments.web_workers,
         web_threads=arguments.web_threads,
         celery_concurrency=arguments.celery_concurrency,
+        database_pool=arguments.database_pool,
         baseline_only=arguments.baseline_only,
         keep_database=arguments.keep_database,
         list_scenarios=arguments.list,
@@ -136,7 +148,7 @@ def _environment(settings_module: str, secret_key: str, options: Options) -> dic
     env = {
         name: value
         for name, value in os.environ.items()
-        if not name.startswith(_INHERITED_PREFIXES) and name not in _INHERITED_NAMES
+        if not name.startswith(_NOT_INHERITED_PREFIXES) and name not in _NOT_INHERITED_NAMES
     }
     env.update(
         DJANGO_SETTINGS_MODULE=settings_module,
@@ -145,6 +157,13 @@ def _environment(settings_module: str, secret_key: str, options: Options) -> dic
         DJANGO_SECURE_SSL_REDIRECT="false",
         DATABASE_URL=services.DATABASE_URL,
         REDIS_URL=services.REDIS_URL,
+        # Persistent connections, as a deployment runs (the settings' default, 0, reconnects per
+        # request); the baseline's settings read the same two variables.
+        DATABASE_POOL="true" if options.database_pool else "false",
+        DATABASE_CONN_MAX_AGE="60",
+        # Set, not inherited, so that a developer's .env (read by the settings) cannot change it.
+        LOG_LEVEL="INFO",
+        LOG_FORMAT="json",
         BENCH_WEB_WORKERS=str(options.web_workers),
         BENCH_WEB_THREADS=str(options.web_threads),
         PYTHONUNBUFFERED="1",
@@ -166,7 +185,9 @@ def _git_commit() -> str | None:
     completed = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=False
     )
-    return completed.stdout.strip() or None if completed.returncode == 0 else None
+    if completed.returncode != 0:
+        return None  # not a git checkout, or no commit yet
+    return completed.stdout.strip() or None
 
 
 class Run:
@@ -214,6 +235,17 @@ class Run:
             env=self.env["project"],
             log_path=LOGS_DIR / "migrate.log",
             timeout_s=900,
+        )
+        # As a deployment does: production serves static files from the collected manifest
+        # (var/staticfiles/, ignored by git); without it WhiteNoise warns on every start and
+        # pages that use {% static %} fail.
+        print("bench: collectstatic", flush=True)
+        processes.run_to_completion(
+            name="collectstatic",
+            command=[str(self.python), "manage.py", "collectstatic", "--noinput"],
+            env=self.env["project"],
+            log_path=LOGS_DIR / "collectstatic.log",
+            timeout_s=300,
         )
         for scenario in self.scenarios:
             if scenario.seed is not None:
@@ -279,19 +311,22 @@ class Run:
             f"{options.duration_s} s, {options.connections} connections, {options.threads} threads",
             flush=True,
         )
-        script = LOGS_DIR / f"wrk-{scenario.name}-{side}.lua"
-        load = {
-            "wrk": self.wrk_path,
-            "port": port,
-            "request": request,
-            "script_path": script,
-            "connections": options.connections,
-            "threads": options.threads,
-        }
-        warmup, _ = wrk.run(duration_s=options.warmup_s, **load)  # type: ignore[arg-type]
+
+        def load(duration_s: int) -> tuple[wrk.LoadResult, str]:
+            return wrk.run(
+                wrk=self.wrk_path,
+                port=port,
+                request=request,
+                script_path=LOGS_DIR / f"wrk-{scenario.name}-{side}.lua",
+                duration_s=duration_s,
+                connections=options.connections,
+                threads=options.threads,
+            )
+
+        warmup, _ = load(options.warmup_s)
         if warmup.failed:
             return f"errors during warm-up: {_describe_errors(warmup)}"
-        result, raw = wrk.run(duration_s=options.duration_s, **load)  # type: ignore[arg-type]
+        result, raw = load(options.duration_s)
         (LOGS_DIR / f"wrk-{scenario.name}-{side}.txt").write_text(raw)
         outcome.results[side] = result
         if result.failed:
@@ -388,6 +423,8 @@ def _run_metadata(options: Options, wrk_path: str, started_at: datetime) -> dict
             "workers": options.web_workers,
             "threads": options.web_threads,
             "celery_concurrency": options.celery_concurrency,
+            "database_pool": options.database_pool,
+            "database_conn_max_age": None if options.database_pool else 60,
             "project": {"settings": PROJECT_SETTINGS, "app": PROJECT_APP},
             "baseline": {"settings": BASELINE_SETTINGS, "app": BASELINE_APP},
         },
@@ -412,11 +449,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nbench: interrupted; servers and workers stopped", file=sys.stderr)
         return 130
-    except (BenchError, ProcessError, wrk.WrkError, OSError) as error:
+    except (BenchError, ProcessError, wrk.WrkError, OSError, Error, RedisError) as error:
         print(f"\nbench: FAILED: {error}", file=sys.stderr)
         return 1
     run = _run_metadata(options, wrk_path, started_at)
-    for path in (RESULTS_DIR / "latest.json", RESULTS_DIR / f"run-{started_at:%Y%m%dT%H%M%SZ}.json"):
+    for path in (
+        RESULTS_DIR / "latest.json",
+        RESULTS_DIR / f"run-{started_at:%Y%m%dT%H%M%SZ}.json",
+    ):
         report.write_json(path, run, outcomes)
     print(report.summary_table(outcomes))
     print(f"\nbench: results in {RESULTS_DIR.relative_to(REPO_ROOT) / 'latest.json'}")

@@ -5,6 +5,7 @@ gunicorn master and its workers, the Celery parent and its pool) and nothing els
 Ctrl-C in the terminal reaches the harness, which then stops them in order.
 """
 
+import contextlib
 import http.client
 import os
 import signal
@@ -54,10 +55,8 @@ class ManagedProcess:
 
 
 def _signal_group(group_id: int, signal_number: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(group_id, signal_number)
-    except ProcessLookupError:
-        pass
 
 
 def free_port() -> int:

@@ -50,6 +50,10 @@ def _number(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _metric(result: LoadResult | None, metric: str, digits: int) -> str:
+    return "-" if result is None else _number(float(getattr(result, metric)), digits)
+
+
 def scenario_table(outcome: ScenarioOutcome) -> str:
     scenario = outcome.scenario
     header = (
@@ -84,11 +88,11 @@ def summary_table(outcomes: list[ScenarioOutcome]) -> str:
         project, baseline = outcome.results.get("project"), outcome.results.get("baseline")
         lines.append(
             f"{outcome.scenario.name:<20}"
-            f"{_number(project and project.requests_per_s, 1):>15}"
-            f"{_number(baseline and baseline.requests_per_s, 1):>16}"
+            f"{_metric(project, 'requests_per_s', 1):>15}"
+            f"{_metric(baseline, 'requests_per_s', 1):>16}"
             f"{_number(outcome.ratio('requests_per_s'), 3):>8}"
-            f"{_number(project and project.p99_ms, 2):>13}"
-            f"{_number(baseline and baseline.p99_ms, 2):>14}"
+            f"{_metric(project, 'p99_ms', 2):>13}"
+            f"{_metric(baseline, 'p99_ms', 2):>14}"
             f"{_number(outcome.ratio('p99_ms'), 3):>8}"
             f"  {'ok' if outcome.ok else 'FAILED'}"
         )

@@ -19,7 +19,13 @@ def program_landing(request: HttpRequest, merchant_slug: str, program_slug: str)
         program = Program.objects.filter(slug=program_slug).first()
         if program is None or program.status == ProgramStatus.DRAFT:
             raise Http404("No such program.")
-        return render(request, "programs/landing.html",
-                      {"merchant": merchant, "program": program,
-                       "is_live": program.status == ProgramStatus.ACTIVE},
-                      status=200 if program.status == ProgramStatus.ACTIVE else 410)
+        return render(
+            request,
+            "programs/landing.html",
+            {
+                "merchant": merchant,
+                "program": program,
+                "is_live": program.status == ProgramStatus.ACTIVE,
+            },
+            status=200 if program.status == ProgramStatus.ACTIVE else 410,
+        )

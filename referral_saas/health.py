@@ -34,7 +34,9 @@ def _broker_state() -> str:
     if not settings.REDIS_URL:
         return "in-process"
     try:
-        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+        client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2
+        )
         try:
             return "ok" if client.ping() else "unreachable"
         finally:

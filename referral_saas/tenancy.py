@@ -81,7 +81,9 @@ class TenantQuerySet(models.QuerySet[_M], Generic[_M]):
         given = kwargs.get("merchant")
         given_id = kwargs.get("merchant_id", given.pk if given is not None else merchant.pk)
         if given_id != merchant.pk:
-            raise CrossTenantWrite(f"create() for merchant {given_id} inside merchant {merchant.pk}")
+            raise CrossTenantWrite(
+                f"create() for merchant {given_id} inside merchant {merchant.pk}"
+            )
         kwargs.pop("merchant_id", None)
         kwargs["merchant"] = merchant
         return super().create(**kwargs)

@@ -23,13 +23,21 @@ def _api_request(request: HttpRequest) -> bool:
 
 def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _api_request(request):
-        return JsonResponse(error_body(type="invalid_request_error", code="resource_missing",
-                                       message="No such endpoint."), status=404)
+        return JsonResponse(
+            error_body(
+                type="invalid_request_error", code="resource_missing", message="No such endpoint."
+            ),
+            status=404,
+        )
     return defaults.page_not_found(request, exception)
 
 
 def handler500(request: HttpRequest) -> HttpResponse:
     if _api_request(request):
-        return JsonResponse(error_body(type="api_error", code="internal_error",
-                                       message="Something went wrong on our side."), status=500)
+        return JsonResponse(
+            error_body(
+                type="api_error", code="internal_error", message="Something went wrong on our side."
+            ),
+            status=500,
+        )
     return defaults.server_error(request)

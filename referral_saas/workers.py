@@ -52,6 +52,6 @@ def merchant_task(*task_args: Any, **task_options: Any) -> Callable[[F], Task]:
                 return func(*args, **kwargs)
 
         options = {"acks_late": True, **task_options}
-        return app.task(*task_args, **options)(run)  # type: ignore[no-any-return]
+        return app.task(*task_args, **options)(run)
 
     return decorate

@@ -59,10 +59,13 @@ def alice_client(client: Client, world: World) -> Client:
     return login(client, world.alice)
 
 
-def make_key(merchant: Merchant, kind: str = "secret", origins: list[str] | None = None) -> IssuedKey:
+def make_key(
+    merchant: Merchant, kind: str = "secret", origins: list[str] | None = None
+) -> IssuedKey:
     with tenancy.merchant_context(merchant):
-        return api_key_create(actor=None, kind=kind, name=f"{kind} test key",
-                              allowed_origins=origins)
+        return api_key_create(
+            actor=None, kind=kind, name=f"{kind} test key", allowed_origins=origins
+        )
 
 
 @pytest.fixture

@@ -55,6 +55,8 @@ class Click(TenantModel):
 
     class Meta:
         indexes = [
-            models.Index(fields=["merchant", "advocate", "-created_at"], name="click_advocate_time"),
+            models.Index(
+                fields=["merchant", "advocate", "-created_at"], name="click_advocate_time"
+            ),
             models.Index(fields=["merchant", "-created_at"], name="click_merchant_time"),
         ]

@@ -2,8 +2,9 @@
 
 It reads the same environment variables as the project's production settings and talks to the
 same PostgreSQL database, so a baseline endpoint can run the project's SQL against the rows the
-scenario's seed hook created. Keep the connection settings in step with the project's production
-settings: a difference there would show up as a ratio that has nothing to do with the project.
+scenario's seed hook created. The connection policy (DATABASE_POOL, DATABASE_CONN_MAX_AGE) follows
+the project's settings/base.py: a difference there would show up as a ratio that has nothing to do
+with the project.
 """
 
 import os
@@ -31,9 +32,18 @@ def _database_from_url(url: str) -> dict[str, Any]:
         "PASSWORD": unquote(parts.password or ""),
         "HOST": parts.hostname or "",
         "PORT": str(parts.port or ""),
-        "CONN_MAX_AGE": 60,
-        "CONN_HEALTH_CHECKS": True,
+        **_connection_policy(),
     }
+
+
+def _connection_policy() -> dict[str, Any]:
+    # The same variables, defaults and pool sizes as referral_saas/settings/base.py.
+    if os.environ.get("DATABASE_POOL", "false").lower() in {"1", "true", "yes", "on"}:
+        return {
+            "CONN_MAX_AGE": 0,
+            "OPTIONS": {"pool": {"min_size": 1, "max_size": 8, "timeout": 10}},
+        }
+    return {"CONN_MAX_AGE": int(os.environ.get("DATABASE_CONN_MAX_AGE", "0"))}
 
 
 SECRET_KEY = _required("DJANGO_SECRET_KEY")

@@ -46,7 +46,8 @@ class ProgramOutputSerializer(serializers.Serializer[Program]):
 
 def _serialize(programs: Sequence[Program], merchant_slug: str) -> list[dict[str, Any]]:
     context = {"merchant_slug": merchant_slug}
-    return list(ProgramOutputSerializer(programs, many=True, context=context).data)
+    serializer = ProgramOutputSerializer(instance=list(programs), many=True, context=context)  # type: ignore[arg-type]
+    return list(serializer.data)
 
 
 class ProgramListApi(MerchantAPIView):

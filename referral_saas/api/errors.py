@@ -90,8 +90,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
             ("api_error", str(exc.default_code)),
         )
         headers: dict[str, str] = {}
-        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-            headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
+        wait = getattr(exc, "wait", None)
+        if isinstance(exc, exceptions.Throttled) and wait is not None:
+            headers["Retry-After"] = str(max(1, int(wait + 0.999)))
         if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
             headers["WWW-Authenticate"] = 'Bearer realm="api"'
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
@@ -104,7 +105,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     # A bug, not bad input: log it with its traceback and answer in the envelope.
     logger.exception("Unhandled API error", exc_info=exc)
     return Response(
-        error_body(type="api_error", code="internal_error", message="Something went wrong on our "
-                   "side; the request may be retried with the same Idempotency-Key."),
+        error_body(
+            type="api_error",
+            code="internal_error",
+            message="Something went wrong on our "
+            "side; the request may be retried with the same Idempotency-Key.",
+        ),
         status=status.HTTP_500_INTERNAL_SERVER_ERROR,
     )

@@ -19,8 +19,9 @@ M = TypeVar("M", bound=Model)
 
 
 def _invalid(param: str, message: str) -> ApiError:
-    return ApiError(status_code=400, type="invalid_request_error", code="invalid", message=message,
-                    param=param)
+    return ApiError(
+        status_code=400, type="invalid_request_error", code="invalid", message=message, param=param
+    )
 
 
 def parse_limit(request: Request) -> int:

@@ -6,10 +6,18 @@ and only from the key's allowed browser origins (checked at authentication).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
+
+if TYPE_CHECKING:
+    from accounts.models import ApiKey
+
+
+def api_key_of(request: Request) -> ApiKey:
+    """The authenticated key (set by `accounts.api_auth.ApiKeyAuthentication`)."""
+    return cast("ApiKey", request.auth)
 
 
 class _KeyKinds(BasePermission):
@@ -17,13 +25,15 @@ class _KeyKinds(BasePermission):
     message = "This API key cannot be used for this request."
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        key = request.auth
-        if key is None:
+        if request.auth is None:
             return False
+        key = api_key_of(request)
         if key.kind not in self.kinds:
             self.message = (
                 "Publishable keys cannot be used for this endpoint; use a secret key from "
-                "your server." if key.kind == "publishable" else self.message
+                "your server."
+                if key.kind == "publishable"
+                else self.message
             )
             return False
         return True

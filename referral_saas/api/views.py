@@ -6,13 +6,13 @@ from contextvars import Token
 from typing import TYPE_CHECKING, Any
 
 from rest_framework.request import Request
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from referral_saas import tenancy
+from referral_saas.api.permissions import api_key_of
 
 if TYPE_CHECKING:
-    from django.http import HttpRequest
+    from django.http import HttpRequest, HttpResponseBase
 
     from accounts.models import Merchant
 
@@ -24,11 +24,11 @@ class MerchantAPIView(APIView):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # authentication + permissions + throttles
-        self._merchant_token = tenancy.activate(request.auth.merchant)
+        self._merchant_token = tenancy.activate(api_key_of(request).merchant)
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Response:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         try:
-            return super().dispatch(request, *args, **kwargs)  # type: ignore[no-any-return]
+            return super().dispatch(request, *args, **kwargs)
         finally:
             if self._merchant_token is not None:
                 tenancy.deactivate(self._merchant_token)

@@ -6,8 +6,8 @@ import os
 os.environ.setdefault("DJANGO_DEBUG", "true")
 os.environ.setdefault("LOG_FORMAT", "text")
 
-from referral_saas.settings.base import *  # noqa: E402,F403
-from referral_saas.settings.base import env  # noqa: E402
+from referral_saas.settings.base import *  # noqa: F403
+from referral_saas.settings.base import env
 
 SECRET_KEY = SECRET_KEY or "local-development-only-secret-key-not-for-production-use-0123456789"  # noqa: F405
 ALLOWED_HOSTS = ALLOWED_HOSTS or ["127.0.0.1", "localhost", "[::1]"]  # noqa: F405

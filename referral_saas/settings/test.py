@@ -5,9 +5,10 @@ import os
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/referral_saas")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("LOG_FORMAT", "text")
+os.environ.setdefault("WHITENOISE_USE_FINDERS", "true")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
-from referral_saas.settings.base import *  # noqa: E402,F403
+from referral_saas.settings.base import *  # noqa: F403
 
 SECRET_KEY = "test-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGH"
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]

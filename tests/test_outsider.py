@@ -1,0 +1,149 @@
+"""Charlie (Globex) must get exactly what "does not exist" gets on every one of Acme's URLs.
+
+The routes are enumerated from the URLconf, so a new dashboard page or API route is covered the
+day it is added. A route with a parameter this test cannot fill fails the test: teach it the
+parameter in `fill()` below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from accounts.models import Membership
+from accounts.services import IssuedKey, invitation_create
+from referral_saas import tenancy
+from tests.conftest import World, login, make_key
+from tests.factories import make_program
+
+DASHBOARD_PREFIX = "m/"
+API_PREFIX = "api/v1/"
+API_PUBLIC = {"api/v1/schema/", "api/v1/docs/"}
+
+
+@dataclass(frozen=True)
+class Route:
+    template: str  # e.g. "m/<slug:merchant_slug>/keys/<str:key_id>/revoke/"
+    params: tuple[str, ...]
+
+
+def _walk(patterns: list[URLPattern | URLResolver], prefix: str = "") -> Iterator[Route]:
+    for entry in patterns:
+        route = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            yield from _walk(entry.url_patterns, route)
+        else:
+            converters = entry.pattern.converters if hasattr(entry.pattern, "converters") else {}
+            yield Route(template=route, params=tuple(converters))
+
+
+def tenant_routes() -> list[Route]:
+    routes = [
+        r
+        for r in _walk(get_resolver().url_patterns)
+        if r.template.startswith((DASHBOARD_PREFIX, API_PREFIX)) and r.template not in API_PUBLIC
+    ]
+    assert len(routes) >= 3, routes  # the walk must find something to protect
+    return routes
+
+
+def _render(route: Route, values: dict[str, str]) -> str:
+    import re
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(2)
+        if name not in values:
+            pytest.fail(f"{route.template}: teach tests/test_outsider.py to fill <{name}>")
+        return values[name]
+
+    return "/" + re.sub(r"<(?:(\w+):)?(\w+)>", substitute, route.template)
+
+
+@dataclass
+class Victim:
+    real: dict[str, str]  # Acme's existing objects
+    missing: dict[str, str]  # ids of the same shape that exist nowhere
+    outsider_key: IssuedKey
+
+
+@pytest.fixture
+def victim(world: World) -> Victim:
+    program = make_program(world.acme)
+    acme_key = make_key(world.acme)
+    with tenancy.merchant_context(world.acme):
+        owner = Membership.objects.get(user=world.alice)
+        invitation = invitation_create(actor=owner, email="dana@example.com", role="viewer")
+        bob = Membership.objects.get(user=world.bob)
+    real = {
+        "merchant_slug": world.acme.slug,
+        "program_id": program.public_id,
+        "key_id": acme_key.key.public_id,
+        "member_id": str(bob.pk),
+        "invitation_id": invitation.invitation.public_id,
+    }
+    missing = {
+        "merchant_slug": "no-such-merchant",
+        "program_id": "prg_" + "0" * 20,
+        "key_id": "key_" + "0" * 20,
+        "member_id": "999999999",
+        "invitation_id": "inv_" + "0" * 20,
+    }
+    return Victim(real=real, missing=missing, outsider_key=make_key(world.globex))
+
+
+def _dashboard_answer(client: Client, method: str, path: str) -> tuple[int, str]:
+    response = getattr(client, method)(path)
+    return response.status_code, response.get("Content-Type", "")
+
+
+def test_outsider_gets_404_on_every_dashboard_route(
+    client: Client, world: World, victim: Victim
+) -> None:
+    login(client, world.charlie)
+    checked = 0
+    for route in tenant_routes():
+        if not route.template.startswith(DASHBOARD_PREFIX):
+            continue
+        theirs = _render(route, victim.real)
+        # Charlie's own merchant slug with Acme's object ids: still not found.
+        crossed = _render(route, {**victim.real, "merchant_slug": world.globex.slug})
+        nowhere = _render(route, victim.missing)
+        for method in ("get", "post"):
+            answer = _dashboard_answer(client, method, theirs)
+            # A GET is 404; a method the view never takes may be 405, for everyone alike.
+            assert answer[0] in ({404} if method == "get" else {404, 405}), (theirs, answer)
+            assert answer == _dashboard_answer(client, method, nowhere), theirs
+            if route.params != ("merchant_slug",):
+                assert _dashboard_answer(client, method, crossed)[0] in {404, 405}, crossed
+            checked += 1
+    assert checked >= 2
+
+
+def test_outsider_key_gets_404_on_every_api_object_route_and_sees_nothing_in_lists(
+    client: Client, world: World, victim: Victim
+) -> None:
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {victim.outsider_key.plaintext}"}
+    object_routes = 0
+    for route in tenant_routes():
+        if not route.template.startswith(API_PREFIX):
+            continue
+        theirs = _render(route, victim.real)
+        nowhere = _render(route, victim.missing)
+        if not route.params:
+            body = client.get(theirs, **auth).content.decode()
+            for value in victim.real.values():
+                assert value not in body or value == world.acme.slug, (theirs, value)
+            continue
+        object_routes += 1
+        for method in ("get", "post", "patch", "delete"):
+            mine = getattr(client, method)(theirs, content_type="application/json", **auth)
+            absent = getattr(client, method)(nowhere, content_type="application/json", **auth)
+            assert mine.status_code in {404, 405}, (
+                f"{method.upper()} {theirs} -> {mine.status_code}"
+            )
+            assert (mine.status_code, mine.json()) == (absent.status_code, absent.json()), theirs
+    assert object_routes >= 1

@@ -1,0 +1,158 @@
+"""Seed a demo merchant with a live program, advocates and some clicks. Idempotent.
+
+Running it twice changes nothing: every row is found by its natural key before it is created,
+and the demo API keys are derived from the install's SECRET_KEY, so the same keys are printed
+(and keep working) every time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import random
+from datetime import timedelta
+from typing import Any
+
+from allauth.account.models import EmailAddress
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import ApiKey, Membership, Merchant, Role, User
+from accounts.services import KEY_PREFIXES, KEY_RANDOM_LENGTH, api_key_create, hash_token
+from programs.models import Program, ProgramStatus, ProgramType
+from referral_saas import tenancy
+from referral_saas.ids import ALPHABET
+from tracking.models import Advocate, Click
+
+DEMO_EMAIL = "demo@example.com"
+DEMO_PASSWORD = "demo-password-1234"  # noqa: S105 - printed for newcomers; demo only
+DEMO_MERCHANT_SLUG = "demo"
+DEMO_PROGRAM_SLUG = "give-10-get-10"
+ADVOCATES = [
+    ("giulia.rossi@example.com", "Giulia Rossi", "GIULIA10", "it"),
+    ("andrei.popescu@example.com", "Andrei Popescu", "ANDREI10", "ro"),
+    ("zofia.nowak@example.com", "Zofia Nowak", "ZOFIA10", "pl"),
+    ("emma.jones@example.com", "Emma Jones", "EMMA10", "en"),
+    ("marco.bianchi@example.com", "Marco Bianchi", "MARCO10", "it"),
+]
+
+
+def demo_key(kind: str) -> str:
+    """A stable key for this install: HMAC(SECRET_KEY) mapped onto the key alphabet."""
+    digest = hmac.new(
+        settings.SECRET_KEY.encode(), f"demo-{kind}-key".encode(), hashlib.sha512
+    ).digest()
+    body = "".join(ALPHABET[b % len(ALPHABET)] for b in digest[:KEY_RANDOM_LENGTH])
+    return KEY_PREFIXES[kind] + body  # type: ignore[index]
+
+
+class Command(BaseCommand):
+    help = "Create (once) a demo merchant with a live program, advocates, clicks and API keys."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Allow seeding when DEBUG is off (never on a real install).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG and not options["force"]:
+            raise CommandError("Refusing to seed demo data with DEBUG off; pass --force.")
+        with transaction.atomic():
+            merchant, user = self._merchant_and_owner()
+            with tenancy.merchant_context(merchant):
+                keys = self._keys(user)
+                program = self._program()
+                self._activity(program)
+        self._print(merchant, program, keys)
+
+    def _merchant_and_owner(self) -> tuple[Merchant, User]:
+        user = User.objects.filter(email=DEMO_EMAIL).first()
+        if user is None:
+            user = User.objects.create_user(DEMO_EMAIL, DEMO_PASSWORD, first_name="Demo")
+        EmailAddress.objects.get_or_create(
+            user=user, email=DEMO_EMAIL, defaults={"verified": True, "primary": True}
+        )
+        merchant, _ = Merchant.objects.get_or_create(
+            slug=DEMO_MERCHANT_SLUG, defaults={"name": "Demo Coffee Roasters"}
+        )
+        with tenancy.merchant_context(merchant):
+            if not Membership.objects.filter(user=user).exists():
+                Membership.objects.create(user=user, role=Role.OWNER)
+        return merchant, user
+
+    def _keys(self, user: User) -> dict[str, str]:
+        base = settings.PUBLIC_BASE_URL
+        origins = sorted({base, "http://127.0.0.1:8000", "http://localhost:8000"})
+        keys = {}
+        for kind in ("secret", "publishable"):
+            plaintext = demo_key(kind)
+            if not ApiKey.objects.filter(key_hash=hash_token(plaintext)).exists():
+                api_key_create(
+                    actor=user,
+                    kind=kind,
+                    name=f"Demo {kind} key",
+                    plaintext=plaintext,
+                    allowed_origins=origins if kind == "publishable" else None,
+                )
+            keys[kind] = plaintext
+        return keys
+
+    def _program(self) -> Program:
+        program = Program.objects.filter(slug=DEMO_PROGRAM_SLUG).first()
+        if program is None:
+            program = Program.objects.create(
+                name="Give €10, get €10",
+                slug=DEMO_PROGRAM_SLUG,
+                type=ProgramType.TWO_SIDED,
+                status=ProgramStatus.ACTIVE,
+                currency="EUR",
+                default_locale="en",
+                locales=["en", "it", "ro", "pl"],
+                destination_url="https://shop.example.com/",
+                allowed_domains=["shop.example.com"],
+            )
+        return program
+
+    def _activity(self, program: Program) -> None:
+        rng = random.Random(42)  # same data every time
+        now = timezone.now()
+        for email, name, code, locale in ADVOCATES:
+            advocate = Advocate.objects.filter(code=code).first()
+            if advocate is not None:
+                continue
+            advocate = Advocate.objects.create(
+                program=program, email=email, name=name, code=code, locale=locale
+            )
+            Click.objects.bulk_create(
+                Click(
+                    program=program,
+                    advocate=advocate,
+                    ip_prefix="203.0.113.0/24",
+                    user_agent="Mozilla/5.0 (demo)",
+                    created_at=now - timedelta(hours=rng.randint(1, 24 * 14)),
+                )
+                for _ in range(rng.randint(3, 12))
+            )
+
+    def _print(self, merchant: Merchant, program: Program, keys: dict[str, str]) -> None:
+        base = settings.PUBLIC_BASE_URL
+        landing = base + reverse("program_landing", args=[merchant.slug, program.slug])
+        lines = [
+            "",
+            "Referral SaaS demo is ready.",
+            f"  Dashboard:        {base}/dashboard/",
+            f"  Demo login:       {DEMO_EMAIL} / {DEMO_PASSWORD}",
+            f"  Landing page:     {landing}",
+            f"  API docs:         {base}/api/v1/docs/",
+            f"  Secret key:       {keys['secret']}",
+            f"  Publishable key:  {keys['publishable']}",
+            "  Try the API:",
+            f"    curl -H 'Authorization: Bearer {keys['secret']}' {base}/api/v1/programs",
+            "",
+        ]
+        self.stdout.write("\n".join(lines))
