@@ -30,6 +30,7 @@ from bench.processes import REPO_ROOT, ManagedProcess, ProcessError
 from bench.report import ScenarioOutcome
 from bench.scenario import SIDES, Request, Scenario, Side
 from bench.scenarios import discover
+from bench.wrk import LoadResult
 
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 LOGS_DIR = RESULTS_DIR / "logs"
@@ -59,6 +60,7 @@ class BenchError(RuntimeError):
 class Options:
     scenarios: list[str]
     duration_s: int
+    rounds: int
     warmup_s: int
     connections: int
     threads: int
@@ -69,6 +71,10 @@ class Options:
     baseline_only: bool
     keep_database: bool
     list_scenarios: bool
+
+    @property
+    def round_s(self) -> int:
+        return self.duration_s // self.rounds
 
     @property
     def sides(self) -> tuple[Side, ...]:
@@ -95,7 +101,15 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         metavar="NAME",
         help="a scenario to run (repeatable; default: all)",
     )
-    parser.add_argument("--duration", type=_positive, default=10, help="seconds per side")
+    parser.add_argument(
+        "--duration", type=_positive, default=10, help="seconds of load per side (all rounds)"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=_positive,
+        default=2,
+        help="alternate the sides this many times, splitting --duration between rounds",
+    )
     parser.add_argument("--warmup", type=_positive, default=3, help="seconds of warm-up per side")
     parser.add_argument("--connections", type=_positive, default=16, help="wrk connections")
     parser.add_argument("--threads", type=_positive, default=2, help="wrk threads")
@@ -119,11 +133,14 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     )
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     arguments = parser.parse_args(argv)
+    if arguments.duration < arguments.rounds:
+        parser.error("--duration must give every round at least one second")
     if arguments.threads > arguments.connections:
         parser.error("--threads cannot exceed --connections (each wrk thread needs one)")
     return Options(
         scenarios=arguments.scenario,
         duration_s=arguments.duration,
+        rounds=arguments.rounds,
         warmup_s=arguments.warmup,
         connections=arguments.connections,
         threads=arguments.threads,
@@ -282,57 +299,79 @@ class Run:
 
     def _measure(self, scenario: Scenario, outcome: ScenarioOutcome) -> None:
         params = self.params.get(scenario.name, {})
-        for side in self.options.sides:
-            request = scenario.request_for(side, params)
-            with ExitStack() as stack:
-                if side == "project" and scenario.needs_workers:
-                    self._start_workers(stack)
-                error = self._load(scenario, side, request, outcome)
-            if error:
-                outcome.errors.append(f"{side}: {error}")
-                server = self.servers[side]
-                print(f"bench: last lines of {server.log_path}:\n{server.log_tail()}", flush=True)
-                return
-
-    def _load(
-        self, scenario: Scenario, side: Side, request: Request, outcome: ScenarioOutcome
-    ) -> str | None:
-        """Probe, warm up and measure one side; a description of what went wrong, if anything."""
-        port = self.ports[side]
-        status, body = processes.send(port, request)
-        if status != request.expected_status:
-            return (
-                f"{request.method} {request.path} answered {status}, expected "
-                f"{request.expected_status}: {body[:500]!r}"
+        requests = {side: scenario.request_for(side, params) for side in self.options.sides}
+        with ExitStack() as stack:
+            workers = scenario.needs_workers and "project" in requests
+            if workers:
+                self._start_workers(stack)
+            options = self.options
+            print(
+                f"bench: {scenario.name}: {options.warmup_s} s warm-up per side, then "
+                f"{options.rounds} x {options.round_s} s per side; wrk {options.connections} "
+                f"connections, {options.threads} threads",
+                flush=True,
             )
-        options = self.options
-        print(
-            f"bench: {scenario.name} / {side}: {options.warmup_s} s warm-up, then "
-            f"{options.duration_s} s, {options.connections} connections, {options.threads} threads",
-            flush=True,
+            for side, request in requests.items():
+                error = self._probe(side, request) or self._warm_up(scenario, side, request)
+                if error:
+                    self._fail(outcome, side, error)
+                    return
+            # Sides alternate round by round, so that a drift in the machine's speed (a noisy
+            # neighbour, CPU throttling) lands on both sides instead of skewing the ratio.
+            rounds = options.rounds
+            for number in range(1, rounds + 1):
+                for side, request in requests.items():
+                    result = self._load(scenario, side, request, number)
+                    outcome.rounds.setdefault(side, []).append(result)
+                    print(
+                        f"bench: {scenario.name} round {number}/{rounds} {side:<8} "
+                        f"{result.requests_per_s:9.1f} req/s  p50 {result.p50_ms:7.2f} ms  "
+                        f"p99 {result.p99_ms:7.2f} ms",
+                        flush=True,
+                    )
+                    if side == "project" and workers:
+                        self._drain_queues()
+                    if result.failed:
+                        # A benchmark of error responses measures the error path, not the endpoint.
+                        self._fail(outcome, side, _describe_errors(result))
+                        return
+
+    def _fail(self, outcome: ScenarioOutcome, side: Side, error: str) -> None:
+        outcome.errors.append(f"{side}: {error}")
+        server = self.servers[side]
+        print(f"bench: last lines of {server.log_path}:\n{server.log_tail()}", flush=True)
+
+    def _probe(self, side: Side, request: Request) -> str | None:
+        """One request checked for its exact status: wrk alone would take a 404 as success."""
+        status, body = processes.send(self.ports[side], request)
+        if status == request.expected_status:
+            return None
+        return (
+            f"{request.method} {request.path} answered {status}, expected "
+            f"{request.expected_status}: {body[:500]!r}"
         )
 
-        def load(duration_s: int) -> tuple[wrk.LoadResult, str]:
-            return wrk.run(
-                wrk=self.wrk_path,
-                port=port,
-                request=request,
-                script_path=LOGS_DIR / f"wrk-{scenario.name}-{side}.lua",
-                duration_s=duration_s,
-                connections=options.connections,
-                threads=options.threads,
-            )
+    def _warm_up(self, scenario: Scenario, side: Side, request: Request) -> str | None:
+        result, _ = self._wrk(scenario, side, request, self.options.warmup_s)
+        return f"during warm-up: {_describe_errors(result)}" if result.failed else None
 
-        warmup, _ = load(options.warmup_s)
-        if warmup.failed:
-            return f"errors during warm-up: {_describe_errors(warmup)}"
-        result, raw = load(options.duration_s)
-        (LOGS_DIR / f"wrk-{scenario.name}-{side}.txt").write_text(raw)
-        outcome.results[side] = result
-        if result.failed:
-            # A benchmark of error responses measures the error path, not the endpoint.
-            return _describe_errors(result)
-        return None
+    def _load(self, scenario: Scenario, side: Side, request: Request, number: int) -> LoadResult:
+        result, raw = self._wrk(scenario, side, request, self.options.round_s)
+        (LOGS_DIR / f"wrk-{scenario.name}-{side}-{number}.txt").write_text(raw)
+        return result
+
+    def _wrk(
+        self, scenario: Scenario, side: Side, request: Request, duration_s: int
+    ) -> tuple[LoadResult, str]:
+        return wrk.run(
+            wrk=self.wrk_path,
+            port=self.ports[side],
+            request=request,
+            script_path=LOGS_DIR / f"wrk-{scenario.name}-{side}.lua",
+            duration_s=duration_s,
+            connections=self.options.connections,
+            threads=self.options.threads,
+        )
 
     def _start_workers(self, stack: ExitStack) -> None:
         command = [
@@ -393,7 +432,7 @@ class Run:
             print(f"bench: warning: {left} messages still queued after 120 s", flush=True)
 
 
-def _describe_errors(result: wrk.LoadResult) -> str:
+def _describe_errors(result: LoadResult) -> str:
     return (
         f"{result.bad_status} responses with status >= 400 and socket errors "
         f"{result.socket_errors} in {result.requests} requests"
@@ -413,6 +452,8 @@ def _run_metadata(options: Options, wrk_path: str, started_at: datetime) -> dict
         },
         "load": {
             "duration_s": options.duration_s,
+            "rounds": options.rounds,
+            "round_s": options.round_s,
             "warmup_s": options.warmup_s,
             "connections": options.connections,
             "threads": options.threads,

@@ -1,7 +1,8 @@
 """Results of a run: the tables printed per scenario and the JSON written to bench/results/."""
 
 import json
-from dataclasses import dataclass, field
+import statistics
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -9,25 +10,59 @@ from bench.scenario import SIDES, Scenario, Side
 from bench.wrk import LoadResult
 
 
+@dataclass(frozen=True, kw_only=True)
+class SideSummary:
+    """One side over all its rounds: throughput over the whole time, latencies as round medians."""
+
+    rounds: int
+    requests: int
+    duration_s: float
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    bad_status: int
+    socket_errors: int
+
+    @classmethod
+    def of(cls, results: list[LoadResult]) -> "SideSummary":
+        requests = sum(result.requests for result in results)
+        duration_s = sum(result.duration_s for result in results)
+        return cls(
+            rounds=len(results),
+            requests=requests,
+            duration_s=duration_s,
+            requests_per_s=requests / duration_s if duration_s else 0.0,
+            p50_ms=statistics.median(result.p50_ms for result in results),
+            p99_ms=statistics.median(result.p99_ms for result in results),
+            bad_status=sum(result.bad_status for result in results),
+            socket_errors=sum(result.socket_error_total for result in results),
+        )
+
+
 @dataclass
 class ScenarioOutcome:
     scenario: Scenario
-    results: dict[Side, LoadResult] = field(default_factory=dict)
+    rounds: dict[Side, list[LoadResult]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.errors
 
+    def summary(self, side: Side) -> SideSummary | None:
+        results = self.rounds.get(side)
+        return SideSummary.of(results) if results else None
+
     def ratio(self, metric: str) -> float | None:
-        """project / baseline for `metric` (a LoadResult field), when both sides were measured."""
-        project, baseline = self.results.get("project"), self.results.get("baseline")
+        """project / baseline of `metric` (a SideSummary field), when both sides were measured."""
+        project, baseline = self.summary("project"), self.summary("baseline")
         if project is None or baseline is None:
             return None
         denominator = float(getattr(baseline, metric))
         return float(getattr(project, metric)) / denominator if denominator else None
 
     def as_json(self) -> dict[str, Any]:
+        summaries = {side: self.summary(side) for side in SIDES}
         return {
             "name": self.scenario.name,
             "description": self.scenario.description,
@@ -37,11 +72,15 @@ class ScenarioOutcome:
             "needs_workers": self.scenario.needs_workers,
             "ok": self.ok,
             "errors": self.errors,
-            "results": {side: result.as_json() for side, result in self.results.items()},
+            "summary": {side: asdict(summary) for side, summary in summaries.items() if summary},
             "ratio": {
                 "requests_per_s": self.ratio("requests_per_s"),
                 "p50_ms": self.ratio("p50_ms"),
                 "p99_ms": self.ratio("p99_ms"),
+            },
+            "rounds": {
+                side: [result.as_json() for result in results]
+                for side, results in self.rounds.items()
             },
         }
 
@@ -50,8 +89,8 @@ def _number(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def _metric(result: LoadResult | None, metric: str, digits: int) -> str:
-    return "-" if result is None else _number(float(getattr(result, metric)), digits)
+def _metric(summary: SideSummary | None, metric: str, digits: int) -> str:
+    return "-" if summary is None else _number(float(getattr(summary, metric)), digits)
 
 
 def scenario_table(outcome: ScenarioOutcome) -> str:
@@ -62,13 +101,13 @@ def scenario_table(outcome: ScenarioOutcome) -> str:
     )
     lines = [f"== {scenario.name}: {scenario.description}", header, "-" * len(header)]
     for side in ("project", "baseline"):
-        result = outcome.results.get(side)
-        if result is None:
-            lines.append(f"{side:<10}{'not measured':>11}")
+        summary = outcome.summary(side)
+        if summary is None:
+            lines.append(f"{side:<10}{'-':>11}")
             continue
         lines.append(
-            f"{side:<10}{result.requests_per_s:>11.1f}{result.p50_ms:>10.2f}"
-            f"{result.p99_ms:>10.2f}{result.bad_status:>13}{result.socket_error_total:>12}"
+            f"{side:<10}{summary.requests_per_s:>11.1f}{summary.p50_ms:>10.2f}"
+            f"{summary.p99_ms:>10.2f}{summary.bad_status:>13}{summary.socket_errors:>12}"
         )
     lines.append(
         f"{'ratio':<10}{_number(outcome.ratio('requests_per_s'), 3):>11}"
@@ -85,7 +124,7 @@ def summary_table(outcomes: list[ScenarioOutcome]) -> str:
     )
     lines = [header, "-" * len(header)]
     for outcome in outcomes:
-        project, baseline = outcome.results.get("project"), outcome.results.get("baseline")
+        project, baseline = outcome.summary("project"), outcome.summary("baseline")
         lines.append(
             f"{outcome.scenario.name:<20}"
             f"{_metric(project, 'requests_per_s', 1):>15}"
@@ -102,7 +141,6 @@ def summary_table(outcomes: list[ScenarioOutcome]) -> str:
 def write_json(path: Path, run: dict[str, Any], outcomes: list[ScenarioOutcome]) -> None:
     document = {
         **run,
-        "sides": list(SIDES),
         "ok": all(outcome.ok for outcome in outcomes),
         "scenarios": [outcome.as_json() for outcome in outcomes],
     }

@@ -139,3 +139,22 @@ def test_audit_log_is_append_only_in_the_database(world: World) -> None:
             AuditEvent.objects.filter(pk=event.pk).delete()
         assert AuditEvent.objects.get(pk=event.pk).action == "api_key.created"
     assert connection.vendor == "postgresql"
+
+
+def test_openapi_schema_validates_without_warnings(tmp_path: Path) -> None:
+    from django.core.management import call_command
+
+    out = tmp_path / "schema.yaml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
+    schema = out.read_text()
+    assert "/api/v1/programs/{program_id}:" in schema
+    assert "next_cursor" in schema
+    assert "bearerFormat" in schema
+
+
+def test_api_docs_are_self_hosted(client: Client) -> None:
+    page = client.get("/api/v1/docs/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "cdn.jsdelivr.net" not in html
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in html

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from programs.models import Program
 from programs.selectors import program_get, program_list
-from referral_saas.api.pagination import paginate
+from referral_saas.api.pagination import list_schema, paginate
 from referral_saas.api.views import MerchantAPIView
 
 
@@ -51,7 +51,9 @@ def _serialize(programs: Sequence[Program], merchant_slug: str) -> list[dict[str
 
 
 class ProgramListApi(MerchantAPIView):
-    @extend_schema(operation_id="programs_list", responses=ProgramOutputSerializer(many=True))
+    @extend_schema(
+        operation_id="programs_list", **list_schema(ProgramOutputSerializer, "ProgramList")
+    )
     def get(self, request: Request) -> Response:
         page = paginate(request, program_list(), lambda rows: _serialize(rows, self.merchant.slug))
         return Response(page)

@@ -96,6 +96,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
             headers["WWW-Authenticate"] = 'Bearer realm="api"'
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if isinstance(exc, exceptions.NotAuthenticated):
+            message = "No API key: send 'Authorization: Bearer <key>'."
         return Response(
             error_body(type=error_type, code=code, message=message),
             status=exc.status_code,

@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from django.db.models import Model, QuerySet
+from drf_spectacular.utils import OpenApiParameter, inline_serializer
+from rest_framework import serializers
 from rest_framework.request import Request
 
 from referral_saas.api.errors import ApiError
@@ -61,3 +63,20 @@ def paginate(
     rows = list(queryset.order_by("-pk")[: limit + 1])
     next_cursor = encode_cursor(rows[limit - 1].pk) if len(rows) > limit else None
     return {"data": serialize(rows[:limit]), "next_cursor": next_cursor}
+
+
+def list_schema(item: type[serializers.Serializer[Any]], name: str) -> dict[str, Any]:
+    """`extend_schema` arguments documenting a paginated list of `item`."""
+    return {
+        "parameters": [
+            OpenApiParameter("limit", int, description=f"1 to {MAX_LIMIT}, default {DEFAULT_LIMIT}"),
+            OpenApiParameter("cursor", str, description="`next_cursor` of the previous page"),
+        ],
+        "responses": inline_serializer(
+            name=name,
+            fields={
+                "data": item(many=True),
+                "next_cursor": serializers.CharField(allow_null=True),
+            },
+        ),
+    }
