@@ -339,7 +339,9 @@ class Run:
     def _fail(self, outcome: ScenarioOutcome, side: Side, error: str) -> None:
         outcome.errors.append(f"{side}: {error}")
         server = self.servers[side]
-        print(f"bench: last lines of {server.log_path}:\n{server.log_tail()}", flush=True)
+        tail = server.log_tail()
+        if tail:
+            print(f"bench: last lines of {server.log_path}:\n{tail}", flush=True)
 
     def _probe(self, side: Side, request: Request) -> str | None:
         """One request checked for its exact status: wrk alone would take a 404 as success."""
@@ -439,7 +441,7 @@ def _describe_errors(result: LoadResult) -> str:
     )
 
 
-def _run_metadata(options: Options, wrk_path: str, started_at: datetime) -> dict[str, Any]:
+def _run_metadata(options: Options, wrk_path: str | None, started_at: datetime) -> dict[str, Any]:
     return {
         "started_at": started_at.isoformat(),
         "finished_at": datetime.now(UTC).isoformat(),
@@ -448,7 +450,7 @@ def _run_metadata(options: Options, wrk_path: str, started_at: datetime) -> dict
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "platform": platform.platform(),
-            "wrk": wrk.version(wrk_path),
+            "wrk": wrk.version(wrk_path) if wrk_path else None,
         },
         "load": {
             "duration_s": options.duration_s,
@@ -481,6 +483,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     started_at = datetime.now(UTC)
     outcomes: list[ScenarioOutcome] = []
+    wrk_path: str | None = None
+    failure: str | None = None
     _raise_on_sigterm()
     try:
         scenarios = _select(registry, options.scenarios)
@@ -491,9 +495,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\nbench: interrupted; servers and workers stopped", file=sys.stderr)
         return 130
     except (BenchError, ProcessError, wrk.WrkError, OSError, Error, RedisError) as error:
-        print(f"\nbench: FAILED: {error}", file=sys.stderr)
-        return 1
-    run = _run_metadata(options, wrk_path, started_at)
+        failure = str(error)
+    # Written on failure too, so that latest.json never shows the numbers of an earlier run.
+    run = {**_run_metadata(options, wrk_path, started_at), "error": failure}
     for path in (
         RESULTS_DIR / "latest.json",
         RESULTS_DIR / f"run-{started_at:%Y%m%dT%H%M%SZ}.json",
@@ -501,6 +505,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         report.write_json(path, run, outcomes)
     print(report.summary_table(outcomes))
     print(f"\nbench: results in {RESULTS_DIR.relative_to(REPO_ROOT) / 'latest.json'}")
+    if failure is not None:
+        print(f"bench: FAILED: {failure}", file=sys.stderr)
+        return 1
     if not all(outcome.ok for outcome in outcomes):
         print("bench: FAILED: a benchmark of error responses is meaningless", file=sys.stderr)
         return 1

@@ -141,7 +141,7 @@ def summary_table(outcomes: list[ScenarioOutcome]) -> str:
 def write_json(path: Path, run: dict[str, Any], outcomes: list[ScenarioOutcome]) -> None:
     document = {
         **run,
-        "ok": all(outcome.ok for outcome in outcomes),
+        "ok": run.get("error") is None and all(outcome.ok for outcome in outcomes),
         "scenarios": [outcome.as_json() for outcome in outcomes],
     }
     path.parent.mkdir(parents=True, exist_ok=True)

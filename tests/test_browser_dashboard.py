@@ -143,10 +143,29 @@ def test_screenshots_at_desktop_and_mobile(browser, live_server) -> None:  # typ
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Sign In").click()
         page.wait_for_url("**/m/*/")
-        for name, path in (("overview", ""), ("team", "team/"), ("keys", "api-keys/")):
+        for name, path in (
+            ("overview", ""),
+            ("team", "team/"),
+            ("audit", "audit/"),
+            ("settings", "settings/"),
+            ("keys", "api-keys/"),
+        ):
             page.goto(f"{live_server.url}/m/acme/{path}")
             assert page.locator("h1").count() == 1
             shot(page, f"{name}-{label}")
         page.locator("details.switcher > summary").click()
         shot(page, f"switcher-{label}")
+        page.keyboard.press("Escape")
+        page.get_by_label("Publishable (browser)").check()
+        assert page.get_by_label("Allowed origins").is_visible()
+        page.locator("tr", has_text="Storefront").locator("summary", has_text="Roll").click()
+        assert page.get_by_role("button", name="Roll key").is_visible()
+        shot(page, f"keys-roll-{label}")
+        page.goto(f"{live_server.url}/accounts/2fa/totp/activate/")
+        # activating a second factor asks for the password again first
+        shot(page, f"reauthenticate-{label}")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Confirm").click()
+        assert page.locator("img.qr").is_visible()
+        shot(page, f"mfa-activate-{label}")
         context.close()
