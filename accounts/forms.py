@@ -15,16 +15,32 @@ class MerchantSignupForm(forms.Form):
 
     business_name = forms.CharField(
         max_length=120,
+        required=False,
         label="Business name",
+        help_text="Invited to join a team? Leave this empty and accept the invitation after "
+        "signing in.",
         widget=forms.TextInput(
             attrs={"placeholder": "Acme Coffee", "autocomplete": "organization"}
         ),
     )
 
+    def clean(self) -> dict[str, Any]:
+        from accounts.selectors import invitations_open_for_email
+
+        cleaned: dict[str, Any] = super().clean() or {}
+        name = (cleaned.get("business_name") or "").strip()
+        email = cleaned.get("email") or ""
+        if not name and email and not invitations_open_for_email(email).exists():
+            self.add_error("business_name", "Give your business a name.")
+        cleaned["business_name"] = name
+        return cleaned
+
     def signup(self, request: HttpRequest, user: User) -> None:
+        """Sign-up creates a merchant owned by the user, unless they came to join one."""
         from accounts.services import merchant_create
 
-        merchant_create(name=self.cleaned_data["business_name"], owner=user, request=request)
+        if self.cleaned_data["business_name"]:
+            merchant_create(name=self.cleaned_data["business_name"], owner=user, request=request)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

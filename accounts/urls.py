@@ -10,6 +10,11 @@ urlpatterns = [
     path("dashboard/", views.dashboard_home, name="dashboard_home"),
     path("merchants/new/", views.merchant_create, name="merchant_create"),
     path("invitations/<str:token>/", views.invitation_accept, name="invitation_accept"),
+    path(
+        "invitations/pending/<str:invitation_id>/accept/",
+        views.invitation_accept_pending,
+        name="invitation_accept_pending",
+    ),
     path("m/<slug:merchant_slug>/", views.overview, name="merchant_overview"),
     path("m/<slug:merchant_slug>/team/", views.team, name="team"),
     path("m/<slug:merchant_slug>/team/invite/", views.team_invite, name="team_invite"),

@@ -16,7 +16,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -33,7 +33,7 @@ from accounts.forms import (
 )
 from accounts.models import ApiKey, AuditEvent, Invitation, Membership, Merchant, Role
 from accounts.models import User as UserModel
-from accounts.selectors import memberships_for_user
+from accounts.selectors import invitations_open_for_email, memberships_for_user
 from programs.models import Program
 from tracking.models import Advocate, Click
 
@@ -115,7 +115,31 @@ def merchant_create(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"{merchant.name} is ready. You are its owner.")
             return redirect("merchant_overview", merchant_slug=merchant.slug)
-    return render(request, "dashboard/merchant_create.html", {"form": form})
+    pending = invitations_open_for_email(_user(request).email)
+    return render(
+        request, "dashboard/merchant_create.html", {"form": form, "pending_invitations": pending}
+    )
+
+
+@require_POST
+@login_required
+def invitation_accept_pending(request: HttpRequest, invitation_id: str) -> HttpResponse:
+    """Accept an invitation addressed to the signed-in user's verified email, without its
+    token (for people who signed up after being invited). Anyone else's is a 404."""
+    user = _user(request)
+    invitation = invitations_open_for_email(user.email).filter(public_id=invitation_id).first()
+    if invitation is None:
+        raise Http404("No such invitation.")
+    try:
+        membership = services.invitation_accept(invitation=invitation, user=user, request=request)
+    except ValidationError as error:
+        _report(request, error)
+        return redirect("merchant_create")
+    messages.success(
+        request,
+        f"Welcome to {invitation.merchant.name}. You joined as {membership.get_role_display()}.",
+    )
+    return redirect("merchant_overview", merchant_slug=invitation.merchant.slug)
 
 
 def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:

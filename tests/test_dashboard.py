@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 
 import pytest
+from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
+from accounts import services
 from accounts.decorators import SESSION_MERCHANT_KEY
 from accounts.models import ApiKey, AuditEvent, Invitation, Membership, Merchant, Role, User
 from accounts.services import audit_record, invitation_create
@@ -530,3 +532,71 @@ def test_security_page_is_linked_from_the_user_menu(alice_client: Client, world:
     page = alice_client.get(url("merchant_overview", world.acme)).content.decode()
     assert f'href="{reverse("mfa_index")}"' in page
     assert alice_client.get(reverse("mfa_index")).status_code == 200
+
+
+# --- Invited before having an account ----------------------------------------------------------
+
+
+def _invite(world: World, email: str, role: str = "reviewer") -> Invitation:
+    with tenancy.merchant_context(world.acme):
+        owner = Membership.objects.get(user=world.alice)
+        return services.invitation_create(actor=owner, email=email, role=role).invitation
+
+
+def test_invitee_signs_up_without_a_business_and_joins_from_the_dashboard(
+    client: Client, world: World
+) -> None:
+    # given Dana is invited to Acme before she has an account
+    invitation = _invite(world, "dana@example.com")
+
+    # when she signs up with no business name
+    response = client.post(
+        reverse("account_signup"),
+        {
+            "email": "dana@example.com",
+            "password1": "a-long-pass-phrase-1",
+            "password2": "a-long-pass-phrase-1",
+            "business_name": "",
+        },
+    )
+    assert response.status_code == 302
+    dana = User.objects.get(email="dana@example.com")
+    assert Membership.unscoped_all_merchants.filter(user=dana).count() == 0  # no merchant of hers
+    assert Merchant.objects.count() == 2
+
+    # then, signed in, the dashboard offers the invitation and accepting it joins Acme
+    EmailAddress.objects.filter(user=dana).update(verified=True)
+    login(client, dana)
+    page = client.get(reverse("merchant_create"))
+    assert "Join Acme" in page.content.decode()
+    joined = client.post(reverse("invitation_accept_pending", args=[invitation.public_id]))
+    assert joined.status_code == 302
+    membership = Membership.unscoped_all_merchants.get(user=dana)
+    assert (membership.merchant_id, membership.role) == (world.acme.pk, "reviewer")
+
+
+def test_sign_up_without_business_name_and_without_invitation_is_refused(
+    client: Client, world: World
+) -> None:
+    response = client.post(
+        reverse("account_signup"),
+        {
+            "email": "erin@example.com",
+            "password1": "a-long-pass-phrase-1",
+            "password2": "a-long-pass-phrase-1",
+            "business_name": "  ",
+        },
+    )
+    assert response.status_code == 200
+    assert "Give your business a name." in response.content.decode()
+    assert not User.objects.filter(email="erin@example.com").exists()
+
+
+def test_nobody_else_can_accept_a_pending_invitation(client: Client, world: World) -> None:
+    invitation = _invite(world, "dana@example.com")
+    login(client, world.charlie)
+    response = client.post(reverse("invitation_accept_pending", args=[invitation.public_id]))
+    assert response.status_code == 404
+    with tenancy.merchant_context(world.acme):
+        assert not Membership.objects.filter(user=world.charlie).exists()
+        assert Invitation.objects.get(pk=invitation.pk).accepted_at is None

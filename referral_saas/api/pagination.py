@@ -69,7 +69,9 @@ def list_schema(item: type[serializers.Serializer[Any]], name: str) -> dict[str,
     """`extend_schema` arguments documenting a paginated list of `item`."""
     return {
         "parameters": [
-            OpenApiParameter("limit", int, description=f"1 to {MAX_LIMIT}, default {DEFAULT_LIMIT}"),
+            OpenApiParameter(
+                "limit", int, description=f"1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})"
+            ),
             OpenApiParameter("cursor", str, description="`next_cursor` of the previous page"),
         ],
         "responses": inline_serializer(
