@@ -1,8 +1,8 @@
 """The benchmark run: fresh database, migrate, seed, both servers up, wrk against each, report.
 
-Every scenario is measured on the baseline first and then on the project, each after its own
-warm-up, against servers started once per run with identical gunicorn settings. Everything the
-run starts is stopped on the way out, whether it ends normally, fails, or is interrupted.
+Both servers are started once per run with identical gunicorn settings. Every scenario gets a
+probe and a warm-up per side, then rounds that alternate baseline and project. Everything the run
+starts is stopped on the way out, whether it ends normally, fails, or is interrupted.
 """
 
 import argparse
@@ -486,6 +486,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     wrk_path: str | None = None
     failure: str | None = None
     _raise_on_sigterm()
+    load_before = os.getloadavg()[0]
+    cpus = os.cpu_count() or 1
+    if load_before > cpus / 2:
+        print(
+            f"bench: note: load average {load_before:.1f} on {cpus} CPUs before the run; other "
+            "processes will compete with the servers, expect noisy numbers",
+            flush=True,
+        )
     try:
         scenarios = _select(registry, options.scenarios)
         wrk_path = wrk.ensure_installed()
@@ -497,7 +505,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (BenchError, ProcessError, wrk.WrkError, OSError, Error, RedisError) as error:
         failure = str(error)
     # Written on failure too, so that latest.json never shows the numbers of an earlier run.
-    run = {**_run_metadata(options, wrk_path, started_at), "error": failure}
+    run = {
+        **_run_metadata(options, wrk_path, started_at),
+        "load_average_1m": {"before": load_before, "after": os.getloadavg()[0]},
+        "error": failure,
+    }
     for path in (
         RESULTS_DIR / "latest.json",
         RESULTS_DIR / f"run-{started_at:%Y%m%dT%H%M%SZ}.json",

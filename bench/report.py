@@ -78,6 +78,15 @@ class ScenarioOutcome:
                 "p50_ms": self.ratio("p50_ms"),
                 "p99_ms": self.ratio("p99_ms"),
             },
+            # Each round's pair (baseline, then project a few seconds later): their spread shows
+            # how much the machine moved during the run.
+            "round_ratios_requests_per_s": [
+                project.requests_per_s / baseline.requests_per_s
+                for baseline, project in zip(
+                    self.rounds.get("baseline", []), self.rounds.get("project", []), strict=False
+                )
+                if baseline.requests_per_s
+            ],
             "rounds": {
                 side: [result.as_json() for result in results]
                 for side, results in self.rounds.items()
