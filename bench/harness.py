@@ -434,6 +434,27 @@ class Run:
             print(f"bench: warning: {left} messages still queued after 120 s", flush=True)
 
 
+def _cpu_times() -> tuple[int, int] | None:
+    """Busy and total jiffies of all CPUs since boot (Linux), or None elsewhere."""
+    try:
+        fields = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def _busy_cpus(sample_s: float = 1.0) -> float | None:
+    """How many CPUs' worth of work other processes do right now (the load average lags)."""
+    before = _cpu_times()
+    time.sleep(sample_s)
+    after = _cpu_times()
+    if before is None or after is None or after[1] == before[1]:
+        return None
+    share = (after[0] - before[0]) / (after[1] - before[1])
+    return share * (os.cpu_count() or 1)
+
+
 def _describe_errors(result: LoadResult) -> str:
     return (
         f"{result.bad_status} responses with status >= 400 and socket errors "
@@ -486,12 +507,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     wrk_path: str | None = None
     failure: str | None = None
     _raise_on_sigterm()
-    load_before = os.getloadavg()[0]
-    cpus = os.cpu_count() or 1
-    if load_before > cpus / 2:
+    busy_before = _busy_cpus()
+    if busy_before is not None and busy_before > 0.5:
         print(
-            f"bench: note: load average {load_before:.1f} on {cpus} CPUs before the run; other "
-            "processes will compete with the servers, expect noisy numbers",
+            f"bench: note: {busy_before:.1f} of {os.cpu_count()} CPUs were busy before the run; "
+            "other processes will compete with the servers, expect noisy numbers",
             flush=True,
         )
     try:
@@ -507,7 +527,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Written on failure too, so that latest.json never shows the numbers of an earlier run.
     run = {
         **_run_metadata(options, wrk_path, started_at),
-        "load_average_1m": {"before": load_before, "after": os.getloadavg()[0]},
+        "busy_cpus_before": busy_before,
         "error": failure,
     }
     for path in (
