@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import redis
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -56,3 +57,25 @@ def readyz(request: HttpRequest) -> JsonResponse:
         {"status": "ok" if ready else "unavailable", "database": database, "broker": broker},
         status=200 if ready else 503,
     )
+
+
+class HealthCheckMiddleware:
+    """Answers `/healthz` and `/readyz` before any other middleware.
+
+    Probes from load balancers and orchestrators address the process by IP, which
+    `ALLOWED_HOSTS` would refuse, and arrive over plain HTTP, which production would redirect;
+    they also need none of sessions, CSRF or auth. First in `MIDDLEWARE`.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.routes: dict[str, Callable[[HttpRequest], HttpResponse]] = {
+            "/healthz": healthz,
+            "/readyz": readyz,
+        }
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        view = self.routes.get(request.path_info)
+        if view is not None:
+            return view(request)
+        return self.get_response(request)

@@ -83,7 +83,7 @@ def test_security_headers_on_pages(client: Client, world: World) -> None:
 def test_hsts_and_https_redirect_in_production() -> None:
     script = (
         "import django; django.setup(); from django.test import Client;"
-        "r = Client().get('/healthz', secure=True, HTTP_HOST='referrals.example.com');"
+        "r = Client().get('/api/v1/programs', secure=True, HTTP_HOST='referrals.example.com');"
         "h = Client().get('/healthz', HTTP_HOST='referrals.example.com');"
         "p = Client().get('/accounts/login/', HTTP_HOST='referrals.example.com');"
         "print(r['Strict-Transport-Security'], h.status_code, p.status_code)"
