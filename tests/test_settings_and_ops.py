@@ -27,12 +27,12 @@ PRODUCTION_ENV = {
 }
 
 
-def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {
-        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "REDIS_"))
-    }
+def _python(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run the project's Python in a child process with only `env`'s Django settings."""
+    ours = ("DJANGO_", "DATABASE_", "REDIS_", "LOG_")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
     return subprocess.run(
-        [sys.executable, "manage.py", *args],
+        [sys.executable, *args],
         cwd=ROOT,
         env={**clean, **env},
         capture_output=True,
@@ -40,6 +40,10 @@ def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
         timeout=120,
         check=False,
     )
+
+
+def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return _python("manage.py", *args, env=env)
 
 
 def test_production_settings_pass_the_deploy_check() -> None:
@@ -88,16 +92,7 @@ def test_hsts_and_https_redirect_in_production() -> None:
         "p = Client().get('/accounts/login/', HTTP_HOST='referrals.example.com');"
         "print(r['Strict-Transport-Security'], h.status_code, p.status_code)"
     )
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env={**clean, **PRODUCTION_ENV, "LOG_LEVEL": "ERROR"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = _python("-c", script, env={**PRODUCTION_ENV, "LOG_LEVEL": "ERROR"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [
         "max-age=31536000;",
@@ -113,16 +108,7 @@ def test_logs_are_one_json_object_per_line() -> None:
         "import django, logging; django.setup();"
         "logging.getLogger('referral_saas.test').warning('hello %s', 'world')"
     )
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env={**clean, **PRODUCTION_ENV, "LOG_FORMAT": "json"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = _python("-c", script, env={**PRODUCTION_ENV, "LOG_FORMAT": "json"})
     assert result.returncode == 0, result.stderr
     record = json.loads(result.stderr.strip().splitlines()[-1])
     assert record["message"] == "hello world"
