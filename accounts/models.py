@@ -72,10 +72,17 @@ class Merchant(models.Model):
     require_owner_mfa = models.BooleanField(
         default=False, help_text="Owners must have two-factor authentication to use the dashboard."
     )
+    privacy_policy_url = models.URLField(max_length=500, blank=True)
+    # The merchant's own Stripe account (Stripe fulfilment methods); set when they connect it.
+    stripe_account_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def stripe_connected(self) -> bool:
+        return bool(self.stripe_account_id)
 
 
 class Role(models.TextChoices):

@@ -40,6 +40,13 @@ class Program(TenantModel):
     locales = models.JSONField(default=list)
     destination_url = models.URLField(max_length=500)
     allowed_domains = models.JSONField(default=list)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    # Branding: colours as #rrggbb; the logo's type and size are checked by the service.
+    brand_color = models.CharField(max_length=7, default="#3b2fc9")
+    accent_color = models.CharField(max_length=7, default="#0f7b5f")
+    logo = models.FileField(upload_to="logos/%Y/%m/", blank=True)
+    # The number of the current ProgramVersion (what new conversions are judged by).
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -52,3 +59,75 @@ class Program(TenantModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ProgramVersion(TenantModel):
+    """An immutable snapshot of what conversions are judged by: rewards, tiers, rules, fraud
+    settings and A/B variants. Editing an active or paused program's configuration adds a
+    version; a draft's single version is edited in place (nothing was judged by it yet)."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+")
+    number = models.PositiveIntegerField()
+    config = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["program", "number"], name="program_version_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.program_id} v{self.number}"
+
+
+class ProgramCopy(TenantModel):
+    """The words on the hosted pages, per locale. Plain text: tags are stripped on save."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+")
+    locale = models.CharField(max_length=5)
+    headline = models.CharField(max_length=200, blank=True)
+    description = models.TextField(max_length=2000, blank=True)
+    terms = models.TextField(max_length=10000, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["program", "locale"], name="program_copy_unique"),
+        ]
+
+
+class CodePool(TenantModel):
+    """Merchant-made coupon codes, handed out one per reward by the `code_pool` method."""
+
+    public_id = models.CharField(
+        max_length=32,
+        unique=True,
+        default=functools.partial(new_public_id, "pool"),
+        editable=False,
+    )
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=80)
+    low_stock_threshold = models.PositiveIntegerField(default=20)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PoolCode(TenantModel):
+    pool = models.ForeignKey(CodePool, on_delete=models.CASCADE, related_name="+")
+    code = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Set once, when fulfilment hands the code to a reward (claimed with a conditional UPDATE).
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    assigned_to = models.CharField(max_length=32, blank=True, help_text="Reward public id")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["pool", "code"], name="pool_code_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["merchant", "pool", "assigned_at"], name="pool_code_available"),
+        ]

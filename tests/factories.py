@@ -8,7 +8,8 @@ import factory
 from allauth.account.models import EmailAddress
 
 from accounts.models import Membership, Merchant, Role, User
-from programs.models import Program, ProgramStatus, ProgramType
+from programs.models import Program, ProgramStatus, ProgramType, ProgramVersion
+from programs.specs import parse_config
 from referral_saas import tenancy
 
 
@@ -51,6 +52,31 @@ def make_program(merchant: Merchant, **fields: Any) -> Program:
         "destination_url": "https://shop.example.com/",
         "allowed_domains": ["shop.example.com"],
     }
+    config = fields.pop("config", None)
     defaults.update(fields)
     with tenancy.merchant_context(merchant):
-        return Program.objects.create(**defaults)
+        program = Program.objects.create(**defaults)
+        if config is None:
+            config = parse_config(
+                DEFAULT_CONFIG[program.type],
+                program_type=program.type,
+                currency=program.currency,
+                stripe_connected=False,
+            ).to_dict()
+        ProgramVersion.objects.create(program=program, number=program.version, config=config)
+        return program
+
+
+DEFAULT_CONFIG: dict[str, dict[str, Any]] = {
+    "one_sided": {"advocate_reward": {"kind": "account_credit", "amount": 1000}},
+    "two_sided": {
+        "advocate_reward": {"kind": "account_credit", "amount": 1000},
+        "friend_reward": {"kind": "fixed_discount", "amount": 1000},
+    },
+    "tiered": {
+        "tiers": [
+            {"threshold": 1, "reward": {"kind": "account_credit", "amount": 1000}},
+            {"threshold": 5, "reward": {"kind": "account_credit", "amount": 7500}},
+        ]
+    },
+}

@@ -16,6 +16,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.models import Membership
 from accounts.services import IssuedKey, invitation_create
+from programs.models import CodePool
 from referral_saas import tenancy
 from tests.conftest import World, login, make_key
 from tests.factories import make_program
@@ -75,6 +76,8 @@ def victim(world: World) -> Victim:
     program = make_program(world.acme)
     acme_key = make_key(world.acme)
     with tenancy.merchant_context(world.acme):
+        pool = CodePool.objects.create(program=program, name="Spring coupons")
+    with tenancy.merchant_context(world.acme):
         owner = Membership.objects.get(user=world.alice)
         invitation = invitation_create(actor=owner, email="dana@example.com", role="viewer")
         bob = Membership.objects.get(user=world.bob)
@@ -84,6 +87,7 @@ def victim(world: World) -> Victim:
         "key_id": acme_key.key.public_id,
         "member_id": str(bob.pk),
         "invitation_id": invitation.invitation.public_id,
+        "pool_id": pool.public_id,
     }
     missing = {
         "merchant_slug": "no-such-merchant",
@@ -91,6 +95,7 @@ def victim(world: World) -> Victim:
         "key_id": "key_" + "0" * 20,
         "member_id": "999999999",
         "invitation_id": "inv_" + "0" * 20,
+        "pool_id": "pool_" + "0" * 20,
     }
     return Victim(real=real, missing=missing, outsider_key=make_key(world.globex))
 

@@ -24,6 +24,8 @@ class Advocate(TenantModel):
     customer_id = models.CharField(max_length=120, blank=True)
     code = models.CharField(max_length=40)
     locale = models.CharField(max_length=5, default="en")
+    # The A/B variant, assigned once at enrolment (programs.services.variant_for) and kept.
+    variant_key = models.CharField(max_length=30, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -59,4 +61,44 @@ class Click(TenantModel):
                 fields=["merchant", "advocate", "-created_at"], name="click_advocate_time"
             ),
             models.Index(fields=["merchant", "-created_at"], name="click_merchant_time"),
+        ]
+
+
+class ConversionStatus(models.TextChoices):
+    RECEIVED = "received", "Received"
+    QUALIFIED = "qualified", "Qualified"
+    REJECTED = "rejected", "Rejected"
+    REVIEW = "review", "Review"
+    REFUNDED = "refunded", "Refunded"
+
+
+class Conversion(TenantModel):
+    """An order reported by the storefront. The tracking-API issue adds customers, attribution
+    and refunds; what is here already ties each decision to the program version it used."""
+
+    public_id = models.CharField(
+        max_length=32,
+        unique=True,
+        default=functools.partial(new_public_id, "conv"),
+        editable=False,
+    )
+    program = models.ForeignKey(Program, null=True, on_delete=models.PROTECT, related_name="+")
+    # The configuration the conversion is judged by, fixed when it is evaluated.
+    program_version = models.ForeignKey(
+        "programs.ProgramVersion", null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    advocate = models.ForeignKey(Advocate, null=True, on_delete=models.SET_NULL, related_name="+")
+    order_id = models.CharField(max_length=200)
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(
+        max_length=16, choices=ConversionStatus.choices, default=ConversionStatus.RECEIVED
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "order_id"], name="conversion_unique_order"
+            ),
         ]

@@ -22,7 +22,8 @@ from django.utils import timezone
 
 from accounts.models import ApiKey, Membership, Merchant, Role, User
 from accounts.services import KEY_PREFIXES, KEY_RANDOM_LENGTH, api_key_create, hash_token
-from programs.models import Program, ProgramStatus, ProgramType
+from programs.models import Program
+from programs.services import program_activate, program_create
 from referral_saas import tenancy
 from referral_saas.ids import ALPHABET
 from tracking.models import Advocate, Click
@@ -31,6 +32,37 @@ DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-password-1234"  # noqa: S105 - printed for newcomers; demo only
 DEMO_MERCHANT_SLUG = "demo"
 DEMO_PROGRAM_SLUG = "give-10-get-10"
+DEMO_PROGRAM = {
+    "name": "Give €10, get €10",
+    "slug": DEMO_PROGRAM_SLUG,
+    "type": "two_sided",
+    "currency": "EUR",
+    "default_locale": "en",
+    "locales": ["en", "it", "ro", "pl"],
+    "destination_url": "https://shop.example.com/",
+    "allowed_domains": ["shop.example.com"],
+    "advocate_reward": {"kind": "account_credit", "amount": 1000, "expires_after_days": 90},
+    "friend_reward": {"kind": "fixed_discount", "amount": 1000, "code_prefix": "FRIEND"},
+    "rules": {"min_order_amount": 3000, "hold_days": 30, "max_rewards_per_advocate": 20},
+    "copy": {
+        "en": {
+            "description": "Share your link: your friend gets €10 off their first order "
+            "over €30, and you get €10 credit when they buy."
+        },
+        "it": {
+            "description": "Condividi il tuo link: il tuo amico riceve 10 € di sconto sul "
+            "primo ordine oltre 30 €, e tu ricevi 10 € di credito quando acquista."
+        },
+        "ro": {
+            "description": "Trimite linkul tău: prietenul tău primește 10 € reducere la "
+            "prima comandă de peste 30 €, iar tu primești 10 € credit când cumpără."
+        },
+        "pl": {
+            "description": "Udostępnij swój link: znajomy dostaje 10 € zniżki na pierwsze "
+            "zamówienie powyżej 30 €, a Ty 10 € kredytu, gdy zrobi zakupy."
+        },
+    },
+}
 ADVOCATES = [
     ("giulia.rossi@example.com", "Giulia Rossi", "GIULIA10", "it"),
     ("andrei.popescu@example.com", "Andrei Popescu", "ANDREI10", "ro"),
@@ -66,7 +98,7 @@ class Command(BaseCommand):
             merchant, user = self._merchant_and_owner()
             with tenancy.merchant_context(merchant):
                 keys = self._keys(user)
-                program = self._program()
+                program = self._program(user)
                 self._activity(program)
         self._print(merchant, program, keys)
 
@@ -102,20 +134,11 @@ class Command(BaseCommand):
             keys[kind] = plaintext
         return keys
 
-    def _program(self) -> Program:
+    def _program(self, user: User) -> Program:
         program = Program.objects.filter(slug=DEMO_PROGRAM_SLUG).first()
         if program is None:
-            program = Program.objects.create(
-                name="Give €10, get €10",
-                slug=DEMO_PROGRAM_SLUG,
-                type=ProgramType.TWO_SIDED,
-                status=ProgramStatus.ACTIVE,
-                currency="EUR",
-                default_locale="en",
-                locales=["en", "it", "ro", "pl"],
-                destination_url="https://shop.example.com/",
-                allowed_domains=["shop.example.com"],
-            )
+            program = program_create(actor=user, data=DEMO_PROGRAM)
+            program = program_activate(actor=user, program=program)
         return program
 
     def _activity(self, program: Program) -> None:
