@@ -155,7 +155,9 @@ def _validate_fields(data: dict[str, Any], current: Program | None) -> _Fields:
         values["name"] = plain_text(name.strip()) or name.strip()
 
     slug = get("slug") or (slugify(values.get("name", ""))[:60] if current is None else "")
-    if not isinstance(slug, str) or not SLUG.match(slug):
+    if not slug and "name" in errors:
+        pass  # derived from the name: the name's error says it all
+    elif not isinstance(slug, str) or not SLUG.match(slug):
         fail("slug", "Lowercase letters, digits and hyphens, up to 60 characters.")
     else:
         values["slug"] = slug
@@ -529,6 +531,7 @@ def program_duplicate(
 ) -> Program:
     """A new draft with the same settings, copy and current configuration (code pools are not
     copied: codes are single-use, so pool-fulfilled rewards must point at a new pool)."""
+    program = Program.objects.get(pk=program.pk)  # the caller's instance may be stale
     base = f"{program.slug[:48]}-copy"
     slug = base
     while Program.objects.filter(slug=slug).exists():
