@@ -1,31 +1,204 @@
-"""Hosted pages. The foundation renders the program's public page; the hosted-experience issue
-adds the join form, offer headline, consent and languages."""
+"""Hosted pages: the program's public landing page, its brand stylesheet and its logo.
+
+The dashboard's live preview renders the very same template through `render_landing`, so what a
+merchant previews is what visitors get.
+
+Brand colours are arbitrary `#rrggbb` values, but the CSP forbids inline styles. So the page
+links a tiny per-program stylesheet (`brand.css`) that only sets CSS custom properties on
+`.landing`; `programs.css` uses them. The colours are re-checked against `#rrggbb` here too, so
+nothing but a colour can ever reach that stylesheet.
+"""
 
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest, HttpResponse
+import base64
+import mimetypes
+import re
+from typing import Any
+
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils import translation
+from django.utils.translation.trans_real import parse_accept_lang_header
+from django.views.decorators.http import require_GET
 
 from accounts.models import Merchant
 from programs.models import Program, ProgramStatus
+from programs.services import program_config, program_copy
+from programs.summary import offer_headline
 from referral_saas import tenancy
 
+COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+DEFAULT_BRAND = "#3b2fc9"
+DEFAULT_ACCENT = "#0f7b5f"
+LOGO_PREVIEW_MAX_BYTES = 1024 * 1024
 
-def program_landing(request: HttpRequest, merchant_slug: str, program_slug: str) -> HttpResponse:
+
+# --- Shared with the dashboard preview --------------------------------------------------------
+
+
+def choose_locale(program: Program, requested: str | None, accept_language: str = "") -> str:
+    """`?lang=` if the program speaks it, then the browser's languages, then the default."""
+    if requested in program.locales:
+        return str(requested)
+    for code, _quality in parse_accept_lang_header(accept_language):
+        base = code.split("-")[0].lower()
+        if base in program.locales:
+            return base
+    return program.default_locale
+
+
+def render_landing(
+    request: HttpRequest,
+    *,
+    merchant: Merchant,
+    program: Program,
+    locale: str,
+    brand_css_url: str,
+    logo_url: str,
+    language_url: str,
+    preview: bool = False,
+    status: int = 200,
+) -> HttpResponse:
+    """Render the landing page in `locale` (fixed strings through {% translate %})."""
+    copy = program_copy(program).get(locale, {})
+    config = program_config(program)
+    with translation.override(locale):
+        context: dict[str, Any] = {
+            "merchant": merchant,
+            "program": program,
+            "locale": locale,
+            "headline": copy.get("headline") or offer_headline(config, locale),
+            "description": copy.get("description", ""),
+            "terms": copy.get("terms", ""),
+            "has_friend_reward": config.friend_reward is not None,
+            "is_live": program.status == ProgramStatus.ACTIVE,
+            "preview": preview,
+            "brand_css_url": brand_css_url,
+            "logo_url": logo_url,
+            "languages": [
+                {
+                    "code": code,
+                    "name": translation.get_language_info(code)["name_local"],
+                    "url": f"{language_url}?lang={code}",
+                    "current": code == locale,
+                }
+                for code in program.locales
+            ],
+        }
+        response = render(request, "programs/landing.html", context, status=status)
+    response["Content-Language"] = locale
+    return response
+
+
+def brand_css(program: Program) -> HttpResponse:
+    brand = _color(program.brand_color, DEFAULT_BRAND)
+    accent = _color(program.accent_color, DEFAULT_ACCENT)
+    body = (
+        ".landing {\n"
+        f"  --brand: {brand};\n  --brand-contrast: {_contrast(brand)};\n"
+        f"  --accent: {accent};\n  --accent-contrast: {_contrast(accent)};\n"
+        "}\n"
+    )
+    return HttpResponse(body, content_type="text/css; charset=utf-8")
+
+
+def _color(value: str, default: str) -> str:
+    return value.lower() if COLOR.match(value or "") else default
+
+
+def _contrast(color: str) -> str:
+    """Black or white text, whichever reads better on `color` (WCAG relative luminance)."""
+
+    def channel(hex_pair: str) -> float:
+        c = int(hex_pair, 16) / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(color[i : i + 2]) for i in (1, 3, 5))
+    luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    # Contrast with white is 1.05 / (L + 0.05); with black (L + 0.05) / 0.05.
+    return "#ffffff" if 1.05 / (luminance + 0.05) >= (luminance + 0.05) / 0.05 else "#111111"
+
+
+def logo_data_url(program: Program) -> str:
+    """The logo inlined as a data: URL (allowed by the CSP's img-src) for the dashboard preview,
+    where the public logo URL would 404 for a draft program."""
+    if not program.logo:
+        return ""
+    try:
+        with program.logo.open("rb") as file:
+            content = file.read(LOGO_PREVIEW_MAX_BYTES + 1)
+    except OSError:
+        return ""
+    if len(content) > LOGO_PREVIEW_MAX_BYTES:
+        return ""
+    mime = mimetypes.guess_type(str(program.logo.name))[0] or "application/octet-stream"
+    return f"data:{mime};base64,{base64.b64encode(content).decode()}"
+
+
+# --- Public pages ------------------------------------------------------------------------------
+
+
+def _find(program_slug: str) -> Program:
+    program = Program.objects.filter(slug=program_slug).first()
+    if program is None or program.status == ProgramStatus.DRAFT:
+        raise Http404("No such program.")
+    return program
+
+
+def _merchant(merchant_slug: str) -> Merchant:
     merchant = Merchant.objects.filter(slug=merchant_slug).first()
     if merchant is None:
         raise Http404("No such program.")
+    return merchant
+
+
+@require_GET
+def program_landing(request: HttpRequest, merchant_slug: str, program_slug: str) -> HttpResponse:
+    merchant = _merchant(merchant_slug)
     with tenancy.merchant_context(merchant):
-        program = Program.objects.filter(slug=program_slug).first()
-        if program is None or program.status == ProgramStatus.DRAFT:
-            raise Http404("No such program.")
-        return render(
+        program = _find(program_slug)
+        locale = choose_locale(
+            program, request.GET.get("lang"), request.headers.get("Accept-Language", "")
+        )
+        args = [merchant.slug, program.slug]
+        response = render_landing(
             request,
-            "programs/landing.html",
-            {
-                "merchant": merchant,
-                "program": program,
-                "is_live": program.status == ProgramStatus.ACTIVE,
-            },
+            merchant=merchant,
+            program=program,
+            locale=locale,
+            brand_css_url=reverse("program_brand_css", args=args)
+            + f"?v={int(program.updated_at.timestamp())}",
+            logo_url=reverse("program_logo", args=args) if program.logo else "",
+            language_url=reverse("program_landing", args=args),
             status=200 if program.status == ProgramStatus.ACTIVE else 410,
         )
+    response["Vary"] = "Accept-Language"
+    return response
+
+
+@require_GET
+def program_brand_css(request: HttpRequest, merchant_slug: str, program_slug: str) -> HttpResponse:
+    with tenancy.merchant_context(_merchant(merchant_slug)):
+        response = brand_css(_find(program_slug))
+    response["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@require_GET
+def program_logo(
+    request: HttpRequest, merchant_slug: str, program_slug: str
+) -> HttpResponseBase:
+    with tenancy.merchant_context(_merchant(merchant_slug)):
+        program = _find(program_slug)
+    if not program.logo:
+        raise Http404("No logo.")
+    try:
+        file = program.logo.open("rb")
+    except OSError:
+        raise Http404("No logo.") from None
+    mime = mimetypes.guess_type(str(program.logo.name))[0] or "application/octet-stream"
+    response = FileResponse(file, content_type=mime)
+    response["Cache-Control"] = "public, max-age=300"
+    return response

@@ -4,7 +4,14 @@ from csp.decorators import csp_update
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from programs.api.views import ProgramDetailApi, ProgramListApi
+from programs.api.views import (
+    ProgramActivateApi,
+    ProgramArchiveApi,
+    ProgramDetailApi,
+    ProgramDuplicateApi,
+    ProgramListApi,
+    ProgramPauseApi,
+)
 
 # Swagger UI injects <style> elements; allow inline styles on the docs page only.
 docs_view = csp_update({"style-src": ["'unsafe-inline'"]})(
@@ -22,4 +29,20 @@ urlpatterns = [
     path("docs/", docs_view, name="api_docs"),
     path("programs", ProgramListApi.as_view(), name="api_programs"),
     path("programs/<str:program_id>", ProgramDetailApi.as_view(), name="api_program"),
+    path(
+        "programs/<str:program_id>/activate",
+        ProgramActivateApi.as_view(),
+        name="api_program_activate",
+    ),
+    path("programs/<str:program_id>/pause", ProgramPauseApi.as_view(), name="api_program_pause"),
+    path(
+        "programs/<str:program_id>/archive",
+        ProgramArchiveApi.as_view(),
+        name="api_program_archive",
+    ),
+    path(
+        "programs/<str:program_id>/duplicate",
+        ProgramDuplicateApi.as_view(),
+        name="api_program_duplicate",
+    ),
 ]

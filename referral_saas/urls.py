@@ -13,6 +13,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include("referral_saas.api_urls")),
     path("", include("programs.urls")),
+    path("", include("programs.pool_urls")),
     path("", include("accounts.urls")),
 ]
 

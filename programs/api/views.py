@@ -1,68 +1,272 @@
-"""`/api/v1/programs` (read side; the programs issue adds create and update)."""
+"""`/api/v1/programs`: list, create, retrieve, update, and the lifecycle actions (activate,
+pause, archive, duplicate). Each handler parses, calls one service and serialises; the services
+validate the body and name every field at fault (`programs.specs.SpecError`), which is answered
+as a 400 in the error envelope with an added `errors` list of every problem."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from django.conf import settings
-from django.urls import reverse
-from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from django.http import HttpRequest
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from programs.models import Program
-from programs.selectors import program_get, program_list
+from programs import services
+from programs.api import examples
+from programs.api.parsers import JSONObjectParser
+from programs.api.selectors import program_list_filtered, program_records
+from programs.api.serializers import (
+    ProgramErrorSerializer,
+    ProgramInputSerializer,
+    ProgramOutputSerializer,
+)
+from programs.models import Program, ProgramStatus, ProgramType
+from programs.selectors import program_get
+from programs.specs import SpecError
+from referral_saas.api.errors import ApiError, error_body
 from referral_saas.api.pagination import list_schema, paginate
 from referral_saas.api.views import MerchantAPIView
 
-
-class ProgramOutputSerializer(serializers.Serializer[Program]):
-    id = serializers.CharField(source="public_id")
-    object = serializers.SerializerMethodField()
-    name = serializers.CharField()
-    slug = serializers.CharField()
-    type = serializers.CharField()
-    status = serializers.CharField()
-    currency = serializers.CharField()
-    default_locale = serializers.CharField()
-    locales = serializers.ListField(child=serializers.CharField())
-    destination_url = serializers.CharField()
-    allowed_domains = serializers.ListField(child=serializers.CharField())
-    version = serializers.IntegerField()
-    landing_url = serializers.SerializerMethodField()
-    created_at = serializers.DateTimeField()
-
-    def get_object(self, program: Program) -> str:
-        return "program"
-
-    def get_landing_url(self, program: Program) -> str:
-        merchant_slug = self.context["merchant_slug"]
-        path = reverse("program_landing", args=[merchant_slug, program.slug])
-        return settings.PUBLIC_BASE_URL + path
+LIST_SCHEMA = list_schema(ProgramOutputSerializer, "ProgramList")
+ERRORS = {400: ProgramErrorSerializer, 404: ProgramErrorSerializer}
 
 
-def _serialize(programs: Sequence[Program], merchant_slug: str) -> list[dict[str, Any]]:
-    context = {"merchant_slug": merchant_slug}
-    serializer = ProgramOutputSerializer(instance=list(programs), many=True, context=context)  # type: ignore[arg-type]
-    return list(serializer.data)
-
-
-class ProgramListApi(MerchantAPIView):
-    @extend_schema(
-        operation_id="programs_list", **list_schema(ProgramOutputSerializer, "ProgramList")
+def _invalid(message: str, param: str | None) -> ApiError:
+    return ApiError(
+        status_code=400, type="invalid_request_error", code="invalid", message=message, param=param
     )
-    def get(self, request: Request) -> Response:
-        page = paginate(request, program_list(), lambda rows: _serialize(rows, self.merchant.slug))
-        return Response(page)
 
 
-class ProgramDetailApi(MerchantAPIView):
-    @extend_schema(operation_id="programs_retrieve", responses=ProgramOutputSerializer)
-    def get(self, request: Request, program_id: str) -> Response:
+def spec_error_response(error: SpecError) -> Response:
+    """The envelope with the first problem, plus every problem in `errors`."""
+    problems = [{"param": path, "message": message} for path, message in error.errors.items()]
+    param, message = next(iter(error.errors.items()), (None, str(error)))
+    body = error_body(type="invalid_request_error", code="invalid", message=message, param=param)
+    body["error"]["errors"] = problems
+    return Response(body, status=status.HTTP_400_BAD_REQUEST)
+
+
+def _nul_character_at(value: Any) -> str | None:
+    """The path of the first string (or key) holding a NUL character: PostgreSQL can store
+    none in text or jsonb, so it must be refused here rather than fail at INSERT."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str) and "\x00" in item:
+            return path or None
+        if isinstance(item, dict):
+            for key, child in item.items():
+                child_path = f"{path}.{key}" if path else str(key)
+                if "\x00" in str(key):
+                    return child_path
+                stack.append((child_path, child))
+        elif isinstance(item, list):
+            stack.extend((f"{path}[{index}]", child) for index, child in enumerate(item))
+    return None
+
+
+def _body(request: Request) -> dict[str, Any]:
+    data = request.data
+    if not isinstance(data, dict):
+        raise _invalid("The request body must be a JSON object.", None)
+    path = _nul_character_at(data)
+    if path is not None:
+        raise _invalid("Text cannot contain NUL (\\u0000) characters.", path)
+    return data
+
+
+def _choice_param(request: Request, name: str, choices: list[str]) -> str | None:
+    value = request.query_params.get(name)
+    if value is None:
+        return None
+    if value not in choices:
+        raise _invalid(f"{name} must be one of: {', '.join(choices)}.", name)
+    return value
+
+
+class ProgramApiView(MerchantAPIView):
+    """Answers `SpecError` from the services as a 400 naming the field path."""
+
+    parser_classes = [JSONObjectParser]
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, SpecError):
+            return spec_error_response(exc)
+        return super().handle_exception(exc)
+
+    def render(self, programs: Sequence[Program]) -> list[dict[str, Any]]:
+        serializer = ProgramOutputSerializer(
+            instance=program_records(programs),  # type: ignore[arg-type]
+            many=True,
+            context={"merchant_slug": self.merchant.slug},
+        )
+        return list(serializer.data)
+
+    def render_one(self, program: Program, status_code: int = status.HTTP_200_OK) -> Response:
+        return Response(self.render([program])[0], status=status_code)
+
+    def get_program(self, program_id: str) -> Program:
+        # Scoped to the key's merchant: another merchant's id is "not found" like a missing one.
         program = program_get(program_id)
         if program is None:
             raise NotFound("No such program.")
-        return Response(_serialize([program], self.merchant.slug)[0])
+        return program
+
+    @staticmethod
+    def http_request(request: Request) -> HttpRequest:
+        return request._request  # the audit log reads the client address from it
+
+
+class ProgramListApi(ProgramApiView):
+    @extend_schema(
+        operation_id="programs_list",
+        summary="List programs",
+        description="Newest first. Filter by `status` and `type`.",
+        parameters=[
+            *LIST_SCHEMA["parameters"],
+            OpenApiParameter("status", str, enum=ProgramStatus.values),
+            OpenApiParameter("type", str, enum=ProgramType.values),
+        ],
+        responses=LIST_SCHEMA["responses"],
+        examples=[
+            OpenApiExample(
+                "A page of programs",
+                value={"data": [examples.PROGRAM], "next_cursor": None},
+                response_only=True,
+                status_codes=["200"],
+            )
+        ],
+    )
+    def get(self, request: Request) -> Response:
+        programs = program_list_filtered(
+            status=_choice_param(request, "status", ProgramStatus.values),
+            program_type=_choice_param(request, "type", ProgramType.values),
+        )
+        return Response(paginate(request, programs, self.render))
+
+    @extend_schema(
+        operation_id="programs_create",
+        summary="Create a program",
+        description="Creates a draft (version 1). Every invalid field is listed in "
+        "`error.errors`; `error.param` names the first.",
+        request=ProgramInputSerializer,
+        responses={201: ProgramOutputSerializer, 400: ProgramErrorSerializer},
+        examples=[
+            OpenApiExample("Two-sided", value=examples.CREATE_TWO_SIDED, request_only=True),
+            OpenApiExample("Tiered", value=examples.CREATE_TIERED, request_only=True),
+            examples.program_example(201),
+            *examples.error_examples(validation=examples.VALIDATION_ERROR)[1:],
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        program = services.program_create(
+            actor=None, data=_body(request), request=self.http_request(request)
+        )
+        return self.render_one(program, status.HTTP_201_CREATED)
+
+
+class ProgramDetailApi(ProgramApiView):
+    @extend_schema(
+        operation_id="programs_retrieve",
+        summary="Retrieve a program",
+        responses={200: ProgramOutputSerializer, 404: ProgramErrorSerializer},
+        examples=[examples.program_example(200), *examples.error_examples()],
+    )
+    def get(self, request: Request, program_id: str) -> Response:
+        return self.render_one(self.get_program(program_id))
+
+    @extend_schema(
+        operation_id="programs_update",
+        summary="Update a program",
+        description="Partial update. Rewards, tiers and variants are replaced whole; rules and "
+        "fraud merge key by key. Changing the configuration (rewards, tiers, rules, fraud, "
+        "variants) of a program that has been live adds a version: earlier conversions keep "
+        "the version they were judged by. `type` and `currency` are fixed once live.",
+        request=ProgramInputSerializer,
+        responses=ERRORS | {200: ProgramOutputSerializer},
+        examples=[
+            OpenApiExample(
+                "Change the hold period", value=examples.UPDATE_RULES, request_only=True
+            ),
+            OpenApiExample("Rename", value=examples.UPDATE_NAME, request_only=True),
+            examples.program_example(200, status="active", version=2),
+            *examples.error_examples(validation=examples.VALIDATION_ERROR),
+        ],
+    )
+    def patch(self, request: Request, program_id: str) -> Response:
+        program = services.program_update(
+            actor=None,
+            program=self.get_program(program_id),
+            data=_body(request),
+            request=self.http_request(request),
+        )
+        return self.render_one(program)
+
+
+def _transition_schema(verb: str, description: str, result: str) -> Any:
+    return extend_schema(
+        operation_id=f"programs_{verb}",
+        summary=f"{verb.capitalize()} a program",
+        description=description,
+        request=None,
+        responses=ERRORS | {200: ProgramOutputSerializer},
+        examples=[
+            examples.program_example(200, status=result),
+            *examples.error_examples(validation=examples.TRANSITION_ERROR),
+        ],
+    )
+
+
+class ProgramActivateApi(ProgramApiView):
+    @_transition_schema(
+        "activate", "From draft or paused. Refused if the end date has passed.", "active"
+    )
+    def post(self, request: Request, program_id: str) -> Response:
+        program = services.program_activate(
+            actor=None, program=self.get_program(program_id), request=self.http_request(request)
+        )
+        return self.render_one(program)
+
+
+class ProgramPauseApi(ProgramApiView):
+    @_transition_schema("pause", "From active: new referrals stop being rewarded.", "paused")
+    def post(self, request: Request, program_id: str) -> Response:
+        program = services.program_pause(
+            actor=None, program=self.get_program(program_id), request=self.http_request(request)
+        )
+        return self.render_one(program)
+
+
+class ProgramArchiveApi(ProgramApiView):
+    @_transition_schema("archive", "From any status but archived; final.", "archived")
+    def post(self, request: Request, program_id: str) -> Response:
+        program = services.program_archive(
+            actor=None, program=self.get_program(program_id), request=self.http_request(request)
+        )
+        return self.render_one(program)
+
+
+class ProgramDuplicateApi(ProgramApiView):
+    @extend_schema(
+        operation_id="programs_duplicate",
+        summary="Duplicate a program",
+        description="A new draft (version 1) with the same settings, copy and current "
+        "configuration; code pools are not copied.",
+        request=None,
+        responses={201: ProgramOutputSerializer, 404: ProgramErrorSerializer},
+        examples=[
+            examples.program_example(
+                201, name="Give 10, get 10 (copy)", slug="give-10-copy", status="draft"
+            ),
+            *examples.error_examples(),
+        ],
+    )
+    def post(self, request: Request, program_id: str) -> Response:
+        program = services.program_duplicate(
+            actor=None, program=self.get_program(program_id), request=self.http_request(request)
+        )
+        return self.render_one(program, status.HTTP_201_CREATED)

@@ -1,0 +1,631 @@
+"""Dashboard pages for referral programs: the list, the create/edit wizard, the program page
+with its live preview, and the lifecycle actions.
+
+The wizard makes a draft at the end of step 1 (`program_create` with a valid default
+configuration for the chosen type) and every later step sends `program_update` only the part it
+edits, so each step is judged by exactly the code the API uses. A `SpecError` names each problem
+by its field path; `programs.forms.place_errors` puts the message next to that field.
+
+Every view is wrapped in `merchant_view` (viewers read, admins write) and reads through the
+scoped managers, so another merchant's program is the same 404 as a missing one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from csp.decorators import csp_replace
+from django import forms
+from django.contrib import messages
+from django.db import transaction
+from django.db.models import Count, F
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.decorators import merchant_view
+from accounts.models import Membership, Merchant, Role, User
+from programs import forms as wizard
+from programs import services
+from programs.models import CodePool, Program, ProgramStatus, ProgramType, ProgramVersion
+from programs.specs import FRAUD_RULES, ProgramConfig, SpecError, config_from_stored
+from programs.summary import offer_headline, program_summary, reward_phrase
+from programs.views import brand_css, choose_locale, logo_data_url, render_landing
+from tracking.models import Advocate, Click
+
+STEPS = (
+    ("basics", "Basics", "program_edit_basics"),
+    ("rewards", "Rewards", "program_edit_rewards"),
+    ("rules", "Rules & fraud", "program_edit_rules"),
+    ("copy", "Copy & branding", "program_edit_copy"),
+    ("review", "Review", "program_detail"),
+)
+STATUS_BADGES: dict[str, str] = {
+    ProgramStatus.DRAFT: "badge-muted",
+    ProgramStatus.ACTIVE: "badge-success",
+    ProgramStatus.PAUSED: "badge-warning",
+    ProgramStatus.ARCHIVED: "badge-danger",
+}
+ACTIONS: dict[str, Callable[..., Program]] = {
+    "activate": services.program_activate,
+    "pause": services.program_pause,
+    "archive": services.program_archive,
+}
+DONE = {"activate": "is live", "pause": "is paused", "archive": "is archived"}
+DASHBOARD_LOCALE = "en"
+
+
+# --- Helpers ---------------------------------------------------------------------------------
+
+
+def _user(request: HttpRequest) -> User:
+    return cast(User, request.user)
+
+
+def _merchant(request: HttpRequest) -> Merchant:
+    return cast(Merchant, request.merchant)  # type: ignore[attr-defined]
+
+
+def _may_edit(request: HttpRequest) -> bool:
+    return cast(Membership, request.membership).has_role(Role.ADMIN)  # type: ignore[attr-defined]
+
+
+def _program(program_id: str) -> Program:
+    return get_object_or_404(Program, public_id=program_id)
+
+
+def _to(name: str, request: HttpRequest, program: Program | None = None) -> HttpResponse:
+    kwargs: dict[str, Any] = {"merchant_slug": _merchant(request).slug}
+    if program is not None:
+        kwargs["program_id"] = program.public_id
+    return redirect(name, **kwargs)
+
+
+def _optional_url(name: str, **kwargs: Any) -> str:
+    """Link to pages other work may not have shipped yet (code pools)."""
+    try:
+        return reverse(name, kwargs=kwargs)
+    except NoReverseMatch:
+        return ""
+
+
+def _allowed_actions(program: Program) -> list[str]:
+    return [
+        action
+        for action, transitions in services.TRANSITIONS.items()
+        if program.status in transitions
+    ]
+
+
+def _next_step(current: str) -> str:
+    names = [name for name, _label, _url in STEPS]
+    return STEPS[names.index(current) + 1][2]
+
+
+@dataclass
+class StepPage:
+    """What every wizard template needs: where it is and how to get around."""
+
+    program: Program | None
+    current: str
+
+    def steps(self, merchant_slug: str) -> list[dict[str, Any]]:
+        names = [name for name, _label, _url in STEPS]
+        here = names.index(self.current)
+        rows = []
+        for index, (name, label, url_name) in enumerate(STEPS):
+            url = ""
+            if self.program is not None:
+                url = reverse(
+                    url_name,
+                    kwargs={"merchant_slug": merchant_slug, "program_id": self.program.public_id},
+                )
+            rows.append(
+                {
+                    "number": index + 1,
+                    "label": label,
+                    "url": url,
+                    "current": name == self.current,
+                    "done": index < here,
+                }
+            )
+        return rows
+
+
+def _render_step(
+    request: HttpRequest,
+    template: str,
+    page: StepPage,
+    context: dict[str, Any],
+    *,
+    status: int = 200,
+) -> HttpResponse:
+    context = {
+        "program": page.program,
+        "steps": page.steps(_merchant(request).slug),
+        "step": page.current,
+        **context,
+    }
+    return render(request, template, context, status=status)
+
+
+def _saved(request: HttpRequest, program: Program, step: str) -> HttpResponse:
+    if "stay" in request.POST:
+        messages.success(request, "Saved.")
+        return _to(STEPS[[s[0] for s in STEPS].index(step)][2], request, program)
+    return _to(_next_step(step), request, program)
+
+
+def _step_errors() -> forms.Form:
+    """An empty, validated form that only carries errors no field on the step shows."""
+    holder = forms.Form(data={})
+    holder.is_valid()
+    return holder
+
+
+# --- List --------------------------------------------------------------------------------------
+
+
+@require_GET
+@merchant_view()
+def program_list(request: HttpRequest) -> HttpResponse:
+    """Every program with its headline numbers: four queries however many programs there are
+    (programs, their current versions, advocates per program, clicks per program)."""
+    programs = list(Program.objects.order_by("-created_at", "-pk"))
+    ids = [program.pk for program in programs]
+    configs: dict[int, dict[str, Any]] = {}
+    advocates: dict[int, int] = {}
+    clicks: dict[int, int] = {}
+    if ids:
+        configs = dict(
+            ProgramVersion.objects.filter(
+                program_id__in=ids, number=F("program__version")
+            ).values_list("program_id", "config")
+        )
+        advocates = _count_by_program(Advocate, ids)
+        clicks = _count_by_program(Click, ids)
+    rows = [
+        {
+            "program": program,
+            "badge": STATUS_BADGES.get(program.status, "badge-muted"),
+            "advocates": advocates.get(program.pk, 0),
+            "clicks": clicks.get(program.pk, 0),
+            "summary": _summary_line(program, configs.get(program.pk)),
+        }
+        for program in programs
+    ]
+    return render(
+        request, "programs/list.html", {"rows": rows, "may_edit": _may_edit(request)}
+    )
+
+
+def _count_by_program(model: type[Advocate] | type[Click], ids: list[int]) -> dict[int, int]:
+    rows = (
+        model.objects.filter(program_id__in=ids)
+        .order_by()
+        .values("program_id")
+        .annotate(count=Count("pk"))
+        .values_list("program_id", "count")
+    )
+    return dict(rows)
+
+
+def _summary_line(program: Program, stored: dict[str, Any] | None) -> str:
+    if stored is None:
+        return ""
+    config = config_from_stored(stored, program_type=program.type, currency=program.currency)
+    return program_summary(config, DASHBOARD_LOCALE, currency=program.currency)
+
+
+# --- Program page (also the wizard's review step) ------------------------------------------------
+
+
+@require_GET
+@merchant_view()
+def program_detail(request: HttpRequest, program_id: str) -> HttpResponse:
+    program = _program(program_id)
+    config = services.program_config(program)
+    slug = _merchant(request).slug
+    context = {
+        "badge": STATUS_BADGES.get(program.status, "badge-muted"),
+        "summary": program_summary(config, DASHBOARD_LOCALE, currency=program.currency),
+        "headline": offer_headline(config, DASHBOARD_LOCALE),
+        "rewards": _reward_rows(config),
+        "fraud": [
+            (wizard.FRAUD_LABELS[rule], wizard.OUTCOME_LABELS[config.fraud.outcomes[rule]])
+            for rule in FRAUD_RULES
+        ],
+        "config": config,
+        "actions": _allowed_actions(program) if _may_edit(request) else [],
+        "may_edit": _may_edit(request) and program.status != ProgramStatus.ARCHIVED,
+        "may_duplicate": _may_edit(request),
+        "landing_url": reverse("program_landing", args=[slug, program.slug]),
+        **_preview_context(request, program),
+    }
+    return _render_step(request, "programs/detail.html", StepPage(program, "review"), context)
+
+
+def _reward_rows(config: ProgramConfig) -> list[tuple[str, str]]:
+    rows = []
+    if config.advocate_reward:
+        rows.append(("Advocate", reward_phrase(config.advocate_reward, "en", with_expiry=True)))
+    for tier in config.tiers:
+        label = f"Advocate at {tier.threshold}" + (" (repeats)" if tier.repeat else "")
+        rows.append((label, reward_phrase(tier.reward, "en", with_expiry=True)))
+    if config.friend_reward:
+        rows.append(("Friend", reward_phrase(config.friend_reward, "en", with_expiry=True)))
+    return rows
+
+
+def _preview_context(request: HttpRequest, program: Program) -> dict[str, Any]:
+    slug = _merchant(request).slug
+    url = reverse("program_preview", kwargs={"merchant_slug": slug, "program_id": program.public_id})
+    return {
+        "preview_url": f"{url}?lang={program.default_locale}",
+        "preview_languages": [
+            {
+                "code": code,
+                "name": wizard.LOCALE_NAMES.get(code, code),
+                "url": f"{url}?lang={code}",
+                "current": code == program.default_locale,
+            }
+            for code in program.locales
+        ],
+    }
+
+
+# --- Live preview --------------------------------------------------------------------------------
+
+
+@xframe_options_sameorigin
+@csp_replace({"frame-ancestors": ["'self'"]})  # type: ignore[arg-type]
+@require_GET
+@merchant_view()
+def program_preview(request: HttpRequest, program_id: str) -> HttpResponse:
+    """The landing page exactly as visitors will see it, in `?lang=`, framed by the dashboard
+    (so this one response may be framed by our own origin)."""
+    program = _program(program_id)
+    kwargs = {"merchant_slug": _merchant(request).slug, "program_id": program.public_id}
+    response = render_landing(
+        request,
+        merchant=_merchant(request),
+        program=program,
+        locale=choose_locale(program, request.GET.get("lang")),
+        brand_css_url=reverse("program_preview_css", kwargs=kwargs)
+        + f"?v={int(program.updated_at.timestamp())}",
+        logo_url=logo_data_url(program),
+        language_url=reverse("program_preview", kwargs=kwargs),
+        preview=True,
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+@merchant_view()
+def program_preview_css(request: HttpRequest, program_id: str) -> HttpResponse:
+    response = brand_css(_program(program_id))
+    response["Cache-Control"] = "private, no-cache"
+    return response
+
+
+# --- Wizard step 1: basics -------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@merchant_view(least_role=Role.ADMIN)
+def program_create(request: HttpRequest) -> HttpResponse:
+    form = wizard.BasicsForm(request.POST or None)
+    errors = _step_errors()
+    if request.method == "POST" and form.is_valid():
+        data = form.to_data()
+        data.update(wizard.default_config(data["type"], data["currency"]))
+        try:
+            program = services.program_create(actor=_user(request), data=data, request=request)
+        except SpecError as error:
+            wizard.place_errors(
+                _basics_only(error.errors), wizard.direct(form), fallback=errors
+            )
+        else:
+            messages.success(request, f"Draft “{program.name}” created. Now set its rewards.")
+            return _to("program_edit_rewards", request, program)
+    status = 400 if request.method == "POST" else 200
+    return _render_step(
+        request,
+        "programs/step_basics.html",
+        StepPage(None, "basics"),
+        {"form": form, "step_errors": errors},
+        status=status,
+    )
+
+
+def _basics_only(errors: dict[str, str]) -> dict[str, str]:
+    """On creation the rewards are our defaults: a problem with them (say, a currency with no
+    minor units making 10 an odd default) is reported against the currency the user chose."""
+    placed: dict[str, str] = {}
+    for path, message in errors.items():
+        if path.split(".")[0].split("[")[0] in {"advocate_reward", "friend_reward", "tiers"}:
+            placed.setdefault("currency", message)
+        else:
+            placed[path] = message
+    return placed
+
+
+@require_http_methods(["GET", "POST"])
+@merchant_view(least_role=Role.ADMIN)
+def program_edit_basics(request: HttpRequest, program_id: str) -> HttpResponse:
+    program = _program(program_id)
+    if program.status == ProgramStatus.ARCHIVED:
+        return _archived(request, program)
+    fixed = program.status != ProgramStatus.DRAFT
+    form = wizard.BasicsForm(
+        request.POST or None, initial=wizard.basics_initial(program), fixed=fixed
+    )
+    errors = _step_errors()
+    if request.method == "POST" and form.is_valid():
+        data = form.to_data()
+        if program.type != data["type"]:
+            # A draft changing type starts from that type's default rewards.
+            data.update(wizard.default_config(data["type"], data["currency"]))
+        try:
+            services.program_update(
+                actor=_user(request), program=program, data=data, request=request
+            )
+        except SpecError as error:
+            wizard.place_errors(error.errors, wizard.direct(form), fallback=errors)
+        else:
+            return _saved(request, program, "basics")
+    return _render_step(
+        request,
+        "programs/step_basics.html",
+        StepPage(program, "basics"),
+        {"form": form, "step_errors": errors},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+def _archived(request: HttpRequest, program: Program) -> HttpResponse:
+    messages.error(request, "An archived program cannot be edited; duplicate it instead.")
+    return _to("program_detail", request, program)
+
+
+# --- Wizard step 2: rewards ------------------------------------------------------------------
+
+
+@dataclass
+class RewardForms:
+    advocate: wizard.RewardFields | None
+    friend: wizard.RewardFields | None
+    tiers: wizard.BaseTierFormSet | None
+
+    def all_valid(self) -> bool:
+        results = [form.is_valid() for form in (self.advocate, self.friend) if form is not None]
+        if self.tiers is not None:
+            results.append(self.tiers.is_valid())
+        return all(results)
+
+    def to_data(self, program_type: str) -> dict[str, Any]:
+        if program_type == ProgramType.TIERED:
+            assert self.tiers is not None
+            return {
+                "advocate_reward": None,
+                "tiers": [form.to_tier() for form in self.tiers.tier_forms()],
+                "friend_reward": self.friend.to_spec() if self.friend else None,
+            }
+        assert self.advocate is not None
+        return {
+            "advocate_reward": self.advocate.to_spec(),
+            "friend_reward": self.friend.to_spec() if self.friend else None,
+            "tiers": [],
+        }
+
+
+def _reward_forms(request: HttpRequest, program: Program) -> RewardForms:
+    config = services.program_config(program)
+    currency = program.currency
+    pools = [
+        (pool.public_id, pool.name)
+        for pool in CodePool.objects.filter(program=program).order_by("name")
+    ]
+    data = request.POST if request.method == "POST" else None
+    options: dict[str, Any] = {"currency": currency, "pools": pools}
+    advocate = friend = None
+    tiers = None
+    if program.type != ProgramType.TIERED:
+        advocate = wizard.RewardFields(
+            data,
+            prefix="advocate",
+            initial=wizard.reward_initial(config.advocate_reward, currency),
+            **options,
+        )
+    if program.type != ProgramType.ONE_SIDED:
+        friend = wizard.FriendRewardFields(
+            data,
+            prefix="friend",
+            initial=wizard.reward_initial(config.friend_reward, currency),
+            **options,
+        )
+    if program.type == ProgramType.TIERED:
+        tiers = cast(
+            wizard.BaseTierFormSet,
+            wizard.TierFormSet(
+                data,
+                prefix="tiers",
+                initial=wizard.tiers_initial(config.tiers, currency),
+                form_kwargs=options,
+            ),
+        )
+    return RewardForms(advocate=advocate, friend=friend, tiers=tiers)
+
+
+@require_http_methods(["GET", "POST"])
+@merchant_view(least_role=Role.ADMIN)
+def program_edit_rewards(request: HttpRequest, program_id: str) -> HttpResponse:
+    program = _program(program_id)
+    if program.status == ProgramStatus.ARCHIVED:
+        return _archived(request, program)
+    reward_forms = _reward_forms(request, program)
+    errors = _step_errors()
+    if request.method == "POST" and reward_forms.all_valid():
+        try:
+            services.program_update(
+                actor=_user(request),
+                program=program,
+                data=reward_forms.to_data(program.type),
+                request=request,
+            )
+        except SpecError as error:
+            tier_forms = reward_forms.tiers.tier_forms() if reward_forms.tiers else []
+            resolve = wizard.rewards_resolver(
+                reward_forms.advocate, reward_forms.friend, tier_forms, reward_forms.tiers
+            )
+            wizard.place_errors(error.errors, resolve, fallback=errors)
+        else:
+            return _saved(request, program, "rewards")
+    context = {
+        "advocate_form": reward_forms.advocate,
+        "friend_form": reward_forms.friend,
+        "tier_formset": reward_forms.tiers,
+        "step_errors": errors,
+        "stripe_connected": _merchant(request).stripe_connected,
+        "pools_url": _optional_url(
+            "code_pool_list", merchant_slug=_merchant(request).slug, program_id=program.public_id
+        ),
+    }
+    return _render_step(
+        request,
+        "programs/step_rewards.html",
+        StepPage(program, "rewards"),
+        context,
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+# --- Wizard step 3: rules and fraud ------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@merchant_view(least_role=Role.ADMIN)
+def program_edit_rules(request: HttpRequest, program_id: str) -> HttpResponse:
+    program = _program(program_id)
+    if program.status == ProgramStatus.ARCHIVED:
+        return _archived(request, program)
+    config = services.program_config(program)
+    form = wizard.RulesForm(
+        request.POST or None,
+        initial=wizard.rules_initial(config.rules, config.fraud, program.currency),
+        currency=program.currency,
+    )
+    errors = _step_errors()
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.program_update(
+                actor=_user(request), program=program, data=form.to_data(), request=request
+            )
+        except SpecError as error:
+            wizard.place_errors(error.errors, wizard.rules_resolver(form), fallback=errors)
+        else:
+            return _saved(request, program, "rules")
+    return _render_step(
+        request,
+        "programs/step_rules.html",
+        StepPage(program, "rules"),
+        {"form": form, "step_errors": errors},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+# --- Wizard step 4: copy and branding ----------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@merchant_view(least_role=Role.ADMIN)
+def program_edit_copy(request: HttpRequest, program_id: str) -> HttpResponse:
+    program = _program(program_id)
+    if program.status == ProgramStatus.ARCHIVED:
+        return _archived(request, program)
+    form = wizard.CopyForm(
+        request.POST or None,
+        request.FILES or None,
+        initial=wizard.copy_initial(program, services.program_copy(program)),
+        locales=program.locales,
+    )
+    errors = _step_errors()
+    if request.method == "POST" and form.is_valid():
+        try:
+            _save_copy(request, program, form)
+        except SpecError as error:
+            wizard.place_errors(error.errors, wizard.copy_resolver(form), fallback=errors)
+        else:
+            return _saved(request, program, "copy")
+    config = services.program_config(program)
+    context = {
+        "form": form,
+        "step_errors": errors,
+        "generated": {
+            code: offer_headline(config, code) for code in program.locales
+        },
+        **_preview_context(request, program),
+    }
+    return _render_step(
+        request,
+        "programs/step_copy.html",
+        StepPage(program, "copy"),
+        context,
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+def _save_copy(request: HttpRequest, program: Program, form: wizard.CopyForm) -> None:
+    """Copy, colours and logo together or not at all (a refused logo keeps the old copy too)."""
+    with transaction.atomic():
+        services.program_update(
+            actor=_user(request), program=program, data=form.to_data(), request=request
+        )
+        logo = form.cleaned_data.get("logo")
+        if logo:
+            program.refresh_from_db()
+            services.program_set_logo(
+                actor=_user(request), program=program, upload=logo, request=request
+            )
+
+
+# --- Lifecycle actions -------------------------------------------------------------------------
+
+
+def _lifecycle(action: str) -> Callable[..., HttpResponse]:
+    @require_POST
+    @merchant_view(least_role=Role.ADMIN)
+    def view(request: HttpRequest, program_id: str) -> HttpResponse:
+        program = _program(program_id)
+        try:
+            ACTIONS[action](actor=_user(request), program=program, request=request)
+        except SpecError as error:
+            for path, message in error.errors.items():
+                label = "" if path == "status" else f"{wizard.describe_path(path)}: "
+                messages.error(request, f"{label}{message}")
+        else:
+            messages.success(request, f"“{program.name}” {DONE[action]}.")
+        return _to("program_detail", request, program)
+
+    view.__name__ = f"program_{action}"
+    view.__qualname__ = view.__name__
+    return view
+
+
+program_activate = _lifecycle("activate")
+program_pause = _lifecycle("pause")
+program_archive = _lifecycle("archive")
+
+
+@require_POST
+@merchant_view(least_role=Role.ADMIN)
+def program_duplicate(request: HttpRequest, program_id: str) -> HttpResponse:
+    program = _program(program_id)
+    copy = services.program_duplicate(actor=_user(request), program=program, request=request)
+    messages.success(request, f"Duplicated as the draft “{copy.name}”.")
+    return _to("program_edit_basics", request, copy)

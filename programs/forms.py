@@ -1,0 +1,738 @@
+"""Dashboard forms for the program wizard.
+
+The forms only parse what the browser sends into the public JSON shape of a program (DESIGN.md
+§3): money in major units becomes minor units, lists typed as text become lists. They do not
+judge the values — ranges, tiers, domains and Stripe are judged by `programs.services`, the same
+code the API uses — and `place_errors` puts each `SpecError` path back next to its field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, cast
+
+from django import forms
+from django.forms import BaseFormSet, formset_factory
+
+from programs.models import ProgramType
+from programs.specs import (
+    BUDGET_ACTIONS,
+    CAP_PERIODS,
+    FRAUD_RULES,
+    FULFILMENT_METHODS,
+    LOCALES,
+    MONEY_KINDS,
+    OUTCOMES,
+    REWARD_KINDS,
+    SCORE_ONLY_RULES,
+    Fraud,
+    RewardSpec,
+    Rules,
+    Tier,
+)
+from referral_saas.money import minor_units, to_major
+
+LOCALE_NAMES = {"en": "English", "it": "Italiano", "ro": "Română", "pl": "Polski"}
+KIND_LABELS = {
+    "percent_discount": "Percent discount",
+    "fixed_discount": "Fixed discount",
+    "account_credit": "Account credit",
+    "cash": "Cash",
+    "points": "Points",
+    "free_product": "Free product, upgrade or gift",
+    "charity_donation": "Charity donation",
+}
+FULFILMENT_LABELS = {
+    "generated_code": "Generated code (we mint a unique code)",
+    "code_pool": "Code pool (your uploaded codes)",
+    "stripe_promotion_code": "Stripe promotion code",
+    "stripe_customer_balance": "Stripe customer balance",
+    "stripe_transfer": "Stripe transfer (cash to a connected account)",
+    "webhook": "Webhook (you fulfil, then confirm via the API)",
+    "manual": "Manual (exported for payout)",
+}
+OUTCOME_LABELS = {
+    "off": "Off",
+    "reject": "Reject",
+    "review": "Hold for review",
+    "score_only": "Score only",
+}
+FRAUD_LABELS = {
+    "self_referral": "Self-referral",
+    "disposable_email": "Disposable email address",
+    "velocity": "Too many referrals too fast",
+    "fast_conversion": "Click-to-purchase too fast",
+    "duplicate_friend": "Friend already referred",
+    "existing_customer": "Friend is already a customer",
+    "blocked_country": "Blocked country",
+    "blocked_email_domain": "Blocked email domain",
+    "same_ip_user_agent": "Same IP and browser as the advocate",
+}
+PERIOD_LABELS = {
+    "day": "per day",
+    "week": "per week",
+    "month": "per month",
+    "year": "per year",
+    "lifetime": "in total",
+}
+BUDGET_ACTION_LABELS = {
+    "pause_program": "Pause the program",
+    "stop_rewards": "Keep the page up, stop new rewards",
+}
+LIST_SPLIT = re.compile(r"[\s,;]+")
+DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
+
+
+class AmountError(ValueError):
+    pass
+
+
+def to_minor(amount: Decimal | None, currency: str) -> int | None:
+    """10.5 EUR → 1050. Refuses more decimals than the currency has (10.555 EUR)."""
+    if amount is None:
+        return None
+    places = minor_units(currency)
+    scaled = amount.scaleb(places)
+    if scaled != scaled.to_integral_value():
+        unit = "whole amounts" if places == 0 else f"at most {places} decimal places"
+        raise AmountError(f"{currency} takes {unit}.")
+    return int(scaled)
+
+
+def from_minor(amount: int | None, currency: str) -> Decimal | None:
+    return None if amount is None else to_major(amount, currency)
+
+
+def split_list(text: str) -> list[str]:
+    return [item for item in LIST_SPLIT.split(text or "") if item]
+
+
+def _choices(values: Iterable[str], labels: dict[str, str]) -> list[tuple[str, str]]:
+    return [(value, labels.get(value, value)) for value in values]
+
+
+def _number(**attrs: Any) -> forms.NumberInput:
+    return forms.NumberInput(attrs={"inputmode": "numeric", **attrs})
+
+
+def _money() -> forms.NumberInput:
+    return forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal"})
+
+
+# --- Step 1: basics ----------------------------------------------------------------------------
+
+
+class BasicsForm(forms.Form):
+    name = forms.CharField(label="Program name", required=False, max_length=200)
+    type = forms.ChoiceField(
+        label="Type",
+        choices=ProgramType.choices,
+        widget=forms.RadioSelect,
+        initial=ProgramType.TWO_SIDED,
+        help_text="One-sided rewards the advocate; two-sided the friend too; tiered rewards "
+        "milestones (1, 5, 10 friends…).",
+    )
+    currency = forms.CharField(
+        label="Currency",
+        initial="EUR",
+        max_length=3,
+        required=False,
+        help_text="ISO-4217 code, such as EUR, PLN or RON.",
+        widget=forms.TextInput(attrs={"autocapitalize": "characters", "size": 4}),
+    )
+    locales = forms.MultipleChoiceField(
+        label="Languages of the landing page",
+        choices=_choices(LOCALES, LOCALE_NAMES),
+        widget=forms.CheckboxSelectMultiple,
+        initial=list(LOCALES),
+        required=False,
+    )
+    default_locale = forms.ChoiceField(
+        label="Default language", choices=_choices(LOCALES, LOCALE_NAMES), initial="en"
+    )
+    destination_url = forms.CharField(
+        label="Destination URL",
+        required=False,
+        max_length=600,
+        help_text="Where referral links send friends, e.g. https://shop.example.com/.",
+        widget=forms.URLInput(attrs={"placeholder": "https://shop.example.com/"}),
+    )
+    allowed_domains = forms.CharField(
+        label="Allowed redirect domains",
+        required=False,
+        help_text="Separated by commas or spaces. Subdomains are allowed too.",
+        widget=forms.TextInput(attrs={"placeholder": "shop.example.com"}),
+    )
+    starts_at = forms.DateTimeField(
+        label="Starts (UTC, optional)",
+        required=False,
+        input_formats=[DATETIME_FORMAT, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_FORMAT),
+    )
+    ends_at = forms.DateTimeField(
+        label="Ends (UTC, optional)",
+        required=False,
+        input_formats=[DATETIME_FORMAT, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_FORMAT),
+    )
+
+    def __init__(self, *args: Any, fixed: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if fixed:
+            # Type and currency judge conversions: fixed once the program has been live.
+            for name in ("type", "currency"):
+                self.fields[name].disabled = True
+                self.fields[name].help_text = "Fixed once a program has been live; duplicate it to change."
+
+    def clean_currency(self) -> str:
+        return str(self.cleaned_data.get("currency") or "").strip().upper()
+
+    def to_data(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "name": data["name"],
+            "type": data["type"],
+            "currency": data["currency"],
+            "locales": list(data["locales"]),
+            "default_locale": data["default_locale"],
+            "destination_url": data["destination_url"].strip(),
+            "allowed_domains": split_list(data["allowed_domains"]),
+            "starts_at": _iso(data["starts_at"]),
+            "ends_at": _iso(data["ends_at"]),
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def basics_initial(program: Any) -> dict[str, Any]:
+    return {
+        "name": program.name,
+        "type": program.type,
+        "currency": program.currency,
+        "locales": list(program.locales),
+        "default_locale": program.default_locale,
+        "destination_url": program.destination_url,
+        "allowed_domains": ", ".join(program.allowed_domains),
+        "starts_at": program.starts_at,
+        "ends_at": program.ends_at,
+    }
+
+
+# --- Step 2: rewards ---------------------------------------------------------------------------
+
+REWARD_FIELD_NAMES = (
+    "kind",
+    "amount",
+    "percent",
+    "points",
+    "label",
+    "fulfilment",
+    "expires_after_days",
+    "code_prefix",
+    "code_length",
+    "code_pool",
+)
+
+
+class RewardFields(forms.Form):
+    """One reward spec. Only the value field that fits the kind is sent to the service."""
+
+    kind = forms.ChoiceField(label="Reward", required=False)
+    amount = forms.DecimalField(
+        label="Amount", required=False, widget=_money(), help_text="In the program's currency."
+    )
+    percent = forms.IntegerField(label="Percent off", required=False, widget=_number())
+    points = forms.IntegerField(label="Points", required=False, widget=_number())
+    label = forms.CharField(
+        label="Product, upgrade or charity",
+        required=False,
+        max_length=200,
+        help_text="Shown on the landing page, e.g. “a free coffee”.",
+    )
+    fulfilment = forms.ChoiceField(
+        label="Delivered as",
+        choices=_choices(FULFILMENT_METHODS, FULFILMENT_LABELS),
+        required=False,
+    )
+    expires_after_days = forms.IntegerField(
+        label="Expires after (days)",
+        required=False,
+        widget=_number(),
+        help_text="Leave empty for no expiry.",
+    )
+    code_prefix = forms.CharField(label="Code prefix", required=False, max_length=40)
+    code_length = forms.IntegerField(label="Code length", required=False, widget=_number())
+    code_pool = forms.ChoiceField(label="Code pool", required=False)
+
+    blank_kind_label = "— choose —"
+
+    def __init__(
+        self,
+        *args: Any,
+        currency: str = "EUR",
+        pools: Iterable[tuple[str, str]] = (),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.currency = currency
+        kind = cast(forms.ChoiceField, self.fields["kind"])
+        kind.choices = [("", self.blank_kind_label), *_choices(REWARD_KINDS, KIND_LABELS)]
+        pool = cast(forms.ChoiceField, self.fields["code_pool"])
+        pool.choices = [("", "— choose a pool —"), *pools]
+        self.fields["amount"].label = f"Amount ({currency})"
+        for name in REWARD_FIELD_NAMES:
+            # Lets programs.js show only the fields that fit the chosen kind and method.
+            self.fields[name].widget.attrs["data-reward-field"] = name
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("kind") in MONEY_KINDS and data.get("amount") is not None:
+            try:
+                data["amount_minor"] = to_minor(data["amount"], self.currency)
+            except AmountError as error:
+                self.add_error("amount", str(error))
+        return data
+
+    def has_reward(self) -> bool:
+        return bool(self.cleaned_data.get("kind"))
+
+    def to_spec(self) -> dict[str, Any] | None:
+        data = self.cleaned_data
+        kind = data.get("kind")
+        if not kind:
+            return None
+        spec: dict[str, Any] = {"kind": kind, "fulfilment": data.get("fulfilment") or None}
+        if kind == "percent_discount":
+            spec["percent"] = data.get("percent")
+        elif kind in MONEY_KINDS:
+            spec["amount"] = data.get("amount_minor")
+        elif kind == "points":
+            spec["points"] = data.get("points")
+        if data.get("label"):
+            spec["label"] = data["label"]
+        if data.get("expires_after_days") is not None:
+            spec["expires_after_days"] = data["expires_after_days"]
+        if spec["fulfilment"] == "generated_code":
+            spec["code_prefix"] = data.get("code_prefix") or ""
+            if data.get("code_length") is not None:
+                spec["code_length"] = data["code_length"]
+        if spec["fulfilment"] == "code_pool":
+            spec["code_pool"] = data.get("code_pool") or ""
+        return spec
+
+
+class FriendRewardFields(RewardFields):
+    blank_kind_label = "No friend reward"
+
+
+def reward_initial(spec: RewardSpec | None, currency: str) -> dict[str, Any]:
+    if spec is None:
+        return {"fulfilment": "generated_code", "code_length": 10}
+    return {
+        "kind": spec.kind,
+        "amount": from_minor(spec.amount, currency),
+        "percent": spec.percent,
+        "points": spec.points,
+        "label": spec.label,
+        "fulfilment": spec.fulfilment,
+        "expires_after_days": spec.expires_after_days,
+        "code_prefix": spec.code_prefix,
+        "code_length": spec.code_length,
+        "code_pool": spec.code_pool,
+    }
+
+
+class TierForm(RewardFields):
+    threshold = forms.IntegerField(
+        label="After this many qualified friends", required=False, widget=_number()
+    )
+    repeat = forms.BooleanField(
+        label="Repeat every time this many more qualify (last tier only)", required=False
+    )
+
+    field_order = ["threshold", *REWARD_FIELD_NAMES, "repeat"]
+
+    def is_blank(self) -> bool:
+        data = self.cleaned_data
+        return data.get("threshold") is None and not data.get("kind")
+
+    def to_tier(self) -> dict[str, Any]:
+        return {
+            "threshold": self.cleaned_data.get("threshold"),
+            "reward": self.to_spec(),
+            "repeat": bool(self.cleaned_data.get("repeat")),
+        }
+
+
+if TYPE_CHECKING:
+    _TierFormSetBase = BaseFormSet[TierForm]
+else:
+    _TierFormSetBase = BaseFormSet
+
+
+class BaseTierFormSet(_TierFormSetBase):
+    def tier_forms(self) -> list[TierForm]:
+        """The filled-in, not removed tier forms, in order: index i here is `tiers[i]`."""
+        return [
+            form
+            for form in self.forms
+            if form.is_valid() and not form.is_blank() and not form.cleaned_data.get("DELETE")
+        ]
+
+
+TierFormSet = formset_factory(
+    TierForm, formset=BaseTierFormSet, extra=1, can_delete=True, max_num=20, absolute_max=20
+)
+
+
+def tiers_initial(tiers: Iterable[Tier], currency: str) -> list[dict[str, Any]]:
+    return [
+        {**reward_initial(tier.reward, currency), "threshold": tier.threshold, "repeat": tier.repeat}
+        for tier in tiers
+    ]
+
+
+# --- Step 3: rules and fraud ----------------------------------------------------------------
+
+
+class RulesForm(forms.Form):
+    attribution_window_days = forms.IntegerField(
+        label="Attribution window (days)",
+        required=False,
+        widget=_number(),
+        help_text="How long after a click a purchase still counts.",
+    )
+    min_order_amount = forms.DecimalField(
+        label="Minimum order amount", required=False, widget=_money()
+    )
+    first_purchase_only = forms.BooleanField(label="Only the friend's first purchase", required=False)
+    new_customers_only = forms.BooleanField(label="Only new customers", required=False)
+    one_referrer_per_friend = forms.BooleanField(
+        label="One referrer per friend (the first advocate keeps the friend)", required=False
+    )
+    hold_days = forms.IntegerField(
+        label="Hold rewards for (days)",
+        required=False,
+        widget=_number(min=0, max=90),
+        help_text="0–90 days. A refund inside the hold voids the reward.",
+    )
+    max_rewards_per_advocate = forms.IntegerField(
+        label="Cap per advocate", required=False, widget=_number(), help_text="Empty for no cap."
+    )
+    max_rewards_period = forms.ChoiceField(
+        label="Cap period", choices=_choices(CAP_PERIODS, PERIOD_LABELS), required=False
+    )
+    budget_amount = forms.DecimalField(
+        label="Program budget", required=False, widget=_money(), help_text="Empty for no budget."
+    )
+    budget_action = forms.ChoiceField(
+        label="When the budget runs out",
+        choices=_choices(BUDGET_ACTIONS, BUDGET_ACTION_LABELS),
+        required=False,
+    )
+    velocity_per_advocate_per_day = forms.IntegerField(
+        label="Referrals per advocate per day", required=False, widget=_number()
+    )
+    velocity_per_ip_per_day = forms.IntegerField(
+        label="Referrals per IP address per day", required=False, widget=_number()
+    )
+    min_seconds_click_to_conversion = forms.IntegerField(
+        label="Fastest believable click-to-purchase (seconds)", required=False, widget=_number()
+    )
+    blocked_countries = forms.CharField(
+        label="Blocked countries",
+        required=False,
+        help_text="Two-letter codes, e.g. RU, KP.",
+    )
+    blocked_email_domains = forms.CharField(
+        label="Blocked email domains", required=False, help_text="e.g. example.net"
+    )
+
+    RULE_FIELDS = (
+        "attribution_window_days",
+        "min_order_amount",
+        "first_purchase_only",
+        "new_customers_only",
+        "one_referrer_per_friend",
+        "hold_days",
+        "max_rewards_per_advocate",
+        "max_rewards_period",
+        "budget_amount",
+        "budget_action",
+    )
+    THRESHOLD_FIELDS = (
+        "velocity_per_advocate_per_day",
+        "velocity_per_ip_per_day",
+        "min_seconds_click_to_conversion",
+        "blocked_countries",
+        "blocked_email_domains",
+    )
+    MONEY_FIELDS = ("min_order_amount", "budget_amount")
+
+    def __init__(self, *args: Any, currency: str = "EUR", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.currency = currency
+        for rule in FRAUD_RULES:
+            allowed = ("off", "score_only") if rule in SCORE_ONLY_RULES else OUTCOMES
+            self.fields[fraud_field(rule)] = forms.ChoiceField(
+                label=FRAUD_LABELS.get(rule, rule),
+                choices=_choices(allowed, OUTCOME_LABELS),
+                required=False,
+            )
+        for name in self.MONEY_FIELDS:
+            self.fields[name].label = f"{self.fields[name].label} ({currency})"
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        for name in self.MONEY_FIELDS:
+            try:
+                data[name + "_minor"] = to_minor(data.get(name), self.currency)
+            except AmountError as error:
+                self.add_error(name, str(error))
+        return data
+
+    def fraud_fields(self) -> list[forms.BoundField]:
+        return [self[fraud_field(rule)] for rule in FRAUD_RULES]
+
+    def to_data(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        rules: dict[str, Any] = {}
+        for name in self.RULE_FIELDS:
+            value = data.get(name + "_minor") if name in self.MONEY_FIELDS else data.get(name)
+            if value in (None, "") and name not in {"max_rewards_per_advocate", "budget_amount"}:
+                continue  # the service keeps its default
+            rules[name] = value
+        fraud: dict[str, Any] = {
+            rule: data[fraud_field(rule)] for rule in FRAUD_RULES if data.get(fraud_field(rule))
+        }
+        thresholds: dict[str, Any] = {}
+        for name in self.THRESHOLD_FIELDS:
+            value = data.get(name)
+            if name.startswith("blocked_"):
+                thresholds[name] = split_list(value or "")
+            elif value is not None:
+                thresholds[name] = value
+        fraud["thresholds"] = thresholds
+        return {"rules": rules, "fraud": fraud}
+
+
+def fraud_field(rule: str) -> str:
+    return f"fraud_{rule}"
+
+
+def rules_initial(rules: Rules, fraud: Fraud, currency: str) -> dict[str, Any]:
+    initial: dict[str, Any] = dict(rules.to_dict())
+    initial["min_order_amount"] = from_minor(rules.min_order_amount, currency)
+    initial["budget_amount"] = from_minor(rules.budget_amount, currency)
+    for rule, outcome in fraud.outcomes.items():
+        initial[fraud_field(rule)] = outcome
+    initial.update(
+        velocity_per_advocate_per_day=fraud.velocity_per_advocate_per_day,
+        velocity_per_ip_per_day=fraud.velocity_per_ip_per_day,
+        min_seconds_click_to_conversion=fraud.min_seconds_click_to_conversion,
+        blocked_countries=", ".join(fraud.blocked_countries),
+        blocked_email_domains=", ".join(fraud.blocked_email_domains),
+    )
+    return initial
+
+
+# --- Step 4: copy and branding ----------------------------------------------------------------
+
+COPY_KEYS = ("headline", "description", "terms")
+
+
+class CopyForm(forms.Form):
+    brand_color = forms.CharField(
+        label="Brand colour", widget=forms.TextInput(attrs={"type": "color"}), required=False
+    )
+    accent_color = forms.CharField(
+        label="Accent colour", widget=forms.TextInput(attrs={"type": "color"}), required=False
+    )
+    logo = forms.FileField(
+        label="Logo",
+        required=False,
+        help_text="PNG, JPEG, WebP or GIF, at most 1 MB.",
+        widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp,image/gif"}),
+    )
+
+    def __init__(self, *args: Any, locales: Iterable[str] = LOCALES, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.locales = list(locales)
+        for locale in self.locales:
+            name = LOCALE_NAMES.get(locale, locale)
+            self.fields[copy_field(locale, "headline")] = forms.CharField(
+                label=f"Headline ({name})",
+                required=False,
+                max_length=400,
+                help_text="Empty: we write it from the rewards.",
+            )
+            self.fields[copy_field(locale, "description")] = forms.CharField(
+                label=f"Description ({name})", required=False, widget=forms.Textarea(attrs={"rows": 3})
+            )
+            self.fields[copy_field(locale, "terms")] = forms.CharField(
+                label=f"Terms ({name})", required=False, widget=forms.Textarea(attrs={"rows": 3})
+            )
+
+    def locale_fields(self) -> list[tuple[str, str, list[forms.BoundField]]]:
+        return [
+            (locale, LOCALE_NAMES.get(locale, locale), [self[copy_field(locale, k)] for k in COPY_KEYS])
+            for locale in self.locales
+        ]
+
+    def to_data(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        branding = {
+            key: data[key] for key in ("brand_color", "accent_color") if data.get(key)
+        }
+        copy = {
+            locale: {key: data.get(copy_field(locale, key)) or "" for key in COPY_KEYS}
+            for locale in self.locales
+        }
+        return {"branding": branding, "copy": copy}
+
+
+def copy_field(locale: str, key: str) -> str:
+    return f"{locale}_{key}"
+
+
+def copy_initial(program: Any, copy: dict[str, dict[str, str]]) -> dict[str, Any]:
+    initial: dict[str, Any] = {
+        "brand_color": program.brand_color,
+        "accent_color": program.accent_color,
+    }
+    for locale, texts in copy.items():
+        for key in COPY_KEYS:
+            initial[copy_field(locale, key)] = texts.get(key, "")
+    return initial
+
+
+# --- Default configuration for a new draft ------------------------------------------------------
+
+
+def default_config(program_type: str, currency: str) -> dict[str, Any]:
+    """A valid starting point the rewards step then edits: 10 (in major units) each side."""
+    try:
+        ten = to_minor(Decimal(10), currency) or 1000
+    except (AmountError, ValueError, KeyError):
+        ten = 1000
+
+    def credit(amount: int) -> dict[str, Any]:
+        return {"kind": "account_credit", "amount": amount, "fulfilment": "generated_code"}
+
+    if program_type == ProgramType.TIERED:
+        return {
+            "tiers": [
+                {"threshold": 1, "reward": credit(ten)},
+                {"threshold": 5, "reward": credit(ten * 75 // 10)},
+            ]
+        }
+    if program_type == ProgramType.TWO_SIDED:
+        friend = {"kind": "fixed_discount", "amount": ten, "fulfilment": "generated_code"}
+        return {"advocate_reward": credit(ten), "friend_reward": friend}
+    return {"advocate_reward": credit(ten)}
+
+
+# --- Putting service errors next to their fields -------------------------------------------------
+
+
+@dataclass
+class Placed:
+    form: forms.BaseForm
+    field: str | None
+
+
+Resolver = Callable[[str], Placed | None]
+
+
+def place_errors(errors: dict[str, str], resolve: Resolver, fallback: forms.BaseForm) -> None:
+    """Attach each `SpecError` message to the field its path names; paths no form on this
+    step shows become form-level errors of `fallback`, prefixed with the path in words."""
+    for path, message in errors.items():
+        placed = resolve(path)
+        if placed is not None and (placed.field is None or placed.field in placed.form.fields):
+            placed.form.add_error(placed.field, message)
+        else:
+            fallback.add_error(None, f"{describe_path(path)}: {message}")
+
+
+def describe_path(path: str) -> str:
+    words = re.sub(r"\[(\d+)\]", lambda m: f" {int(m.group(1)) + 1}", path)
+    return " › ".join(part.replace("_", " ") for part in words.split(".")).capitalize()
+
+
+def direct(form: forms.BaseForm, mapping: dict[str, str] | None = None) -> Resolver:
+    """Paths equal to field names (or listed in `mapping`) land on that field."""
+
+    def resolve(path: str) -> Placed | None:
+        name = (mapping or {}).get(path, path)
+        return Placed(form, name) if name in form.fields else None
+
+    return resolve
+
+
+REWARD_PATH = re.compile(r"^(advocate_reward|friend_reward)(?:\.(\w+))?$")
+TIER_PATH = re.compile(r"^tiers\[(\d+)\](?:\.(threshold|repeat)|\.reward(?:\.(\w+))?)?$")
+
+
+def _reward_field(key: str | None) -> str:
+    if key is None:
+        return "kind"
+    return "amount" if key == "currency" else key
+
+
+def rewards_resolver(
+    advocate: RewardFields | None,
+    friend: RewardFields | None,
+    tiers: list[TierForm],
+    formset: BaseTierFormSet | None,
+) -> Resolver:
+    def resolve(path: str) -> Placed | None:
+        match = REWARD_PATH.match(path)
+        if match:
+            form = advocate if match.group(1) == "advocate_reward" else friend
+            return Placed(form, _reward_field(match.group(2))) if form is not None else None
+        match = TIER_PATH.match(path)
+        if match and int(match.group(1)) < len(tiers):
+            tier = tiers[int(match.group(1))]
+            if match.group(2):
+                return Placed(tier, match.group(2))
+            return Placed(tier, _reward_field(match.group(3)))
+        if path == "tiers" and formset is not None and tiers:
+            return Placed(tiers[0], "threshold")
+        return None
+
+    return resolve
+
+
+def rules_resolver(form: RulesForm) -> Resolver:
+    def resolve(path: str) -> Placed | None:
+        if path.startswith("rules."):
+            return Placed(form, path.removeprefix("rules."))
+        if path.startswith("fraud.thresholds."):
+            return Placed(form, path.removeprefix("fraud.thresholds."))
+        if path.startswith("fraud."):
+            return Placed(form, fraud_field(path.removeprefix("fraud.")))
+        return None
+
+    return resolve
+
+
+def copy_resolver(form: CopyForm) -> Resolver:
+    def resolve(path: str) -> Placed | None:
+        if path.startswith("branding."):
+            return Placed(form, path.removeprefix("branding."))
+        match = re.match(r"^copy\.(\w+)\.(headline|description|terms)$", path)
+        if match:
+            return Placed(form, copy_field(match.group(1), match.group(2)))
+        if path == "logo":
+            return Placed(form, "logo")
+        return None
+
+    return resolve
+
