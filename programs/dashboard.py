@@ -455,7 +455,9 @@ def _reward_forms(request: HttpRequest, program: Program) -> RewardForms:
             wizard.TierFormSet(
                 data,
                 prefix="tiers",
-                initial=wizard.tiers_initial(config.tiers, currency),
+                # Bound forms get no initial: a posted row equal to it would count as unchanged,
+                # hence empty, and be dropped.
+                initial=None if data else wizard.tiers_initial(config.tiers, currency),
                 form_kwargs=options,
             ),
         )

@@ -128,6 +128,12 @@ def _money() -> forms.NumberInput:
 
 class BasicsForm(forms.Form):
     name = forms.CharField(label="Program name", required=False, max_length=200)
+    slug = forms.CharField(
+        label="Page address",
+        required=False,
+        max_length=80,
+        help_text="The last part of the landing page URL. Empty: made from the name.",
+    )
     type = forms.ChoiceField(
         label="Type",
         choices=ProgramType.choices,
@@ -193,7 +199,9 @@ class BasicsForm(forms.Form):
 
     def to_data(self) -> dict[str, Any]:
         data = self.cleaned_data
+        slug = {"slug": data["slug"].strip()} if data["slug"].strip() else {}
         return {
+            **slug,
             "name": data["name"],
             "type": data["type"],
             "currency": data["currency"],
@@ -213,6 +221,7 @@ def _iso(value: datetime | None) -> str | None:
 def basics_initial(program: Any) -> dict[str, Any]:
     return {
         "name": program.name,
+        "slug": program.slug,
         "type": program.type,
         "currency": program.currency,
         "locales": list(program.locales),

@@ -246,8 +246,11 @@ def _insert_new_codes(pool: CodePool, codes: list[str]) -> set[str]:
     the rows are committed when we hear of them): roll back to the savepoint, look again, and
     insert the rest. Never a double row, never a 500."""
     existing = _codes_already_in_pool(pool, codes)
+    # Insert in one global order: two uploads sharing codes then wait for each other on the
+    # unique index instead of each holding a code the other needs (a deadlock, i.e. a 500).
+    in_order = sorted(codes)
     for _attempt in range(MAX_INSERT_ATTEMPTS):
-        rows = [PoolCode(pool=pool, code=code) for code in codes if code not in existing]
+        rows = [PoolCode(pool=pool, code=code) for code in in_order if code not in existing]
         try:
             with transaction.atomic():  # the savepoint
                 PoolCode.objects.bulk_create(rows, batch_size=INSERT_BATCH, ignore_conflicts=False)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -214,7 +214,10 @@ def _validate_destination(url: Any, domains: Any, values: dict[str, Any], fail: 
         fail("allowed_domains", f"Not a domain name: {', '.join(bad[:3])}.")
         return
     values["allowed_domains"] = cleaned
-    parts = urlsplit(url) if isinstance(url, str) else None
+    try:
+        parts = urlsplit(url) if isinstance(url, str) else None
+    except ValueError:  # e.g. an unclosed IPv6 bracket: "https://[shop"
+        parts = None
     if parts is None or parts.scheme not in {"http", "https"} or not parts.hostname:
         fail("destination_url", "Must be an http(s) URL such as https://shop.example.com/.")
         return
@@ -242,11 +245,18 @@ def _parse_time(value: Any) -> tuple[datetime | None, str]:
         return None, ""
     parsed = value if isinstance(value, datetime) else None
     if isinstance(value, str):
-        parsed = parse_datetime(value)
+        try:
+            parsed = parse_datetime(value)
+        except ValueError:  # well formed but no such day, e.g. 2026-02-30
+            parsed = None
     if parsed is None:
         return None, "Must be an ISO-8601 time, e.g. 2026-12-01T00:00:00Z."
     if timezone.is_naive(parsed):
         return None, "Give a time zone (use Z for UTC)."
+    try:
+        parsed.astimezone(UTC)  # 9999-12-31T23:00-01:00 is stored, then unreadable
+    except OverflowError:
+        return None, "Must be between the years 1 and 9999 in UTC."
     return parsed, ""
 
 

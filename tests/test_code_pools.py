@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from programs.pools import RejectedLine, UploadReport
 from programs.specs import SpecError
 from referral_saas import tenancy
 from tests.conftest import World, login
-from tests.factories import UserFactory, add_member, make_program
+from tests.factories import MerchantFactory, UserFactory, add_member, make_program
 
 
 @pytest.fixture
@@ -711,3 +712,71 @@ def test_outsider_gets_404_on_every_pool_page_and_nothing_changes(
         assert CodePool.objects.count() == 1
     with tenancy.merchant_context(world.globex):
         assert CodePool.objects.count() == 0
+
+
+# --- In a real browser -------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+RESULTS = Path(__file__).resolve().parent.parent / "test-results"
+PASSWORD = "a-long-Secret-passphrase-42"
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    playwright_sync = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    # Playwright's sync API runs an event loop in this thread; Django's ORM calls made by the
+    # test itself (and the test database set-up) would otherwise be refused as "async unsafe".
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with playwright_sync.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+            )
+            yield browser
+            browser.close()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_create_a_pool_and_upload_codes_in_a_browser(chromium: Any, live_server: Any) -> None:
+    merchant = MerchantFactory(name="Acme Coffee", slug="acme")
+    add_member(merchant, UserFactory(email="alice@example.com", password=PASSWORD), Role.OWNER)
+    program = make_program(merchant)
+    context = chromium.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    console_errors: list[str] = []  # a CSP violation is reported here
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Email").fill("alice@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign In").click()
+    page.wait_for_url("**/m/*/")
+
+    # create a pool
+    page.goto(f"{live_server.url}/m/acme/programs/{program.public_id}/pools/")
+    page.get_by_label("Name").fill("Spring coupons")
+    page.get_by_label("Warn when codes left reach").fill("2")
+    page.get_by_role("button", name="Create pool").click()
+    assert page.get_by_role("heading", level=1).inner_text() == "Spring coupons"
+
+    # upload a file with one bad line
+    page.get_by_label("CSV file").set_input_files(
+        files=[{"name": "codes.csv", "mimeType": "text/csv", "buffer": b"code\nA1\nB2\nC3\nA1\n"}]
+    )
+    page.get_by_role("button", name="Upload").click()
+    report = page.locator("[data-upload-report]")
+    assert report.locator("[data-accepted]").get_attribute("data-accepted") == "3"
+    assert report.locator("tbody tr").all_inner_texts() == ["5\tA1\tDuplicate of line 2."]
+    assert page.locator("[data-stat='remaining']").inner_text() == "3"
+    RESULTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(RESULTS / "code-pool-upload.png"), full_page=True)
+
+    # the list shows the pool
+    page.get_by_role("link", name="← Code pools of Give 10, get 10").click()
+    row = page.locator("tr[data-pool]", has_text="Spring coupons")
+    assert row.locator("[data-remaining]").inner_text() == "3 of 3"
+    page.screenshot(path=str(RESULTS / "code-pool-list.png"), full_page=True)
+    assert console_errors == []
+    context.close()

@@ -59,9 +59,14 @@ def messages_of(response: Any) -> list[str]:
     return [str(message) for message in response.context["messages"]]
 
 
+def text(response: Any) -> str:
+    """The page with non-breaking spaces (babel puts them in "10 €") made plain."""
+    return str(response.content.decode()).replace("\xa0", " ")
+
+
 def basics(program_type: str = "two_sided", **overrides: Any) -> dict[str, Any]:
     data = {
-        "name": f"Spring {program_type}",
+        "name": f"Spring {program_type.replace('_', '-')}",
         "type": program_type,
         "currency": "EUR",
         "locales": LOCALES,
@@ -160,7 +165,10 @@ def png(size: tuple[int, int] = (40, 20)) -> io.BytesIO:
 
 def create_draft(client: Client, world: World, program_type: str, **overrides: Any) -> Program:
     response = client.post(url("program_create", world.acme), basics(program_type, **overrides))
-    assert response.status_code == 302, response.context and response.context["form"].errors
+    assert response.status_code == 302, response.context and (
+        response.context["form"].errors,
+        response.context["step_errors"].errors,
+    )
     program = programs_of(world.acme)[-1]
     assert response["Location"] == url("program_edit_rewards", world.acme, program)
     return program
@@ -239,7 +247,7 @@ def test_create_one_sided_program_through_every_step(alice_client: Client, world
     assert "€15.50 account credit" in summary
     assert "€50" in summary and "up to 5 rewards per advocate per week" in summary
     response = alice_client.post(url("program_activate", world.acme, program), follow=True)
-    assert messages_of(response) == ["“Spring one_sided” is live."]
+    assert messages_of(response) == ["“Spring one-sided” is live."]
     program.refresh_from_db()
     assert program.status == "active"
     assert program.version == 1  # a draft's configuration is edited in place
@@ -435,7 +443,7 @@ def test_amount_with_too_many_decimals_is_refused_before_the_service(
 
 
 def test_basics_errors_and_duplicate_slug(alice_client: Client, world: World) -> None:
-    make_program(world.acme, name="Spring two_sided", slug="spring-two_sided".replace("_", "-"))
+    make_program(world.acme, name="Spring two-sided", slug="spring-two-sided")
     response = alice_client.post(
         url("program_create", world.acme),
         basics(currency="XYZ", locales=[], allowed_domains=""),
@@ -448,9 +456,9 @@ def test_basics_errors_and_duplicate_slug(alice_client: Client, world: World) ->
     }
     response = alice_client.post(url("program_create", world.acme), basics())
     assert response.status_code == 400
-    assert response.context["step_errors"].non_field_errors() == [
-        "Slug: Another program of yours already uses this slug."
-    ]
+    assert response.context["form"].errors == {
+        "slug": ["Another program of yours already uses this slug."]
+    }
     assert len(programs_of(world.acme)) == 1
 
 
@@ -673,9 +681,9 @@ def test_list_shows_status_numbers_and_summary_in_a_fixed_number_of_queries(
     make_program(world.globex, slug="theirs", name="Not Acme's")
     alice_client.get(url("program_list", world.acme))  # warm the session
 
-    # session, user, merchant, membership, session save, programs, versions,
-    # advocates per program, clicks per program, the merchant switcher
-    with django_assert_num_queries(10):
+    # session, user, merchant, membership, programs, current versions, advocates per program,
+    # clicks per program, the merchant switcher, and the session save (3: it runs in a savepoint)
+    with django_assert_num_queries(12):
         response = alice_client.get(url("program_list", world.acme))
 
     assert response.status_code == 200
@@ -696,7 +704,7 @@ def test_list_query_count_does_not_grow_with_programs(
 ) -> None:
     make_program(world.acme, slug="only")
     alice_client.get(url("program_list", world.acme))
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(12):
         alice_client.get(url("program_list", world.acme))
 
 
@@ -719,15 +727,15 @@ def test_preview_renders_the_landing_page_in_each_locale(
 
     assert italian.status_code == 200
     assert [t.name for t in italian.templates][0] == "programs/landing.html"
-    html = italian.content.decode()
-    assert offer_headline(config, "it") == "Regala 10 € di sconto, ricevi 10 € di credito"
+    html = italian.content.decode().replace("\xa0", " ")
+    assert offer_headline(config, "it").replace("\xa0", " ") == "Regala 10 € di sconto, ricevi 10 € di credito"
     assert "Regala 10 € di sconto, ricevi 10 € di credito" in html
     assert '<html lang="it">' in html
     assert italian["X-Frame-Options"] == "SAMEORIGIN"
     assert "frame-ancestors 'self'" in italian["Content-Security-Policy"]
     assert "style=" not in html and "<style" not in html and "<script" not in html
     polish = alice_client.get(url("program_preview", world.acme, program) + "?lang=pl")
-    assert "Podaruj 10 € rabatu" in polish.content.decode()
+    assert "Podaruj 10 € rabatu" in polish.content.decode().replace("\xa0", " ")
     # a language the program does not speak falls back to its default
     other = alice_client.get(url("program_preview", world.acme, program) + "?lang=de")
     assert '<html lang="en">' in other.content.decode()
@@ -759,12 +767,12 @@ def test_preview_uses_merchant_copy_and_brand_css(alice_client: Client, world: W
 def test_public_landing_page_speaks_the_visitors_language(client: Client, world: World) -> None:
     make_program(world.acme, slug="give-10")
     english = client.get("/p/acme/give-10/")
-    assert "Give €10 off, get €10 credit" in english.content.decode()
+    assert "Give €10 off, get €10 credit" in text(english)
     italian = client.get("/p/acme/give-10/", HTTP_ACCEPT_LANGUAGE="it-IT,it;q=0.9")
-    assert "Regala 10 € di sconto" in italian.content.decode()
+    assert "Regala 10 € di sconto" in text(italian)
     assert italian["Content-Language"] == "it"
     romanian = client.get("/p/acme/give-10/?lang=ro", HTTP_ACCEPT_LANGUAGE="it")
-    assert "Oferă 10 EUR reducere" in romanian.content.decode()
+    assert "Oferă 10 EUR reducere" in text(romanian)
     css = client.get("/p/acme/give-10/brand.css")
     assert css.status_code == 200 and "--brand: #3b2fc9;" in css.content.decode()
     assert client.get("/p/acme/give-10/logo").status_code == 404

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.plumbing import ResolvedComponent
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from programs.api.selectors import ProgramRecord
@@ -36,9 +36,10 @@ from programs.summary import offer_headline, program_summary
 
 
 class NamedEnumField(serializers.ChoiceField):
-    """A choice set shared by several fields (nine fraud rules; `locales` and
-    `default_locale`), documented once as the component `enum_name` instead of once per field
-    name (see `NamedEnumFieldExtension`)."""
+    """A choice set documented once, as the component `enum_name`, instead of once per field
+    name: nine fraud rules share one, `locales` and `default_locale` another, and names like
+    `type` or `status` would otherwise collide with other resources' choice sets (see
+    `NamedEnumFieldExtension`)."""
 
     enum_name = ""
     values: tuple[str, ...] = ()
@@ -78,8 +79,33 @@ class LocaleField(NamedEnumField):
     values = LOCALES
 
 
+class ProgramTypeField(NamedEnumField):
+    enum_name = "ProgramTypeEnum"
+    values = tuple(ProgramType.values)
+
+
+class ProgramStatusField(NamedEnumField):
+    enum_name = "ProgramStatusEnum"
+    values = tuple(ProgramStatus.values)
+
+
+class ProgramObjectField(NamedEnumField):
+    enum_name = "ProgramObjectEnum"
+    values = ("program",)
+
+
+class RewardKindField(NamedEnumField):
+    enum_name = "RewardKindEnum"
+    values = REWARD_KINDS
+
+
+class FulfilmentMethodField(NamedEnumField):
+    enum_name = "FulfilmentMethodEnum"
+    values = FULFILMENT_METHODS
+
+
 class RewardSpecSerializer(serializers.Serializer[dict[str, Any]]):
-    kind = serializers.ChoiceField(choices=REWARD_KINDS)
+    kind = RewardKindField()
     percent = serializers.IntegerField(
         required=False, min_value=1, max_value=100, help_text="percent_discount only (1-100)."
     )
@@ -97,8 +123,7 @@ class RewardSpecSerializer(serializers.Serializer[dict[str, Any]]):
     label = serializers.CharField(  # type: ignore[assignment]
         required=False, help_text="The product, upgrade or charity (free_product, charity)."
     )
-    fulfilment = serializers.ChoiceField(
-        choices=FULFILMENT_METHODS,
+    fulfilment = FulfilmentMethodField(
         required=False,
         help_text="Default: generated_code where the kind allows it, else manual. Stripe "
         "methods need a connected Stripe account.",
@@ -206,6 +231,7 @@ class BrandingSerializer(serializers.Serializer[dict[str, Any]]):
 # --- Input (documentation only: programs.services validates) --------------------------------
 
 
+@extend_schema_serializer(component_name="Program")
 class ProgramInputSerializer(serializers.Serializer[dict[str, Any]]):
     """A program's settings. On PATCH every field is optional; rewards, tiers and variants are
     replaced whole, rules and fraud merge key by key. Read-only fields of the resource (id,
@@ -215,9 +241,7 @@ class ProgramInputSerializer(serializers.Serializer[dict[str, Any]]):
     slug = serializers.CharField(
         required=False, max_length=60, help_text="Default: made from the name."
     )
-    type = serializers.ChoiceField(
-        choices=ProgramType.choices, help_text="Fixed once the program has been live."
-    )
+    type = ProgramTypeField(help_text="Fixed once the program has been live.")
     currency = serializers.CharField(
         help_text="ISO-4217, e.g. EUR. Fixed once the program has been live."
     )
@@ -271,16 +295,17 @@ class _VariantsField(serializers.JSONField):
     pass
 
 
+@extend_schema_serializer(component_name="Program")
 class ProgramOutputSerializer(serializers.Serializer[ProgramRecord]):
     """The Program resource (DESIGN.md §3) plus variants, branding, copy, summary, headline and
     updated_at. Needs `merchant_slug` in its context (for `landing_url`)."""
 
     id = serializers.CharField(source="program.public_id")
-    object = serializers.ChoiceField(choices=["program"], source="object_name")
+    object = ProgramObjectField(source="object_name")
     name = serializers.CharField(source="program.name")
     slug = serializers.CharField(source="program.slug")
-    type = serializers.ChoiceField(choices=ProgramType.choices, source="program.type")
-    status = serializers.ChoiceField(choices=ProgramStatus.choices, source="program.status")
+    type = ProgramTypeField(source="program.type")
+    status = ProgramStatusField(source="program.status")
     currency = serializers.CharField(source="program.currency")
     default_locale = serializers.CharField(source="program.default_locale")
     locales = serializers.ListField(child=serializers.CharField(), source="program.locales")
@@ -339,7 +364,7 @@ def _logo_url(program: Program) -> str | None:
     return url if url.startswith(("https://", "http://")) else settings.PUBLIC_BASE_URL + url
 
 
-class ErrorDetailSerializer(serializers.Serializer[dict[str, Any]]):
+class ProgramErrorDetailSerializer(serializers.Serializer[dict[str, Any]]):
     param = serializers.CharField(allow_null=True)
     message = serializers.CharField()
 
@@ -349,7 +374,7 @@ class ProgramErrorBodySerializer(serializers.Serializer[dict[str, Any]]):
     code = serializers.CharField()
     message = serializers.CharField()
     param = serializers.CharField(allow_null=True, help_text="The field path at fault.")
-    errors = ErrorDetailSerializer(  # type: ignore[assignment]  # a field, not Serializer.errors
+    errors = ProgramErrorDetailSerializer(  # type: ignore[assignment]  # a field, not Serializer.errors
         many=True, required=False, help_text="Every problem found (validation errors only)."
     )
 

@@ -51,7 +51,7 @@ def spec_error_response(error: SpecError) -> Response:
 
 
 def _nul_character_at(value: Any) -> str | None:
-    """The path of the first string (or key) holding a NUL character: PostgreSQL can store
+    """The path of a string (or key) holding a NUL character: PostgreSQL can store
     none in text or jsonb, so it must be refused here rather than fail at INSERT."""
     stack: list[tuple[str, Any]] = [("", value)]
     while stack:
@@ -98,7 +98,7 @@ class ProgramApiView(MerchantAPIView):
             return spec_error_response(exc)
         return super().handle_exception(exc)
 
-    def render(self, programs: Sequence[Program]) -> list[dict[str, Any]]:
+    def serialize(self, programs: Sequence[Program]) -> list[dict[str, Any]]:
         serializer = ProgramOutputSerializer(
             instance=program_records(programs),  # type: ignore[arg-type]
             many=True,
@@ -107,7 +107,7 @@ class ProgramApiView(MerchantAPIView):
         return list(serializer.data)
 
     def render_one(self, program: Program, status_code: int = status.HTTP_200_OK) -> Response:
-        return Response(self.render([program])[0], status=status_code)
+        return Response(self.serialize([program])[0], status=status_code)
 
     def get_program(self, program_id: str) -> Program:
         # Scoped to the key's merchant: another merchant's id is "not found" like a missing one.
@@ -146,7 +146,7 @@ class ProgramListApi(ProgramApiView):
             status=_choice_param(request, "status", ProgramStatus.values),
             program_type=_choice_param(request, "type", ProgramType.values),
         )
-        return Response(paginate(request, programs, self.render))
+        return Response(paginate(request, programs, self.serialize))
 
     @extend_schema(
         operation_id="programs_create",
