@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from referral_saas.ids import new_public_id
@@ -126,7 +127,14 @@ class PoolCode(TenantModel):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["pool", "code"], name="pool_code_unique"),
+            # Shops match coupon codes case-insensitively: SAVE10 and save10 are one coupon.
+            models.UniqueConstraint(models.F("pool"), Upper("code"), name="pool_code_unique_ci"),
+            # One code per reward, whatever the application does.
+            models.UniqueConstraint(
+                fields=["pool", "assigned_to"],
+                condition=~models.Q(assigned_to=""),
+                name="pool_code_one_per_reward",
+            ),
         ]
         indexes = [
             models.Index(fields=["merchant", "pool", "assigned_at"], name="pool_code_available"),

@@ -21,7 +21,7 @@ from typing import NamedTuple
 from django.core.files.base import File
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Upper
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -183,6 +183,15 @@ def _shown(code: str) -> str:
     return code if len(code) <= SHOWN_CODE_LENGTH else code[:SHOWN_CODE_LENGTH] + "…"
 
 
+def _delimiter(text: str) -> str:
+    """Comma, or what the first line uses instead (European Excel writes `;`, some tools tab)."""
+    first = text.split("\n", 1)[0]
+    for candidate in (";", "\t"):
+        if candidate in first and "," not in first:
+            return candidate
+    return ","
+
+
 def _parse(text: str) -> _Parsed:
     """Check every line on its own and against the earlier lines (not yet against the pool)."""
     parsed = _Parsed(candidates=[], rejected=[], reasons=Counter(), total_lines=0)
@@ -194,7 +203,7 @@ def _parse(text: str) -> _Parsed:
 
     # newline="" lets csv see \n, \r\n and \r alike and count physical lines (line_num), so the
     # numbers in the report are the ones the merchant's editor shows.
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     while True:
         line = reader.line_num + 1  # where this row starts
         try:
@@ -219,21 +228,25 @@ def _parse(text: str) -> _Parsed:
             reject(
                 line, code, INVALID_CHARACTERS, "Only letters A-Z, digits, “-” and “_” are allowed."
             )
-        elif code in first_seen:
-            reject(line, code, DUPLICATE_IN_FILE, f"Duplicate of line {first_seen[code]}.")
+        elif code.upper() in first_seen:
+            reject(line, code, DUPLICATE_IN_FILE, f"Duplicate of line {first_seen[code.upper()]}.")
         else:
-            first_seen[code] = line
+            first_seen[code.upper()] = line
             parsed.candidates.append((line, code))
     parsed.total_lines = reader.line_num
     return parsed
 
 
 def _codes_already_in_pool(pool: CodePool, codes: list[str]) -> set[str]:
+    """The codes (upper-cased: codes match case-insensitively) that the pool already holds."""
     found: set[str] = set()
     for start in range(0, len(codes), LOOKUP_BATCH):
-        batch = codes[start : start + LOOKUP_BATCH]
+        batch = [code.upper() for code in codes[start : start + LOOKUP_BATCH]]
         found.update(
-            PoolCode.objects.filter(pool=pool, code__in=batch).values_list("code", flat=True)
+            PoolCode.objects.filter(pool=pool)
+            .annotate(key=Upper("code"))
+            .filter(key__in=batch)
+            .values_list("key", flat=True)
         )
     return found
 
@@ -250,7 +263,7 @@ def _insert_new_codes(pool: CodePool, codes: list[str]) -> set[str]:
     # unique index instead of each holding a code the other needs (a deadlock, i.e. a 500).
     in_order = sorted(codes)
     for _attempt in range(MAX_INSERT_ATTEMPTS):
-        rows = [PoolCode(pool=pool, code=code) for code in in_order if code not in existing]
+        rows = [PoolCode(pool=pool, code=code) for code in in_order if code.upper() not in existing]
         try:
             with transaction.atomic():  # the savepoint
                 PoolCode.objects.bulk_create(rows, batch_size=INSERT_BATCH, ignore_conflicts=False)
@@ -282,7 +295,7 @@ def code_pool_upload(
     existing = _insert_new_codes(pool, codes) if codes else set()
     rejected = parsed.rejected
     for line, code in parsed.candidates:
-        if code in existing:
+        if code.upper() in existing:
             rejected.append(RejectedLine(line, code, "Already in the pool."))
             parsed.reasons[ALREADY_IN_POOL] += 1
     rejected.sort(key=lambda item: item.line_number)

@@ -90,7 +90,7 @@ def test_upload_reports_every_rejected_line_by_number_and_keeps_the_valid_codes(
         "X" * 65,  # 10: too long
         "Y" * 64,  # 11: exactly the limit
         "ÉTÉ-10",  # 12: non-ASCII letters
-        "spring-001",  # 13: codes are case-sensitive, like the unique constraint
+        "spring-001",  # 13: duplicate of line 2 (shops match codes case-insensitively)
         "SPRING_002",  # 14: duplicate of line 3
     ]
     content = "\ufeff" + "\r\n".join(lines) + "\r\n"
@@ -101,7 +101,7 @@ def test_upload_reports_every_rejected_line_by_number_and_keeps_the_valid_codes(
 
     # then
     assert report == UploadReport(
-        accepted=4,
+        accepted=3,
         rejected=[
             RejectedLine(4, "", "Blank line."),
             RejectedLine(5, "", "Blank line."),
@@ -111,6 +111,7 @@ def test_upload_reports_every_rejected_line_by_number_and_keeps_the_valid_codes(
             RejectedLine(9, "bad code!", "Only letters A-Z, digits, “-” and “_” are allowed."),
             RejectedLine(10, "X" * 65, "Longer than 64 characters."),
             RejectedLine(12, "ÉTÉ-10", "Only letters A-Z, digits, “-” and “_” are allowed."),
+            RejectedLine(13, "spring-001", "Duplicate of line 2."),
             RejectedLine(14, "SPRING_002", "Duplicate of line 3."),
         ],
         total_lines=14,
@@ -119,7 +120,7 @@ def test_upload_reports_every_rejected_line_by_number_and_keeps_the_valid_codes(
             "empty_code": 1,
             "too_long": 1,
             "invalid_characters": 2,
-            "duplicate_in_file": 2,
+            "duplicate_in_file": 3,
             "already_in_pool": 1,
         },
     )
@@ -128,14 +129,13 @@ def test_upload_reports_every_rejected_line_by_number_and_keeps_the_valid_codes(
         "SPRING-001",
         "SPRING_002",
         "Y" * 64,
-        "spring-001",
     ]
     assert upload_events(world.acme) == [
         {
             "file_name": "codes.csv",
             "total_lines": 14,
-            "accepted": 4,
-            "rejected": 9,
+            "accepted": 3,
+            "rejected": 10,
             "rejected_by_reason": report.rejected_by_reason,
         }
     ]
@@ -780,3 +780,37 @@ def test_create_a_pool_and_upload_codes_in_a_browser(chromium: Any, live_server:
     page.screenshot(path=str(RESULTS / "code-pool-list.png"), full_page=True)
     assert console_errors == []
     context.close()
+
+
+def test_codes_differing_only_in_case_are_one_coupon(world: World, pool: CodePool) -> None:
+    # given a pool holding SAVE10 (shops match coupon codes case-insensitively)
+    add_codes(world.acme, pool, "SAVE10")
+    # when a file repeats it in another case, and repeats itself in another case
+    report = _upload(world, pool, "save10\nWelcome1\nWELCOME1\n")
+    # then each repeat is reported and only one new coupon is stored
+    assert report.accepted == 1
+    assert [(r.line_number, r.code, r.reason) for r in report.rejected] == [
+        (1, "save10", "Already in the pool."),
+        (3, "WELCOME1", "Duplicate of line 2."),
+    ]
+    assert codes_in(world.acme, pool) == ["SAVE10", "Welcome1"]
+
+
+def test_semicolon_and_tab_separated_files_are_read(world: World, pool: CodePool) -> None:
+    assert _upload(world, pool, "code;value\nA1;10\nA2;10\n").accepted == 2
+    assert _upload(world, pool, "B1\t10\nB2\t10\n").accepted == 2
+
+
+def test_the_database_allows_one_code_per_reward(world: World, pool: CodePool) -> None:
+    from django.db import IntegrityError
+
+    add_codes(world.acme, pool, "X1", "X2")
+    with tenancy.merchant_context(world.acme):
+        PoolCode.objects.filter(pool=pool, code="X1").update(assigned_to="rew_1")
+        with pytest.raises(IntegrityError), transaction.atomic():
+            PoolCode.objects.filter(pool=pool, code="X2").update(assigned_to="rew_1")
+
+
+def _upload(world: World, pool: CodePool, content: str) -> UploadReport:
+    with tenancy.merchant_context(world.acme):
+        return pools.code_pool_upload(actor=world.alice, pool=pool, file=csv_file(content))
