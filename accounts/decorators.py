@@ -61,7 +61,8 @@ def merchant_view(least_role: str = Role.VIEWER) -> Callable[[V], V]:
                     raise PermissionDenied(f"This needs the {least_role} role or higher.")
                 request.merchant = merchant  # type: ignore[attr-defined]
                 request.membership = membership  # type: ignore[attr-defined]
-                request.session[SESSION_MERCHANT_KEY] = merchant.slug
+                if request.session.get(SESSION_MERCHANT_KEY) != merchant.slug:
+                    request.session[SESSION_MERCHANT_KEY] = merchant.slug  # a write: only on change
                 return view(request, *args, **kwargs)
 
         return wrapper  # type: ignore[return-value]

@@ -198,9 +198,7 @@ def program_list(request: HttpRequest) -> HttpResponse:
         }
         for program in programs
     ]
-    return render(
-        request, "programs/list.html", {"rows": rows, "may_edit": _may_edit(request)}
-    )
+    return render(request, "programs/list.html", {"rows": rows, "may_edit": _may_edit(request)})
 
 
 def _count_by_program(model: type[Advocate] | type[Click], ids: list[int]) -> dict[int, int]:
@@ -263,7 +261,9 @@ def _reward_rows(config: ProgramConfig) -> list[tuple[str, str]]:
 
 def _preview_context(request: HttpRequest, program: Program) -> dict[str, Any]:
     slug = _merchant(request).slug
-    url = reverse("program_preview", kwargs={"merchant_slug": slug, "program_id": program.public_id})
+    url = reverse(
+        "program_preview", kwargs={"merchant_slug": slug, "program_id": program.public_id}
+    )
     return {
         "preview_url": f"{url}?lang={program.default_locale}",
         "preview_languages": [
@@ -327,9 +327,7 @@ def program_create(request: HttpRequest) -> HttpResponse:
         try:
             program = services.program_create(actor=_user(request), data=data, request=request)
         except SpecError as error:
-            wizard.place_errors(
-                _basics_only(error.errors), wizard.direct(form), fallback=errors
-            )
+            wizard.place_errors(_basics_only(error.errors), wizard.direct(form), fallback=errors)
         else:
             messages.success(request, f"Draft “{program.name}” created. Now set its rewards.")
             return _to("program_edit_rewards", request, program)
@@ -568,9 +566,7 @@ def program_edit_copy(request: HttpRequest, program_id: str) -> HttpResponse:
     context = {
         "form": form,
         "step_errors": errors,
-        "generated": {
-            code: offer_headline(config, code) for code in program.locales
-        },
+        "generated": {code: offer_headline(config, code) for code in program.locales},
         **_preview_context(request, program),
     }
     return _render_step(

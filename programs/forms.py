@@ -104,7 +104,11 @@ def to_minor(amount: Decimal | None, currency: str) -> int | None:
 
 
 def from_minor(amount: int | None, currency: str) -> Decimal | None:
-    return None if amount is None else to_major(amount, currency)
+    """1050 EUR → 10.50; 1000 EUR → 10 (whole amounts without the zero decimals)."""
+    if amount is None:
+        return None
+    major = to_major(amount, currency)
+    return major.quantize(Decimal(1)) if major == major.to_integral_value() else major
 
 
 def split_list(text: str) -> list[str]:
@@ -192,7 +196,9 @@ class BasicsForm(forms.Form):
             # Type and currency judge conversions: fixed once the program has been live.
             for name in ("type", "currency"):
                 self.fields[name].disabled = True
-                self.fields[name].help_text = "Fixed once a program has been live; duplicate it to change."
+                self.fields[
+                    name
+                ].help_text = "Fixed once a program has been live; duplicate it to change."
 
     def clean_currency(self) -> str:
         return str(self.cleaned_data.get("currency") or "").strip().upper()
@@ -402,7 +408,11 @@ TierFormSet = formset_factory(
 
 def tiers_initial(tiers: Iterable[Tier], currency: str) -> list[dict[str, Any]]:
     return [
-        {**reward_initial(tier.reward, currency), "threshold": tier.threshold, "repeat": tier.repeat}
+        {
+            **reward_initial(tier.reward, currency),
+            "threshold": tier.threshold,
+            "repeat": tier.repeat,
+        }
         for tier in tiers
     ]
 
@@ -420,7 +430,9 @@ class RulesForm(forms.Form):
     min_order_amount = forms.DecimalField(
         label="Minimum order amount", required=False, widget=_money()
     )
-    first_purchase_only = forms.BooleanField(label="Only the friend's first purchase", required=False)
+    first_purchase_only = forms.BooleanField(
+        label="Only the friend's first purchase", required=False
+    )
     new_customers_only = forms.BooleanField(label="Only new customers", required=False)
     one_referrer_per_friend = forms.BooleanField(
         label="One referrer per friend (the first advocate keeps the friend)", required=False
@@ -429,7 +441,7 @@ class RulesForm(forms.Form):
         label="Hold rewards for (days)",
         required=False,
         widget=_number(min=0, max=90),
-        help_text="0–90 days. A refund inside the hold voids the reward.",
+        help_text="0–90 days. A refund inside the hold voids the reward.",  # noqa: RUF001
     )
     max_rewards_per_advocate = forms.IntegerField(
         label="Cap per advocate", required=False, widget=_number(), help_text="Empty for no cap."
@@ -567,7 +579,9 @@ class CopyForm(forms.Form):
         label="Logo",
         required=False,
         help_text="PNG, JPEG, WebP or GIF, at most 1 MB.",
-        widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp,image/gif"}),
+        widget=forms.ClearableFileInput(
+            attrs={"accept": "image/png,image/jpeg,image/webp,image/gif"}
+        ),
     )
 
     def __init__(self, *args: Any, locales: Iterable[str] = LOCALES, **kwargs: Any) -> None:
@@ -582,7 +596,9 @@ class CopyForm(forms.Form):
                 help_text="Empty: we write it from the rewards.",
             )
             self.fields[copy_field(locale, "description")] = forms.CharField(
-                label=f"Description ({name})", required=False, widget=forms.Textarea(attrs={"rows": 3})
+                label=f"Description ({name})",
+                required=False,
+                widget=forms.Textarea(attrs={"rows": 3}),
             )
             self.fields[copy_field(locale, "terms")] = forms.CharField(
                 label=f"Terms ({name})", required=False, widget=forms.Textarea(attrs={"rows": 3})
@@ -590,15 +606,17 @@ class CopyForm(forms.Form):
 
     def locale_fields(self) -> list[tuple[str, str, list[forms.BoundField]]]:
         return [
-            (locale, LOCALE_NAMES.get(locale, locale), [self[copy_field(locale, k)] for k in COPY_KEYS])
+            (
+                locale,
+                LOCALE_NAMES.get(locale, locale),
+                [self[copy_field(locale, k)] for k in COPY_KEYS],
+            )
             for locale in self.locales
         ]
 
     def to_data(self) -> dict[str, Any]:
         data = self.cleaned_data
-        branding = {
-            key: data[key] for key in ("brand_color", "accent_color") if data.get(key)
-        }
+        branding = {key: data[key] for key in ("brand_color", "accent_color") if data.get(key)}
         copy = {
             locale: {key: data.get(copy_field(locale, key)) or "" for key in COPY_KEYS}
             for locale in self.locales
@@ -672,7 +690,7 @@ def place_errors(errors: dict[str, str], resolve: Resolver, fallback: forms.Base
 
 def describe_path(path: str) -> str:
     words = re.sub(r"\[(\d+)\]", lambda m: f" {int(m.group(1)) + 1}", path)
-    return " › ".join(part.replace("_", " ") for part in words.split(".")).capitalize()
+    return " › ".join(part.replace("_", " ") for part in words.split(".")).capitalize()  # noqa: RUF001
 
 
 def direct(form: forms.BaseForm, mapping: dict[str, str] | None = None) -> Resolver:
@@ -744,4 +762,3 @@ def copy_resolver(form: CopyForm) -> Resolver:
         return None
 
     return resolve
-

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -76,6 +76,7 @@ READ_ONLY_FIELDS = {
 # Fields that decide how conversions are judged: fixed once anything may have been judged.
 FIXED_AFTER_DRAFT = {"type", "currency"}
 COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,58}[a-z0-9])?$")
 LOGO_MAX_BYTES = 1024 * 1024
 LOGO_FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
@@ -149,12 +150,13 @@ def _validate_fields(data: dict[str, Any], current: Program | None) -> _Fields:
         fail(key, "Unknown field.")
 
     name = get("name", "")
-    if not isinstance(name, str) or not name.strip() or len(name.strip()) > 120:
+    if not isinstance(name, str) or not name.strip() or len(name.strip()) > 120 or "\x00" in name:
         fail("name", "Give the program a name (up to 120 characters).")
     else:
         values["name"] = plain_text(name.strip()) or name.strip()
 
-    slug = get("slug") or (slugify(values.get("name", ""))[:60] if current is None else "")
+    derived = re.sub(r"[-_]+", "-", slugify(values.get("name", "")))[:60].strip("-")
+    slug = get("slug") or (derived if current is None else "")
     if not slug and "name" in errors:
         pass  # derived from the name: the name's error says it all
     elif not isinstance(slug, str) or not SLUG.match(slug):
@@ -218,7 +220,12 @@ def _validate_destination(url: Any, domains: Any, values: dict[str, Any], fail: 
         parts = urlsplit(url) if isinstance(url, str) else None
     except ValueError:  # e.g. an unclosed IPv6 bracket: "https://[shop"
         parts = None
-    if parts is None or parts.scheme not in {"http", "https"} or not parts.hostname:
+    if (
+        parts is None
+        or parts.scheme not in {"http", "https"}
+        or not parts.hostname
+        or CONTROL_OR_SPACE.search(url)
+    ):
         fail("destination_url", "Must be an http(s) URL such as https://shop.example.com/.")
         return
     if len(url) > 500:
@@ -375,7 +382,11 @@ def program_create(
     assert config is not None  # _parse raised otherwise
     if Program.objects.filter(slug=fields.values["slug"]).exists():
         raise SpecError({"slug": "Another program of yours already uses this slug."})
-    program = Program.objects.create(status=ProgramStatus.DRAFT, version=1, **fields.values)
+    try:
+        with transaction.atomic():  # a concurrent create may take the slug after our check
+            program = Program.objects.create(status=ProgramStatus.DRAFT, version=1, **fields.values)
+    except IntegrityError:
+        raise SpecError({"slug": "Another program of yours already uses this slug."}) from None
     ProgramVersion.objects.create(
         program=program, number=1, config=config.to_dict(), created_by=actor
     )
@@ -426,7 +437,11 @@ def program_update(
                 program=program, number=program.version, config=new_config, created_by=actor
             )
             changed.append("version")
-    program.save()
+    try:
+        with transaction.atomic():  # a concurrent update may take the slug after our check
+            program.save()
+    except IntegrityError:
+        raise SpecError({"slug": "Another program of yours already uses this slug."}) from None
     _save_copy(program, fields.copy)
     if fields.copy:
         changed.append("copy")
@@ -453,6 +468,8 @@ def program_set_logo(
     carry script."""
     from PIL import Image, UnidentifiedImageError
 
+    if program.status == ProgramStatus.ARCHIVED:
+        raise SpecError({"logo": "An archived program cannot be edited; duplicate it instead."})
     if upload.size is None or upload.size > LOGO_MAX_BYTES:
         raise SpecError({"logo": "The logo must be at most 1 MB."})
     try:
@@ -464,8 +481,9 @@ def program_set_logo(
     if kind not in LOGO_FORMATS:
         raise SpecError({"logo": "Upload a PNG, JPEG, WebP or GIF image."})
     upload.seek(0)
-    program.logo.save(f"{program.public_id}.{LOGO_FORMATS[kind]}", upload, save=True)
-    audit_record(action="program.logo_changed", actor=actor, target=program, request=request)
+    with transaction.atomic():
+        program.logo.save(f"{program.public_id}.{LOGO_FORMATS[kind]}", upload, save=True)
+        audit_record(action="program.logo_changed", actor=actor, target=program, request=request)
     return program
 
 

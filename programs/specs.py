@@ -294,6 +294,9 @@ class _Reader:
         if not isinstance(value, str):
             self.fail(_join(path, key), "Must be a string.")
             return ""
+        if "\x00" in value:
+            self.fail(_join(path, key), "Must not contain NUL characters.")
+            return ""
         value = value.strip()
         if len(value) > max_length:
             self.fail(_join(path, key), f"At most {max_length} characters.")
@@ -644,7 +647,7 @@ def plain_text(value: str) -> str:
     """Strip every tag: merchant copy is text, never markup that could run in a page."""
     import nh3
 
-    return nh3.clean(value, tags=set(), attributes={}).strip()
+    return nh3.clean(value.replace("\x00", ""), tags=set(), attributes={}).strip()
 
 
 CONFIG_FIELDS = {"advocate_reward", "friend_reward", "tiers", "rules", "fraud", "variants"}

@@ -187,9 +187,7 @@ def program_brand_css(request: HttpRequest, merchant_slug: str, program_slug: st
 
 
 @require_GET
-def program_logo(
-    request: HttpRequest, merchant_slug: str, program_slug: str
-) -> HttpResponseBase:
+def program_logo(request: HttpRequest, merchant_slug: str, program_slug: str) -> HttpResponseBase:
     with tenancy.merchant_context(_merchant(merchant_slug)):
         program = _find(program_slug)
     if not program.logo:

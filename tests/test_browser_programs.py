@@ -64,6 +64,7 @@ def owner(db: None) -> Any:
 
 def shot(page: Any, name: str) -> None:
     RESULTS.mkdir(exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")  # else the sticky top bar lands mid-page
     page.screenshot(path=str(RESULTS / f"{name}.png"), full_page=True)
 
 
@@ -76,7 +77,12 @@ def sign_in(browser: Any, live_server: Any, viewport: dict[str, int]) -> tuple[A
     page.get_by_label("Email").fill("alice@example.com")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign In").click()
-    page.wait_for_url("**/m/acme/")
+    try:
+        page.wait_for_url("**/m/acme/", timeout=10_000)
+    except playwright_sync.TimeoutError as error:
+        shot(page, "sign-in-failed")
+        text = page.locator("main").inner_text()
+        raise AssertionError(f"sign-in ended at {page.url}: {text}") from error
     return context, page, errors
 
 
@@ -119,6 +125,7 @@ def test_create_two_sided_preview_in_italian_and_activate(
     shot(page, "wizard-rewards-error-desktop")
     friend.get_by_label("Reward").select_option("fixed_discount")
     friend.get_by_label("Amount (EUR)").fill("10")
+    assert not friend.get_by_label("Percent off").is_visible()
     advocate = page.locator("fieldset", has_text="Advocate reward")
     advocate.get_by_label("Amount (EUR)").fill("10")
     shot(page, "wizard-rewards-desktop")
@@ -196,7 +203,7 @@ def test_program_pages_at_desktop_and_mobile(browser: Any, live_server: Any, own
             assert page.locator("h1").count() == 1, name
             shot(page, f"programs-{name}-{label}")
         # the tiered program's rewards step shows its tiers
-        ladder = [p for p in _all(owner) if p.slug == "ladder"][0]
+        ladder = next(p for p in _all(owner) if p.slug == "ladder")
         page.goto(f"{base}{ladder.public_id}/edit/rewards/")
         assert page.locator("fieldset.tier").count() == 3  # two tiers and one empty
         shot(page, f"programs-tiers-{label}")

@@ -304,3 +304,61 @@ def test_slug_is_unique_per_merchant_only(world: World) -> None:
     with tenancy.merchant_context(world.globex):
         other = program_create(actor=world.charlie, data=TWO_SIDED)
     assert other.slug == "give-10-get-10"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "path"),
+    [
+        ({"name": "Give\x0010"}, "name"),
+        ({"destination_url": "https://shop.example.com/\x00"}, "destination_url"),
+        ({"destination_url": "https://shop.example.com/a b"}, "destination_url"),
+        ({"friend_reward": {"kind": "free_product", "label": "mug\x00"}}, "friend_reward.label"),
+    ],
+)
+def test_nul_and_control_characters_are_refused(
+    world: World, overrides: dict[str, Any], path: str
+) -> None:
+    assert path in errors_of(world, **overrides)
+
+
+def test_copy_loses_nul_characters(world: World) -> None:
+    program = create(world, copy={"en": {"headline": "Give\x00 10"}})
+    with tenancy.merchant_context(world.acme):
+        assert program_copy(program)["en"]["headline"] == "Give 10"
+
+
+def test_a_slug_taken_between_check_and_insert_is_a_field_error(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given another request inserted the same slug right after our uniqueness check
+    create(world)
+    real_filter = Program.objects.filter
+
+    class _Nothing:
+        def exists(self) -> bool:
+            return False
+
+    def filter_missing_the_race(*args: Any, **kwargs: Any) -> Any:
+        return _Nothing() if "slug" in kwargs else real_filter(*args, **kwargs)
+
+    with tenancy.merchant_context(world.acme):
+        monkeypatch.setattr(
+            type(Program.objects), "filter", lambda self, *a, **k: filter_missing_the_race(*a, **k)
+        )
+        with pytest.raises(SpecError) as caught:
+            program_create(actor=world.alice, data=TWO_SIDED)
+    assert caught.value.errors == {"slug": "Another program of yours already uses this slug."}
+
+
+def test_a_name_with_underscores_gives_a_valid_slug(world: World) -> None:
+    program = create(world, name="Spring one_sided __deal__")
+    assert program.slug == "spring-one-sided-deal"
+
+
+def test_archived_programs_take_no_logo(world: World) -> None:
+    program = create(world)
+    with tenancy.merchant_context(world.acme):
+        program = program_archive(actor=world.alice, program=program)
+        upload = SimpleUploadedFile("logo.png", _image("PNG"), content_type="image/png")
+        with pytest.raises(SpecError):
+            program_set_logo(actor=world.alice, program=program, upload=upload)

@@ -17,7 +17,6 @@ from rest_framework.response import Response
 
 from programs import services
 from programs.api import examples
-from programs.api.parsers import JSONObjectParser
 from programs.api.selectors import program_list_filtered, program_records
 from programs.api.serializers import (
     ProgramErrorSerializer,
@@ -90,8 +89,6 @@ def _choice_param(request: Request, name: str, choices: list[str]) -> str | None
 
 class ProgramApiView(MerchantAPIView):
     """Answers `SpecError` from the services as a 400 naming the field path."""
-
-    parser_classes = [JSONObjectParser]
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, SpecError):

@@ -19,9 +19,10 @@
     return input ? input.closest(".field") : null;
   }
 
+  // Only the fields that fit the kind are sent to the service, so a server error is always on a
+  // field shown here; once the kind changes, the old field (and its message) no longer applies.
   function show(field, visible) {
-    // A field with an error always stays visible, so no message is ever hidden.
-    if (field) field.classList.toggle("is-irrelevant", !visible && !field.classList.contains("field-invalid"));
+    if (field) field.classList.toggle("is-irrelevant", !visible);
   }
 
   function syncReward(form) {

@@ -1,8 +1,7 @@
 """JSON parsing that answers 400, not 500, for every malformed body.
 
 DRF's JSONParser turns `ValueError` into a 400 but lets `RecursionError` through, so a body of a
-few thousand nested brackets became a 500. (Project-wide this belongs in `referral_saas/api` as
-the default parser; it lives here until then.)
+few thousand nested brackets became a 500. This is the API's default parser (settings).
 """
 
 from __future__ import annotations
