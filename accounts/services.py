@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -50,6 +51,17 @@ def hash_token(plaintext: str) -> str:
 
 # --- Audit -----------------------------------------------------------------------------------
 
+# Who acts when there is no user: the API sets the key ("API key sk_live_…abcd") for the request.
+_actor_label: ContextVar[str] = ContextVar("audit_actor_label", default="")
+
+
+def audit_actor_activate(label: str) -> Token[str]:
+    return _actor_label.set(label)
+
+
+def audit_actor_deactivate(token: Token[str]) -> None:
+    _actor_label.reset(token)
+
 
 def audit_record(
     *,
@@ -64,7 +76,7 @@ def audit_record(
     return AuditEvent.objects.create(
         action=action,
         actor_user=actor,
-        actor_label=actor_label or (actor.email if actor else "system"),
+        actor_label=actor_label or (actor.email if actor else _actor_label.get() or "system"),
         target_type=target._meta.model_name if target is not None else "",
         target_id=str(getattr(target, "public_id", getattr(target, "pk", ""))) if target else "",
         data=data or {},

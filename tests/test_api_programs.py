@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accounts.models import AuditEvent, Merchant
+from accounts.services import IssuedKey
 from programs.models import Program, ProgramCopy, ProgramStatus, ProgramVersion
 from programs.services import program_config
 from programs.summary import program_summary
@@ -986,3 +987,29 @@ def test_another_merchants_program_is_404_like_a_missing_one_and_unchanged(
     assert snapshot(world.acme) == before
     listed = call(client, "get", PROGRAMS, outsider).json()
     assert listed == {"data": [], "next_cursor": None}
+
+
+def test_api_changes_are_audited_as_the_key_that_made_them(
+    client: Client, world: World, acme_secret: IssuedKey
+) -> None:
+    response = client.post(
+        "/api/v1/programs",
+        data=_TWO_SIDED_FOR_AUDIT,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {acme_secret.plaintext}",
+    )
+    assert response.status_code == 201
+    with tenancy.merchant_context(world.acme):
+        event = AuditEvent.objects.get(action="program.created")
+    assert event.actor_label == f"API key {acme_secret.key.masked}"
+    assert event.actor_user_id is None
+
+
+_TWO_SIDED_FOR_AUDIT = {
+    "name": "Audited",
+    "type": "one_sided",
+    "currency": "EUR",
+    "destination_url": "https://shop.example.com/",
+    "allowed_domains": ["shop.example.com"],
+    "advocate_reward": {"kind": "account_credit", "amount": 1000},
+}
