@@ -1,5 +1,5 @@
 """Dashboard pages for referral programs: the list, the create/edit wizard, the program page
-with its live preview, and the lifecycle actions.
+with its live preview, the A/B variants editor, and the lifecycle actions.
 
 The wizard makes a draft at the end of step 1 (`program_create` with a valid default
 configuration for the chosen type) and every later step sends `program_update` only the part it
@@ -12,7 +12,7 @@ scoped managers, so another merchant's program is the same 404 as a missing one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -32,9 +32,15 @@ from accounts.models import Membership, Merchant, Role, User
 from programs import forms as wizard
 from programs import services
 from programs.models import CodePool, Program, ProgramStatus, ProgramType, ProgramVersion
-from programs.specs import FRAUD_RULES, ProgramConfig, SpecError, config_from_stored
+from programs.specs import FRAUD_RULES, ProgramConfig, SpecError, Variant, config_from_stored
 from programs.summary import offer_headline, program_summary, reward_phrase
-from programs.views import brand_css, choose_locale, logo_data_url, render_landing
+from programs.views import (
+    brand_css,
+    choose_locale,
+    landing_texts,
+    logo_data_url,
+    render_landing,
+)
 from tracking.models import Advocate, Click
 
 STEPS = (
@@ -238,11 +244,12 @@ def program_detail(request: HttpRequest, program_id: str) -> HttpResponse:
             for rule in FRAUD_RULES
         ],
         "config": config,
+        "variants": _variant_rows(program, config),
         "actions": _allowed_actions(program) if _may_edit(request) else [],
         "may_edit": _may_edit(request) and program.status != ProgramStatus.ARCHIVED,
         "may_duplicate": _may_edit(request),
         "landing_url": reverse("program_landing", args=[slug, program.slug]),
-        **_preview_context(request, program),
+        **_preview_context(request, program, config),
     }
     return _render_step(request, "programs/detail.html", StepPage(program, "review"), context)
 
@@ -259,23 +266,161 @@ def _reward_rows(config: ProgramConfig) -> list[tuple[str, str]]:
     return rows
 
 
-def _preview_context(request: HttpRequest, program: Program) -> dict[str, Any]:
+def _preview_context(
+    request: HttpRequest, program: Program, config: ProgramConfig | None = None
+) -> dict[str, Any]:
+    """The preview frame and its switchers. The links work without script (each loads the
+    frame by name); programs.js carries the other switcher's choice into them."""
     slug = _merchant(request).slug
     url = reverse(
         "program_preview", kwargs={"merchant_slug": slug, "program_id": program.public_id}
     )
+    lang = program.default_locale
+    variants = config.variants if config is not None else ()
     return {
-        "preview_url": f"{url}?lang={program.default_locale}",
+        "preview_base": url,
+        "preview_url": f"{url}?lang={lang}",
         "preview_languages": [
             {
                 "code": code,
                 "name": wizard.LOCALE_NAMES.get(code, code),
                 "url": f"{url}?lang={code}",
-                "current": code == program.default_locale,
+                "current": code == lang,
             }
             for code in program.locales
         ],
+        "preview_variants": [
+            {"key": "", "name": "Without a variant", "url": f"{url}?lang={lang}", "current": True},
+            *[
+                {
+                    "key": variant.key,
+                    "name": variant.name,
+                    "url": f"{url}?lang={lang}&variant={variant.key}",
+                    "current": False,
+                }
+                for variant in variants
+            ],
+        ]
+        if variants
+        else [],
     }
+
+
+# --- A/B variants ------------------------------------------------------------------------------
+
+
+def variant_shares(weights: Sequence[int | None]) -> list[str]:
+    """Each weight as a share of their sum, for people: "50%", "33.3%"; a dash when none count
+    (and nothing for a row without a weight)."""
+    total = sum(weight or 0 for weight in weights)
+    if total <= 0:
+        return ["–" if weight is not None else "" for weight in weights]  # noqa: RUF001
+    return [
+        f"{round(100 * weight / total, 1):g}%" if weight is not None else "" for weight in weights
+    ]
+
+
+def _variant_rows(program: Program, config: ProgramConfig) -> list[dict[str, Any]]:
+    """Each variant with its share of new advocates, what it changes and its headline."""
+    if not config.variants:
+        return []
+    copy = services.program_copy(program).get(DASHBOARD_LOCALE, {})
+    weights = [variant.weight for variant in config.variants]
+    return [
+        {
+            "variant": variant,
+            "share": share,
+            "total": sum(weights),
+            "changes": _variant_changes(variant),
+            "headline": landing_texts(config, copy, DASHBOARD_LOCALE, variant)["headline"],
+        }
+        for variant, share in zip(config.variants, variant_shares(weights), strict=True)
+    ]
+
+
+def _variant_changes(variant: Variant) -> list[str]:
+    changes = []
+    if variant.advocate_reward is not None:
+        changes.append("Advocate: " + reward_phrase(variant.advocate_reward, DASHBOARD_LOCALE))
+    if variant.friend_reward is not None:
+        changes.append("Friend: " + reward_phrase(variant.friend_reward, DASHBOARD_LOCALE))
+    if variant.copy:
+        changes.append("Own copy in " + ", ".join(code.upper() for code in sorted(variant.copy)))
+    return changes or ["Nothing: the program's offer and copy (a control)"]
+
+
+def _variant_formset(request: HttpRequest, program: Program) -> wizard.BaseVariantFormSet:
+    config = services.program_config(program)
+    pools = [
+        (pool.public_id, pool.name)
+        for pool in CodePool.objects.filter(program=program).order_by("name")
+    ]
+    data = request.POST if request.method == "POST" else None
+    return cast(
+        wizard.BaseVariantFormSet,
+        wizard.VariantFormSet(
+            data,
+            prefix="variants",
+            initial=None if data else wizard.variants_initial(config.variants, program.currency),
+            form_kwargs={"locales": program.locales, "currency": program.currency, "pools": pools},
+        ),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@merchant_view(least_role=Role.ADMIN)
+def program_edit_variants(request: HttpRequest, program_id: str) -> HttpResponse:
+    """Edit the A/B variants as a whole (2 to 5, or none: "turn off" saves an empty list).
+    On a program that has been live, a change adds a version; advocates keep their variant."""
+    program = _program(program_id)
+    if program.status == ProgramStatus.ARCHIVED:
+        return _archived(request, program)
+    formset = _variant_formset(request, program)
+    errors, list_errors = _step_errors(), _step_errors()
+    turn_off = request.method == "POST" and "turn_off" in request.POST
+    if turn_off or (request.method == "POST" and formset.is_valid()):
+        variant_forms = [] if turn_off else formset.variant_forms()
+        data = {"variants": [form.to_variant() for form in variant_forms]}
+        try:
+            services.program_update(
+                actor=_user(request), program=program, data=data, request=request
+            )
+        except SpecError as error:
+            resolve = wizard.variants_resolver(variant_forms, list_errors)
+            wizard.place_errors(error.errors, resolve, fallback=errors)
+        else:
+            count = len(data["variants"])
+            done = f"{count} variants saved." if count else "A/B testing is off."
+            messages.success(request, done)
+            return _to("program_detail", request, program)
+    config = services.program_config(program)
+    weights = [_posted_weight(form) for form in formset.forms]
+    context = {
+        "program": program,
+        "formset": formset,
+        "rows": list(zip(formset.forms, variant_shares(weights), strict=True)),
+        "config": config,
+        "step_errors": errors,
+        "list_errors": list_errors,
+        "shows_advocate": program.type != ProgramType.TIERED,
+        "shows_friend": program.type != ProgramType.ONE_SIDED,
+        "has_been_live": program.status != ProgramStatus.DRAFT,
+        "stripe_connected": _merchant(request).stripe_connected,
+        **_preview_context(request, program, config),
+    }
+    status = 400 if request.method == "POST" else 200
+    return render(request, "programs/variants.html", context, status=status)
+
+
+def _posted_weight(form: wizard.VariantForm) -> int | None:
+    """The weight the row shows (posted or initial), for the split; not a judgement."""
+    value = form["weight"].value()
+    if form["DELETE"].value():
+        return None
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
 
 
 # --- Live preview --------------------------------------------------------------------------------
@@ -286,8 +431,9 @@ def _preview_context(request: HttpRequest, program: Program) -> dict[str, Any]:
 @require_GET
 @merchant_view()
 def program_preview(request: HttpRequest, program_id: str) -> HttpResponse:
-    """The landing page exactly as visitors will see it, in `?lang=`, framed by the dashboard
-    (so this one response may be framed by our own origin)."""
+    """The landing page exactly as visitors will see it, in `?lang=` and as the advocates of
+    `?variant=` see it, framed by the dashboard (so this one response may be framed by our own
+    origin)."""
     program = _program(program_id)
     kwargs = {"merchant_slug": _merchant(request).slug, "program_id": program.public_id}
     response = render_landing(
@@ -300,6 +446,7 @@ def program_preview(request: HttpRequest, program_id: str) -> HttpResponse:
         logo_url=logo_data_url(program),
         language_url=reverse("program_preview", kwargs=kwargs),
         preview=True,
+        variant_key=request.GET.get("variant"),
     )
     response["Cache-Control"] = "no-store"
     return response

@@ -762,3 +762,227 @@ def copy_resolver(form: CopyForm) -> Resolver:
         return None
 
     return resolve
+
+
+# --- A/B variants -------------------------------------------------------------------------------
+
+MAX_VARIANTS = 5
+VARIANT_COPY_KEYS = ("headline", "description")
+
+
+class VariantForm(forms.Form):
+    """One A/B variant: its key, name and weight, optional reward overrides (each the same
+    reward sub-form as the rewards step, switched on by its checkbox) and optional copy per
+    program locale. Empty copy falls back to the program's."""
+
+    key = forms.CharField(
+        label="Key",
+        required=False,
+        help_text="a-z, 0-9, - and _.",
+        widget=forms.TextInput(attrs={"autocapitalize": "none", "spellcheck": "false"}),
+    )
+    name = forms.CharField(label="Name", required=False)
+    weight = forms.IntegerField(
+        label="Weight (%)",
+        required=False,
+        widget=_number(min=0, max=100, **{"data-variant-weight": ""}),
+        help_text="0–100, relative to the other variants.",  # noqa: RUF001
+    )
+    advocate_override = forms.BooleanField(label="Change the advocate reward", required=False)
+    friend_override = forms.BooleanField(label="Change the friend reward", required=False)
+
+    def __init__(
+        self,
+        *args: Any,
+        locales: Iterable[str] = LOCALES,
+        currency: str = "EUR",
+        pools: Iterable[tuple[str, str]] = (),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        # Every row is judged whether or not it changed from its initial values: a pre-filled
+        # row the merchant accepts as is must be saved, not skipped as "untouched".
+        self.empty_permitted = False
+        self.locales = list(locales)
+        initial = self.initial or {}
+        options: dict[str, Any] = {"currency": currency, "pools": list(pools)}
+        self.advocate = RewardFields(
+            self.data if self.is_bound else None,
+            prefix=f"{self.prefix}-advocate",
+            initial=initial.get("advocate_reward") or reward_initial(None, currency),
+            **options,
+        )
+        self.friend = RewardFields(
+            self.data if self.is_bound else None,
+            prefix=f"{self.prefix}-friend",
+            initial=initial.get("friend_reward") or reward_initial(None, currency),
+            **options,
+        )
+        for locale in self.locales:
+            name = LOCALE_NAMES.get(locale, locale)
+            self.fields[copy_field(locale, "headline")] = forms.CharField(
+                label=f"Headline ({name})", required=False
+            )
+            self.fields[copy_field(locale, "description")] = forms.CharField(
+                label=f"Description ({name})",
+                required=False,
+                widget=forms.Textarea(attrs={"rows": 2}),
+            )
+
+    def is_valid(self) -> bool:
+        valid = super().is_valid()
+        # A reward sub-form only counts when its override is ticked.
+        return all([valid, *[form.is_valid() for form in self.overrides()]])
+
+    def overrides(self) -> list[RewardFields]:
+        data = getattr(self, "cleaned_data", {})
+        sides = [("advocate_override", self.advocate), ("friend_override", self.friend)]
+        return [form for name, form in sides if data.get(name)]
+
+    def copy_fields(self) -> list[tuple[str, str, list[forms.BoundField]]]:
+        return [
+            (
+                locale,
+                LOCALE_NAMES.get(locale, locale),
+                [self[copy_field(locale, k)] for k in VARIANT_COPY_KEYS],
+            )
+            for locale in self.locales
+        ]
+
+    def has_copy(self) -> bool:
+        """Open the copy section when it holds text or an error."""
+        names = [copy_field(locale, k) for locale in self.locales for k in VARIANT_COPY_KEYS]
+        return any(self[name].value() or self[name].errors for name in names)
+
+    def is_empty_row(self) -> bool:
+        """Nothing typed or stored here (read before validation, for showing spare rows)."""
+        names = ("key", "name", "weight", "advocate_override", "friend_override")
+        return (
+            not any(self[name].value() not in (None, "", False) for name in names)
+            and not self.has_copy()
+            and not self.errors
+        )
+
+    def is_blank(self) -> bool:
+        data = self.cleaned_data
+        return (
+            not data.get("key")
+            and not data.get("name")
+            and data.get("weight") is None
+            and not self.overrides()
+            and not self.has_copy()
+        )
+
+    def to_variant(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        copy: dict[str, dict[str, str]] = {}
+        for locale in self.locales:
+            texts = {
+                key: data[copy_field(locale, key)]
+                for key in VARIANT_COPY_KEYS
+                if data.get(copy_field(locale, key))
+            }
+            if texts:
+                copy[locale] = texts
+        return {
+            "key": data.get("key") or "",
+            "name": data.get("name") or "",
+            "weight": data.get("weight"),
+            # Ticked but no kind chosen: {} lets the service say "Describe the reward".
+            "advocate_reward": (self.advocate.to_spec() or {})
+            if data.get("advocate_override")
+            else None,
+            "friend_reward": (self.friend.to_spec() or {}) if data.get("friend_override") else None,
+            "copy": copy,
+        }
+
+
+if TYPE_CHECKING:
+    _VariantFormSetBase = BaseFormSet[VariantForm]
+else:
+    _VariantFormSetBase = BaseFormSet
+
+
+class BaseVariantFormSet(_VariantFormSetBase):
+    def add_fields(self, form: VariantForm, index: int | None) -> None:
+        super().add_fields(form, index)
+        form.fields["DELETE"].label = "Remove this variant"
+
+    def variant_forms(self) -> list[VariantForm]:
+        """The filled-in, not removed variant forms, in order: index i here is `variants[i]`."""
+        return [
+            form
+            for form in self.forms
+            if form.is_valid() and not form.is_blank() and not form.cleaned_data.get("DELETE")
+        ]
+
+
+VariantFormSet = formset_factory(
+    VariantForm,
+    formset=BaseVariantFormSet,
+    extra=0,
+    can_delete=True,
+    max_num=MAX_VARIANTS,
+    absolute_max=MAX_VARIANTS,
+)
+
+
+def variants_initial(variants: Iterable[Any], currency: str) -> list[dict[str, Any]]:
+    """One row per stored variant, then empty rows up to five. With A/B testing off, the first
+    two rows are suggested as an even split (“a” and “b”), ready to edit."""
+    rows: list[dict[str, Any]] = []
+    for variant in variants:
+        row: dict[str, Any] = {
+            "key": variant.key,
+            "name": variant.name,
+            "weight": variant.weight,
+            "advocate_override": variant.advocate_reward is not None,
+            "friend_override": variant.friend_reward is not None,
+            "advocate_reward": reward_initial(variant.advocate_reward, currency)
+            if variant.advocate_reward
+            else None,
+            "friend_reward": reward_initial(variant.friend_reward, currency)
+            if variant.friend_reward
+            else None,
+        }
+        for locale, texts in variant.copy.items():
+            for key in VARIANT_COPY_KEYS:
+                row[copy_field(locale, key)] = texts.get(key, "")
+        rows.append(row)
+    if not rows:
+        rows = [
+            {"key": "a", "name": "A (control)", "weight": 50},
+            {"key": "b", "name": "B", "weight": 50},
+        ]
+    return rows + [{} for _ in range(MAX_VARIANTS - len(rows))]
+
+
+VARIANT_PATH = re.compile(
+    r"^variants\[(\d+)\](?:\.(key|name|weight)"
+    r"|\.(advocate_reward|friend_reward)(?:\.(\w+))?"
+    r"|\.copy\.(\w+)(?:\.(headline|description))?)?$"
+)
+
+
+def variants_resolver(variant_forms: list[VariantForm], list_errors: forms.BaseForm) -> Resolver:
+    """`variants` (the list as a whole) lands above the list; `variants[i]…` on row i's field,
+    its reward sub-form's field, or its copy field."""
+
+    def resolve(path: str) -> Placed | None:
+        if path == "variants":
+            return Placed(list_errors, None)
+        match = VARIANT_PATH.match(path)
+        if not match or int(match.group(1)) >= len(variant_forms):
+            return None
+        form = variant_forms[int(match.group(1))]
+        field, side, reward_key, locale, copy_key = match.group(2, 3, 4, 5, 6)
+        if field:
+            return Placed(form, field)
+        if side:
+            sub = form.advocate if side == "advocate_reward" else form.friend
+            return Placed(sub, _reward_field(reward_key))
+        if locale and copy_key:
+            return Placed(form, copy_field(locale, copy_key))
+        return Placed(form, None)
+
+    return resolve

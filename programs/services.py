@@ -356,6 +356,7 @@ def _parse(data: dict[str, Any], fields: _Fields, program: Program | None) -> Pr
                 currency=fields.values["currency"],
                 stripe_connected=tenancy.get_current_merchant().stripe_connected,
                 code_pools=code_pool_ids(program),
+                locales=tuple(fields.values["locales"]),
             )
         except SpecError as error:
             errors.update(error.errors)

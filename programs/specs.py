@@ -564,6 +564,7 @@ class _Context:
     currency: str
     stripe_connected: bool
     code_pools: frozenset[str]
+    locales: tuple[str, ...]
 
 
 VARIANT_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,29}$")
@@ -617,7 +618,7 @@ def _variants(reader: _Reader, raw: Any, ctx: _Context) -> tuple[Variant, ...]:
                 weight=weight or 0,
                 advocate_reward=advocate,
                 friend_reward=friend,
-                copy=_variant_copy(reader, data, path),
+                copy=_variant_copy(reader, data, path, ctx.locales),
             )
         )
     if sum(v.weight for v in variants) == 0:
@@ -625,20 +626,25 @@ def _variants(reader: _Reader, raw: Any, ctx: _Context) -> tuple[Variant, ...]:
     return tuple(variants)
 
 
-def _variant_copy(reader: _Reader, data: dict[str, Any], path: str) -> dict[str, dict[str, str]]:
+VARIANT_COPY_LIMITS = {"headline": 200, "description": 2000}  # as the program's own copy
+
+
+def _variant_copy(
+    reader: _Reader, data: dict[str, Any], path: str, locales: tuple[str, ...]
+) -> dict[str, dict[str, str]]:
     raw = reader.mapping(data.get("copy"), _join(path, "copy"))
     copy: dict[str, dict[str, str]] = {}
     for locale, texts in raw.items():
         where = f"{path}.copy.{locale}"
-        if locale not in LOCALES:
-            reader.fail(where, f"Locale must be one of: {', '.join(LOCALES)}.")
+        if locale not in locales:
+            reader.fail(where, f"Not one of the program's languages ({', '.join(locales)}).")
             continue
         fields = reader.mapping(texts, where)
-        reader.unknown(fields, {"headline", "description"}, where)
+        reader.unknown(fields, set(VARIANT_COPY_LIMITS), where)
         copy[locale] = {
-            k: plain_text(reader.text(fields, k, where, 2000))
-            for k in fields
-            if k in {"headline", "description"}
+            key: plain_text(reader.text(fields, key, where, limit))
+            for key, limit in VARIANT_COPY_LIMITS.items()
+            if key in fields
         }
     return copy
 
@@ -660,6 +666,7 @@ def parse_config(
     currency: str,
     stripe_connected: bool,
     code_pools: frozenset[str] = frozenset(),
+    locales: tuple[str, ...] = LOCALES,
 ) -> ProgramConfig:
     """Validate a whole configuration for a program of `program_type`, or raise `SpecError`
     listing every problem by field path."""
@@ -669,6 +676,7 @@ def parse_config(
         currency=currency,
         stripe_connected=stripe_connected,
         code_pools=code_pools,
+        locales=locales,
     )
     advocate = friend = None
     if program_type == "tiered":

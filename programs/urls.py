@@ -19,6 +19,7 @@ urlpatterns = [
     path(f"{PROGRAM}edit/rewards/", dashboard.program_edit_rewards, name="program_edit_rewards"),
     path(f"{PROGRAM}edit/rules/", dashboard.program_edit_rules, name="program_edit_rules"),
     path(f"{PROGRAM}edit/copy/", dashboard.program_edit_copy, name="program_edit_copy"),
+    path(f"{PROGRAM}edit/variants/", dashboard.program_edit_variants, name="program_edit_variants"),
     path(f"{PROGRAM}preview/", dashboard.program_preview, name="program_preview"),
     path(f"{PROGRAM}preview/brand.css", dashboard.program_preview_css, name="program_preview_css"),
     path(f"{PROGRAM}activate/", dashboard.program_activate, name="program_activate"),

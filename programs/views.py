@@ -12,6 +12,7 @@ nothing but a colour can ever reach that stylesheet.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import mimetypes
 import re
 from typing import Any
@@ -26,6 +27,7 @@ from django.views.decorators.http import require_GET
 from accounts.models import Merchant
 from programs.models import Program, ProgramStatus
 from programs.services import program_config, program_copy
+from programs.specs import ProgramConfig, Variant
 from programs.summary import offer_headline
 from referral_saas import tenancy
 
@@ -49,6 +51,37 @@ def choose_locale(program: Program, requested: str | None, accept_language: str 
     return program.default_locale
 
 
+def variant_offer(config: ProgramConfig, variant: Variant | None) -> ProgramConfig:
+    """The configuration as a variant's advocates see it: its reward overrides in place of the
+    program's (the same object when it overrides nothing)."""
+    if variant is None or (variant.advocate_reward is None and variant.friend_reward is None):
+        return config
+    return dataclasses.replace(
+        config,
+        advocate_reward=variant.advocate_reward or config.advocate_reward,
+        friend_reward=variant.friend_reward or config.friend_reward,
+    )
+
+
+def landing_texts(
+    config: ProgramConfig, copy: dict[str, str], locale: str, variant: Variant | None = None
+) -> dict[str, str]:
+    """Headline and description in `locale`: the variant's own copy first; then the program's
+    copy, except that a variant changing the offer never borrows the program's headline (it
+    describes the other offer) and gets one written from its own rewards instead."""
+    own = variant.copy.get(locale, {}) if variant is not None else {}
+    offer = variant_offer(config, variant)
+    borrowed = copy.get("headline", "") if offer is config else ""
+    return {
+        "headline": own.get("headline") or borrowed or offer_headline(offer, locale),
+        "description": own.get("description") or copy.get("description", ""),
+    }
+
+
+def find_variant(config: ProgramConfig, key: str | None) -> Variant | None:
+    return next((v for v in config.variants if key and v.key == key), None)
+
+
 def render_landing(
     request: HttpRequest,
     *,
@@ -60,28 +93,34 @@ def render_landing(
     language_url: str,
     preview: bool = False,
     status: int = 200,
+    variant_key: str | None = None,
 ) -> HttpResponse:
-    """Render the landing page in `locale` (fixed strings through {% translate %})."""
+    """Render the landing page in `locale` (fixed strings through {% translate %}), as
+    `variant_key`'s advocates see it when that names one of the program's variants."""
     copy = program_copy(program).get(locale, {})
     config = program_config(program)
+    variant = find_variant(config, variant_key)
+    texts = landing_texts(config, copy, locale, variant)
+    keep = f"&variant={variant.key}" if variant is not None else ""
     with translation.override(locale):
         context: dict[str, Any] = {
             "merchant": merchant,
             "program": program,
             "locale": locale,
-            "headline": copy.get("headline") or offer_headline(config, locale),
-            "description": copy.get("description", ""),
+            "headline": texts["headline"],
+            "description": texts["description"],
             "terms": copy.get("terms", ""),
-            "has_friend_reward": config.friend_reward is not None,
+            "has_friend_reward": variant_offer(config, variant).friend_reward is not None,
             "is_live": program.status == ProgramStatus.ACTIVE,
             "preview": preview,
+            "preview_variant": variant.name if preview and variant is not None else "",
             "brand_css_url": brand_css_url,
             "logo_url": logo_url,
             "languages": [
                 {
                     "code": code,
                     "name": translation.get_language_info(code)["name_local"],
-                    "url": f"{language_url}?lang={code}",
+                    "url": f"{language_url}?lang={code}{keep}",
                     "current": code == locale,
                 }
                 for code in program.locales

@@ -362,3 +362,18 @@ def test_archived_programs_take_no_logo(world: World) -> None:
         upload = SimpleUploadedFile("logo.png", _image("PNG"), content_type="image/png")
         with pytest.raises(SpecError):
             program_set_logo(actor=world.alice, program=program, upload=upload)
+
+
+def test_variant_copy_is_held_to_the_programs_languages_and_limits(world: World) -> None:
+    errors = errors_of(
+        world,
+        locales=["en", "it"],
+        variants=[
+            {"key": "a", "weight": 50, "copy": {"pl": {"headline": "Cześć"}}},
+            {"key": "b", "weight": 50, "copy": {"it": {"headline": "x" * 201}}},
+        ],
+    )
+    assert errors == {
+        "variants[0].copy.pl": "Not one of the program's languages (en, it).",
+        "variants[1].copy.it.headline": "At most 200 characters.",
+    }

@@ -48,15 +48,86 @@
     form.addEventListener("change", function () { syncReward(form); });
   });
 
-  // Preview language switcher: mark the chosen language (the link itself loads the frame).
-  document.querySelectorAll("[data-preview-langs]").forEach(function (nav) {
-    nav.addEventListener("click", function (event) {
-      const link = event.target.closest("[data-preview-lang]");
+  // Preview switchers (language, and variant when the program has some): mark the choice and
+  // point the clicked link at both choices (the link itself loads the frame).
+  document.querySelectorAll("[data-preview-base]").forEach(function (preview) {
+    function chosen(attribute) {
+      const link = preview.querySelector("[" + attribute + "][aria-current='true']");
+      return link ? link.getAttribute(attribute) : "";
+    }
+    preview.addEventListener("click", function (event) {
+      const link = event.target.closest("[data-preview-lang], [data-preview-variant]");
       if (!link) return;
-      nav.querySelectorAll("[data-preview-lang]").forEach(function (other) {
+      const attribute = link.hasAttribute("data-preview-lang")
+        ? "data-preview-lang"
+        : "data-preview-variant";
+      preview.querySelectorAll("[" + attribute + "]").forEach(function (other) {
         other.removeAttribute("aria-current");
       });
       link.setAttribute("aria-current", "true");
+      const query = new URLSearchParams();
+      query.set("lang", chosen("data-preview-lang"));
+      const variant = chosen("data-preview-variant");
+      if (variant) query.set("variant", variant);
+      link.href = preview.dataset.previewBase + "?" + query.toString();
     });
+  });
+
+  // Variants editor: a reward override's fields show only while its box is ticked, spare empty
+  // rows wait behind "Add a variant", and each row shows its share of the weights.
+  document.querySelectorAll("[data-override]").forEach(function (block) {
+    const box = block.querySelector("input[type='checkbox']");
+    const panel = block.querySelector("[data-override-panel]");
+    if (!box || !panel) return;
+    const sync = function () { panel.hidden = !box.checked; };
+    sync();
+    box.addEventListener("change", sync);
+  });
+
+  document.querySelectorAll("[data-variants-form]").forEach(function (form) {
+    const rows = Array.prototype.slice.call(form.querySelectorAll("[data-variant]"));
+    const add = form.querySelector("[data-variant-add]");
+    const spare = rows.filter(function (row, index) {
+      return index >= 2 && row.hasAttribute("data-variant-empty");
+    });
+    spare.forEach(function (row) { row.hidden = true; });
+    function syncAdd() {
+      if (add) add.hidden = !rows.some(function (row) { return row.hidden; });
+    }
+    syncAdd();
+    if (add) {
+      add.addEventListener("click", function () {
+        const next = rows.find(function (row) { return row.hidden; });
+        if (!next) return;
+        next.hidden = false;
+        const key = next.querySelector("input[name$='-key']");
+        if (key) key.focus();
+        syncAdd();
+      });
+    }
+
+    function weightOf(row) {
+      const removed = row.querySelector("input[name$='-DELETE']");
+      const input = row.querySelector("[data-variant-weight]");
+      if (row.hidden || (removed && removed.checked) || !input || input.value === "") return null;
+      const value = Number(input.value);
+      return Number.isFinite(value) && value >= 0 ? value : null;
+    }
+    function syncShares() {
+      const weights = rows.map(weightOf);
+      const total = weights.reduce(function (sum, w) { return sum + (w || 0); }, 0);
+      rows.forEach(function (row, index) {
+        const badge = row.querySelector("[data-variant-share]");
+        if (!badge) return;
+        const weight = weights[index];
+        badge.hidden = weight === null;
+        if (weight === null) return;
+        badge.textContent = total > 0
+          ? String(Math.round((1000 * weight) / total) / 10) + "%"
+          : "\u2013";
+      });
+    }
+    form.addEventListener("input", syncShares);
+    form.addEventListener("change", syncShares);
   });
 })();
