@@ -5,10 +5,7 @@ Screenshots (the walk, plus overview/team/keys at desktop and mobile widths) go 
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from django.core import mail
@@ -16,46 +13,9 @@ from django.core import mail
 from accounts.models import ApiKey, Merchant
 from accounts.services import hash_token
 from referral_saas import tenancy
-
-# Playwright's sync API runs an event loop in this thread; Django's ORM calls made by the test
-# itself (reading mail, checking rows) would otherwise be refused as "async unsafe".
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
-playwright_sync = pytest.importorskip("playwright.sync_api")
+from tests.browser import DESKTOP, MOBILE, PASSWORD, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = "/usr/bin/chromium"
-RESULTS = Path(__file__).resolve().parent.parent / "test-results"
-PASSWORD = "a-long-Secret-passphrase-42"
-DESKTOP = {"width": 1280, "height": 860}
-MOBILE = {"width": 390, "height": 844}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    with playwright_sync.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield browser
-        browser.close()
-
-
-def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    RESULTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(RESULTS / f"{name}.png"), full_page=True)
 
 
 def test_sign_up_verify_and_create_a_key(browser, live_server) -> None:  # type: ignore[no-untyped-def]

@@ -6,50 +6,16 @@ Console errors fail the tests: a CSP violation (an inline style or script) shows
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from programs.models import Program
 from referral_saas import tenancy
-
-# Playwright's sync API runs an event loop in this thread; Django's ORM calls made by the test
-# itself would otherwise be refused as "async unsafe".
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
-playwright_sync = pytest.importorskip("playwright.sync_api")
+from tests.browser import DESKTOP, MOBILE, PASSWORD, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = "/usr/bin/chromium"
-RESULTS = Path(__file__).resolve().parent.parent / "test-results"
-PASSWORD = "a-long-Secret-passphrase-42"
-DESKTOP = {"width": 1280, "height": 860}
-MOBILE = {"width": 390, "height": 844}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    with playwright_sync.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -60,12 +26,6 @@ def owner(db: None) -> Any:
     user = UserFactory(email="alice@example.com", password=PASSWORD)
     add_member(merchant, user, "owner")
     return merchant
-
-
-def shot(page: Any, name: str) -> None:
-    RESULTS.mkdir(exist_ok=True)
-    page.evaluate("window.scrollTo(0, 0)")  # else the sticky top bar lands mid-page
-    page.screenshot(path=str(RESULTS / f"{name}.png"), full_page=True)
 
 
 def sign_in(browser: Any, live_server: Any, viewport: dict[str, int]) -> tuple[Any, Any, list[str]]:
@@ -79,7 +39,7 @@ def sign_in(browser: Any, live_server: Any, viewport: dict[str, int]) -> tuple[A
     page.get_by_role("button", name="Sign In").click()
     try:
         page.wait_for_url("**/m/acme/", timeout=10_000)
-    except playwright_sync.TimeoutError as error:
+    except PlaywrightTimeoutError as error:
         shot(page, "sign-in-failed")
         text = page.locator("main").inner_text()
         raise AssertionError(f"sign-in ended at {page.url}: {text}") from error

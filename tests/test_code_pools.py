@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ from programs.models import CodePool, PoolCode, Program
 from programs.pools import RejectedLine, UploadReport
 from programs.specs import SpecError
 from referral_saas import tenancy
+from tests.browser import PASSWORD, RESULTS
 from tests.conftest import World, login
 from tests.factories import MerchantFactory, UserFactory, add_member, make_program
 
@@ -716,35 +716,14 @@ def test_outsider_gets_404_on_every_pool_page_and_nothing_changes(
 
 # --- In a real browser -------------------------------------------------------------------------
 
-CHROMIUM = "/usr/bin/chromium"
-RESULTS = Path(__file__).resolve().parent.parent / "test-results"
-PASSWORD = "a-long-Secret-passphrase-42"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    playwright_sync = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    # Playwright's sync API runs an event loop in this thread; Django's ORM calls made by the
-    # test itself (and the test database set-up) would otherwise be refused as "async unsafe".
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        with playwright_sync.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
-            )
-            yield browser
-            browser.close()
-
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_create_a_pool_and_upload_codes_in_a_browser(chromium: Any, live_server: Any) -> None:
+def test_create_a_pool_and_upload_codes_in_a_browser(browser: Any, live_server: Any) -> None:
     merchant = MerchantFactory(name="Acme Coffee", slug="acme")
     add_member(merchant, UserFactory(email="alice@example.com", password=PASSWORD), Role.OWNER)
     program = make_program(merchant)
-    context = chromium.new_context(viewport={"width": 1280, "height": 860})
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
     page = context.new_page()
     console_errors: list[str] = []  # a CSP violation is reported here
     page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)

@@ -22,14 +22,15 @@ from programs.models import Program, ProgramVersion
 from programs.specs import RewardSpec, Variant
 from programs.summary import offer_headline
 from referral_saas import tenancy
+from tests.browser import DESKTOP, MOBILE, shot
 from tests.conftest import World, login
 from tests.factories import make_program
-from tests.test_browser_programs import DESKTOP, MOBILE, browser, owner, shot, sign_in
+from tests.test_browser_programs import owner, sign_in
 from tests.test_program_dashboard import audit_actions, copy, messages_of, reward, text, url
 
 pytestmark = pytest.mark.django_db
 
-__all__ = ["browser", "owner"]  # fixtures shared with the browser tests of the wizard
+__all__ = ["owner"]  # a fixture shared with the browser tests of the wizard
 
 LOCALES = ["en", "it", "ro", "pl"]
 CREDIT_15 = {"kind": "account_credit", "amount": "15"}
