@@ -64,6 +64,32 @@ class Click(TenantModel):
         ]
 
 
+class Referral(TenantModel):
+    """A friend (by email, and the storefront's customer id when known) tied to one advocate.
+    One referrer per friend per program: the first advocate wins."""
+
+    public_id = models.CharField(
+        max_length=32, unique=True, default=functools.partial(new_public_id, "ref"), editable=False
+    )
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+")
+    advocate = models.ForeignKey(Advocate, on_delete=models.CASCADE, related_name="+")
+    click = models.ForeignKey(
+        Click, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    email = models.EmailField()
+    customer_id = models.CharField(max_length=120, blank=True)
+    name = models.CharField(max_length=120, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                "merchant", "program", Lower("email"), name="referral_one_referrer_per_friend"
+            ),
+        ]
+        indexes = [models.Index(fields=["merchant", "advocate"], name="referral_advocate")]
+
+
 class ConversionStatus(models.TextChoices):
     RECEIVED = "received", "Received"
     QUALIFIED = "qualified", "Qualified"
@@ -73,8 +99,11 @@ class ConversionStatus(models.TextChoices):
 
 
 class Conversion(TenantModel):
-    """An order reported by the storefront. The tracking-API issue adds customers, attribution
-    and refunds; what is here already ties each decision to the program version it used."""
+    """An order reported by the storefront (or derived from the merchant's Stripe events).
+
+    The API stores it as received with the attribution hints as given (code, click id, email)
+    and answers at once; workers resolve attribution and judge it under the program version they
+    record here. `(merchant, order_id)` is the natural idempotency key."""
 
     public_id = models.CharField(
         max_length=32,
@@ -88,17 +117,66 @@ class Conversion(TenantModel):
         "programs.ProgramVersion", null=True, on_delete=models.PROTECT, related_name="+"
     )
     advocate = models.ForeignKey(Advocate, null=True, on_delete=models.SET_NULL, related_name="+")
+    referral = models.ForeignKey(Referral, null=True, on_delete=models.SET_NULL, related_name="+")
     order_id = models.CharField(max_length=200)
     amount = models.BigIntegerField()
     currency = models.CharField(max_length=3)
+    refunded_amount = models.BigIntegerField(default=0)
+    customer_email = models.EmailField(blank=True)
+    customer_id = models.CharField(max_length=120, blank=True)
+    customer_name = models.CharField(max_length=120, blank=True)
+    referral_code = models.CharField(max_length=40, blank=True, help_text="As reported")
+    click_public_id = models.CharField(max_length=32, blank=True, help_text="As reported")
+    new_customer = models.BooleanField(null=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField(default=timezone.now)
     status = models.CharField(
         max_length=16, choices=ConversionStatus.choices, default=ConversionStatus.RECEIVED
     )
+    risk_score = models.PositiveIntegerField(null=True, blank=True)
+    reasons = models.JSONField(default=list, blank=True)
+    evaluated_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["merchant", "order_id"], name="conversion_unique_order"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount__gte=0)
+                & models.Q(refunded_amount__gte=0)
+                & models.Q(refunded_amount__lte=models.F("amount")),
+                name="conversion_refund_within_amount",
+            ),
+        ]
+        indexes = [
+            # The pipeline's sweep: conversions still waiting for a decision.
+            models.Index(
+                fields=["status", "created_at"],
+                name="conversion_pending",
+                condition=models.Q(status="received"),
+            ),
+            models.Index(fields=["merchant", "-created_at"], name="conversion_merchant_time"),
+        ]
+
+
+class Refund(TenantModel):
+    public_id = models.CharField(
+        max_length=32, unique=True, default=functools.partial(new_public_id, "rfd"), editable=False
+    )
+    conversion = models.ForeignKey(Conversion, on_delete=models.CASCADE, related_name="+")
+    amount = models.BigIntegerField()
+    # The storefront's or Stripe's id for this refund: a second report of it is the same refund.
+    external_id = models.CharField(max_length=120, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="refund_positive"),
+            models.UniqueConstraint(
+                fields=["merchant", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="refund_unique_external_id",
             ),
         ]
