@@ -217,3 +217,37 @@ class AuditEvent(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.action} by {self.actor_label}"
+
+
+class IdempotencyState(models.TextChoices):
+    IN_FLIGHT = "in_flight", "In flight"
+    COMPLETED = "completed", "Completed"
+
+
+class IdempotencyRecord(TenantModel):
+    """The first response to a POST sent with an `Idempotency-Key`, replayed for retries.
+
+    Claimed (`in_flight`) before the handler runs and completed with the response after it; see
+    `referral_saas.api.idempotency` for the flow. `(merchant, key)` is unique, so keys are per
+    merchant and a concurrent duplicate loses the INSERT race instead of running twice.
+    """
+
+    key = models.CharField(max_length=255)
+    # sha256 of method, path and canonical body: the same key with another body is refused.
+    fingerprint = models.CharField(max_length=64)
+    state = models.CharField(max_length=16, choices=IdempotencyState.choices)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The rendered JSON exactly as first sent (text, not jsonb, so a replay is byte-identical).
+    response_body = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "key"], name="idempotency_unique_key"),
+        ]
+        # Crosses tenants on purpose: the purge task deletes expired rows of every merchant.
+        indexes = [models.Index(fields=["expires_at"], name="idempotency_expires_at")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.state})"

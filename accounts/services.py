@@ -439,13 +439,14 @@ def api_key_authenticate(plaintext: str) -> ApiKey | None:
     hot path does not write on every request."""
     if not plaintext.startswith(tuple(KEY_PREFIXES.values())) or len(plaintext) > 100:
         return None
-    key = (
-        ApiKey.unscoped_all_merchants.select_related("merchant")
-        .filter(key_hash=hash_token(plaintext))
-        .first()
-    )
+    try:
+        key = ApiKey.unscoped_all_merchants.select_related("merchant").get(
+            key_hash=hash_token(plaintext)
+        )
+    except ApiKey.DoesNotExist:
+        return None
     now = timezone.now()
-    if key is None or not key.is_active(now):
+    if not key.is_active(now):
         return None
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         ApiKey.unscoped_all_merchants.filter(pk=key.pk).update(last_used_at=now)

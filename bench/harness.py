@@ -46,10 +46,18 @@ READY_PROBE = Request(
     method="GET", path="/healthz", headers={}, body=None, lua=None, expected_status=200
 )
 # Variables of the caller's shell that would change what the servers run or how.
-_NOT_INHERITED_PREFIXES = ("DJANGO_", "CELERY_", "BENCH_", "GUNICORN_")
+_NOT_INHERITED_PREFIXES = ("DJANGO_", "CELERY_", "BENCH_", "GUNICORN_", "API_RATE_LIMIT_")
+# The project's per-key rate limit (100 requests/s for a secret key by default) is far below what
+# one key sends under load: raised out of reach, so that every request is still counted (one
+# Redis round trip, part of the project's cost) and none is refused with a 429.
+UNREACHABLE_RATE_LIMIT = str(10**9)
 _NOT_INHERITED_NAMES = frozenset(
     {"DATABASE_URL", "DATABASE_POOL", "DATABASE_CONN_MAX_AGE", "REDIS_URL", "WEB_CONCURRENCY"}
 )
+
+
+# wrk connections for a scenario that does not state its own (Scenario.connections).
+DEFAULT_CONNECTIONS = 16
 
 
 class BenchError(RuntimeError):
@@ -62,7 +70,7 @@ class Options:
     duration_s: int
     rounds: int
     warmup_s: int
-    connections: int
+    connections: int | None  # None: each scenario's own, else DEFAULT_CONNECTIONS
     threads: int
     web_workers: int
     web_threads: int
@@ -75,6 +83,13 @@ class Options:
     @property
     def round_s(self) -> int:
         return self.duration_s // self.rounds
+
+    def connections_for(self, scenario: Scenario) -> int:
+        return self.connections or scenario.connections or DEFAULT_CONNECTIONS
+
+    def threads_for(self, scenario: Scenario) -> int:
+        # Each wrk thread needs a connection; a scenario may state fewer than --threads.
+        return min(self.threads, self.connections_for(scenario))
 
     @property
     def sides(self) -> tuple[Side, ...]:
@@ -111,7 +126,12 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         help="alternate the sides this many times, splitting --duration between rounds",
     )
     parser.add_argument("--warmup", type=_positive, default=3, help="seconds of warm-up per side")
-    parser.add_argument("--connections", type=_positive, default=16, help="wrk connections")
+    parser.add_argument(
+        "--connections",
+        type=_positive,
+        default=None,
+        help=f"wrk connections (default: the scenario's own, else {DEFAULT_CONNECTIONS})",
+    )
     parser.add_argument("--threads", type=_positive, default=2, help="wrk threads")
     parser.add_argument("--web-workers", type=_positive, default=2, help="gunicorn workers")
     parser.add_argument("--web-threads", type=_positive, default=4, help="threads per worker")
@@ -135,7 +155,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     arguments = parser.parse_args(argv)
     if arguments.duration < arguments.rounds:
         parser.error("--duration must give every round at least one second")
-    if arguments.threads > arguments.connections:
+    if arguments.connections is not None and arguments.threads > arguments.connections:
         parser.error("--threads cannot exceed --connections (each wrk thread needs one)")
     return Options(
         scenarios=arguments.scenario,
@@ -174,6 +194,9 @@ def _environment(settings_module: str, secret_key: str, options: Options) -> dic
         DJANGO_SECURE_SSL_REDIRECT="false",
         DATABASE_URL=services.DATABASE_URL,
         REDIS_URL=services.REDIS_URL,
+        API_RATE_LIMIT_REDIS_URL=services.REDIS_URL,
+        API_RATE_LIMIT_SECRET=UNREACHABLE_RATE_LIMIT,
+        API_RATE_LIMIT_PUBLISHABLE=UNREACHABLE_RATE_LIMIT,
         # Persistent connections, as a deployment runs (the settings' default, 0, reconnects per
         # request); the baseline's settings read the same two variables.
         DATABASE_POOL="true" if options.database_pool else "false",
@@ -300,6 +323,8 @@ class Run:
     def _measure(self, scenario: Scenario, outcome: ScenarioOutcome) -> None:
         params = self.params.get(scenario.name, {})
         requests = {side: scenario.request_for(side, params) for side in self.options.sides}
+        outcome.connections = self.options.connections_for(scenario)
+        outcome.threads = self.options.threads_for(scenario)
         with ExitStack() as stack:
             workers = scenario.needs_workers and "project" in requests
             if workers:
@@ -307,8 +332,8 @@ class Run:
             options = self.options
             print(
                 f"bench: {scenario.name}: {options.warmup_s} s warm-up per side, then "
-                f"{options.rounds} x {options.round_s} s per side; wrk {options.connections} "
-                f"connections, {options.threads} threads",
+                f"{options.rounds} x {options.round_s} s per side; wrk {outcome.connections} "
+                f"connections, {outcome.threads} threads",
                 flush=True,
             )
             for side, request in requests.items():
@@ -371,8 +396,8 @@ class Run:
             request=request,
             script_path=LOGS_DIR / f"wrk-{scenario.name}-{side}.lua",
             duration_s=duration_s,
-            connections=self.options.connections,
-            threads=self.options.threads,
+            connections=self.options.connections_for(scenario),
+            threads=self.options.threads_for(scenario),
         )
 
     def _start_workers(self, stack: ExitStack) -> None:
@@ -478,6 +503,7 @@ def _run_metadata(options: Options, wrk_path: str | None, started_at: datetime) 
             "rounds": options.rounds,
             "round_s": options.round_s,
             "warmup_s": options.warmup_s,
+            # None: each scenario's own (see the scenario's "connections" and "threads").
             "connections": options.connections,
             "threads": options.threads,
             "target": "127.0.0.1",

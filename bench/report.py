@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.scenario import SIDES, Scenario, Side
+from bench.scenario import SIDES, Scenario, Side, Target
 from bench.wrk import LoadResult
 
 
@@ -44,6 +44,9 @@ class ScenarioOutcome:
     scenario: Scenario
     rounds: dict[Side, list[LoadResult]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    # The wrk load actually used (the scenario's own or the command line's).
+    connections: int | None = None
+    threads: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -61,6 +64,22 @@ class ScenarioOutcome:
         denominator = float(getattr(baseline, metric))
         return float(getattr(project, metric)) / denominator if denominator else None
 
+    def target_value(self, target: Target) -> float | None:
+        if target.metric == "ratio":
+            return self.ratio("requests_per_s")
+        project = self.summary("project")
+        return None if project is None else project.p99_ms
+
+    def target_results(self) -> list[tuple[Target, float | None, bool | None]]:
+        """Each target with the measured value and whether it was met (None: not measured, or
+        the run failed, so the numbers mean nothing)."""
+        results: list[tuple[Target, float | None, bool | None]] = []
+        for target in self.scenario.targets:
+            value = self.target_value(target)
+            met = None if value is None or not self.ok else target.met(value)
+            results.append((target, value, met))
+        return results
+
     def as_json(self) -> dict[str, Any]:
         summaries = {side: self.summary(side) for side in SIDES}
         return {
@@ -70,6 +89,8 @@ class ScenarioOutcome:
             "project_path": self.scenario.project_path,
             "baseline_path": self.scenario.baseline_path,
             "needs_workers": self.scenario.needs_workers,
+            "connections": self.connections,
+            "threads": self.threads,
             "ok": self.ok,
             "errors": self.errors,
             "summary": {side: asdict(summary) for side, summary in summaries.items() if summary},
@@ -78,6 +99,10 @@ class ScenarioOutcome:
                 "p50_ms": self.ratio("p50_ms"),
                 "p99_ms": self.ratio("p99_ms"),
             },
+            "targets": [
+                {"metric": target.metric, "limit": target.limit, "value": value, "met": met}
+                for target, value, met in self.target_results()
+            ],
             # Each round's pair (baseline, then project a few seconds later): their spread shows
             # how much the machine moved during the run.
             "round_ratios_requests_per_s": [
@@ -102,13 +127,27 @@ def _metric(summary: SideSummary | None, metric: str, digits: int) -> str:
     return "-" if summary is None else _number(float(getattr(summary, metric)), digits)
 
 
+def _verdict(met: bool | None) -> str:
+    return {True: "PASS", False: "FAIL", None: "n/a"}[met]
+
+
+def _targets(outcome: ScenarioOutcome) -> str:
+    """`ratio >= 0.6 PASS, p99 <= 50 ms FAIL`, or "" for a scenario without targets."""
+    return ", ".join(
+        f"{target.describe()} {_verdict(met)}" for target, _, met in outcome.target_results()
+    )
+
+
 def scenario_table(outcome: ScenarioOutcome) -> str:
     scenario = outcome.scenario
     header = (
         f"{'side':<10}{'req/s':>11}{'p50 ms':>10}{'p99 ms':>10}"
         f"{'non-2xx/3xx':>13}{'socket err':>12}"
     )
-    lines = [f"== {scenario.name}: {scenario.description}", header, "-" * len(header)]
+    lines = [f"== {scenario.name}: {scenario.description}"]
+    if outcome.connections is not None:
+        lines[0] += f" ({outcome.connections} connections)"
+    lines += [header, "-" * len(header)]
     for side in ("project", "baseline"):
         summary = outcome.summary(side)
         if summary is None:
@@ -122,6 +161,14 @@ def scenario_table(outcome: ScenarioOutcome) -> str:
         f"{'ratio':<10}{_number(outcome.ratio('requests_per_s'), 3):>11}"
         f"{_number(outcome.ratio('p50_ms'), 3):>10}{_number(outcome.ratio('p99_ms'), 3):>10}"
     )
+    for target, value, met in outcome.target_results():
+        if value is None:
+            measured = "-"
+        elif target.metric == "ratio":
+            measured = f"{value:.3f}"
+        else:
+            measured = f"{value:.2f} ms"
+        lines.append(f"target: {target.describe():<16} measured {measured:<10} {_verdict(met)}")
     lines.extend(f"FAILED: {error}" for error in outcome.errors)
     return "\n".join(lines)
 
@@ -144,6 +191,9 @@ def summary_table(outcomes: list[ScenarioOutcome]) -> str:
             f"{_number(outcome.ratio('p99_ms'), 3):>8}"
             f"  {'ok' if outcome.ok else 'FAILED'}"
         )
+        targets = _targets(outcome)
+        if targets:
+            lines[-1] += f"  targets: {targets}"
     return "\n".join(lines)
 
 

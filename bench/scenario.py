@@ -18,6 +18,10 @@ SIDES: tuple[Side, ...] = ("baseline", "project")  # the order in which each sce
 # string parameters substituted (string.Template, `$name`) into the paths, headers, body and Lua.
 SeedHook = Callable[[], Mapping[str, str]]
 
+# Filled by the harness itself, on top of the seed's parameters: the side the request goes to, so
+# that a scenario writing rows with a unique key can keep the two sides' keys apart.
+BUILTIN_PARAMS = frozenset({"side"})
+
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -32,6 +36,27 @@ class Request:
     body: str | None
     lua: str | None
     expected_status: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Target:
+    """A goal the issue sets for a scenario, reported PASS or FAIL next to the numbers.
+
+    A missed target never fails the run (a benchmark reports; the exit code is about whether the
+    numbers mean anything). `metric` is "ratio" (project / baseline requests/s, at least `limit`)
+    or "p99_ms" (the project's p99 latency in ms, at most `limit`).
+    """
+
+    metric: Literal["ratio", "p99_ms"]
+    limit: float
+
+    def describe(self) -> str:
+        if self.metric == "ratio":
+            return f"ratio >= {self.limit:g}"
+        return f"p99 <= {self.limit:g} ms"
+
+    def met(self, value: float) -> bool:
+        return value >= self.limit if self.metric == "ratio" else value <= self.limit
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,6 +78,11 @@ class Scenario:
     needs_workers: bool = False
     # Checked on one probe request per side before the load; wrk itself only counts >= 400.
     expected_status: int = 200
+    # wrk connections for this scenario when --connections is not given (the harness's default
+    # otherwise): a scenario whose issue states a concurrency measures at that concurrency.
+    connections: int | None = None
+    # The issue's goals for this scenario, printed with PASS/FAIL; they never fail the run.
+    targets: tuple[Target, ...] = ()
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -63,12 +93,16 @@ class Scenario:
             # A path, never a URL: the harness alone decides the host, and it is always loopback.
             if not path.startswith("/") or path.startswith("//"):
                 raise ValueError(f"scenario {self.name}: path {path!r} must start with one '/'")
+        if self.connections is not None and self.connections < 1:
+            raise ValueError(f"scenario {self.name}: connections must be at least 1")
 
     def request_for(self, side: Side, params: Mapping[str, str]) -> Request:
-        """The request for one side, with `$name` placeholders filled from the seed parameters."""
+        """The request for one side, with `$name` placeholders filled from the seed parameters
+        and `$side` ("project" or "baseline")."""
+        values = {**params, "side": side}
 
         def fill(text: str) -> str:
-            return string.Template(text).substitute(params)
+            return string.Template(text).substitute(values)
 
         path = self.project_path if side == "project" else self.baseline_path
         return Request(

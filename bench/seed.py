@@ -18,6 +18,7 @@ def main(argv: list[str]) -> int:
 
     django.setup()
 
+    from bench.scenario import BUILTIN_PARAMS
     from bench.scenarios import discover
 
     scenario = discover()[name]
@@ -25,6 +26,8 @@ def main(argv: list[str]) -> int:
     for key, value in params.items():
         if not isinstance(key, str) or not isinstance(value, str):
             raise TypeError(f"seed of {name} must return str -> str, got {key!r}: {value!r}")
+        if key in BUILTIN_PARAMS:
+            raise ValueError(f"seed of {name} returns {key!r}, which the harness fills itself")
     Path(output).write_text(json.dumps(params))
     return 0
 

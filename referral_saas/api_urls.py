@@ -12,6 +12,15 @@ from programs.api.views import (
     ProgramListApi,
     ProgramPauseApi,
 )
+from tracking.api.views import (
+    AdvocateDetailApi,
+    AdvocateListApi,
+    ClickApi,
+    ConversionDetailApi,
+    ConversionListApi,
+    ReferralApi,
+    RefundApi,
+)
 
 # Swagger UI injects <style> elements; allow inline styles on the docs page only.
 docs_view = csp_update({"style-src": ["'unsafe-inline'"]})(
@@ -44,5 +53,16 @@ urlpatterns = [
         "programs/<str:program_id>/duplicate",
         ProgramDuplicateApi.as_view(),
         name="api_program_duplicate",
+    ),
+    path("advocates", AdvocateListApi.as_view(), name="api_advocates"),
+    path("advocates/<str:advocate_id>", AdvocateDetailApi.as_view(), name="api_advocate"),
+    path("clicks", ClickApi.as_view(), name="api_clicks"),
+    path("referrals", ReferralApi.as_view(), name="api_referrals"),
+    path("conversions", ConversionListApi.as_view(), name="api_conversions"),
+    path("conversions/<str:conversion_id>", ConversionDetailApi.as_view(), name="api_conversion"),
+    path(
+        "conversions/<str:conversion_id>/refunds",
+        RefundApi.as_view(),
+        name="api_conversion_refunds",
     ),
 ]

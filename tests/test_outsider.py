@@ -20,6 +20,7 @@ from programs.models import CodePool
 from referral_saas import tenancy
 from tests.conftest import World, login, make_key
 from tests.factories import make_program
+from tracking.services import advocate_enroll, conversion_record
 
 DASHBOARD_PREFIX = "m/"
 API_PREFIX = "api/v1/"
@@ -81,6 +82,10 @@ def victim(world: World) -> Victim:
         owner = Membership.objects.get(user=world.alice)
         invitation = invitation_create(actor=owner, email="dana@example.com", role="viewer")
         bob = Membership.objects.get(user=world.bob)
+        advocate = advocate_enroll(program=program, email="erin@example.com").advocate
+        conversion = conversion_record(
+            order_id="ORD-1", amount=5000, currency="EUR", customer={"email": "finn@example.com"}
+        ).conversion
     real = {
         "merchant_slug": world.acme.slug,
         "program_id": program.public_id,
@@ -88,6 +93,8 @@ def victim(world: World) -> Victim:
         "member_id": str(bob.pk),
         "invitation_id": invitation.invitation.public_id,
         "pool_id": pool.public_id,
+        "advocate_id": advocate.public_id,
+        "conversion_id": conversion.public_id,
     }
     missing = {
         "merchant_slug": "no-such-merchant",
@@ -96,6 +103,8 @@ def victim(world: World) -> Victim:
         "member_id": "999999999",
         "invitation_id": "inv_" + "0" * 20,
         "pool_id": "pool_" + "0" * 20,
+        "advocate_id": "adv_" + "0" * 20,
+        "conversion_id": "conv_" + "0" * 20,
     }
     return Victim(real=real, missing=missing, outsider_key=make_key(world.globex))
 

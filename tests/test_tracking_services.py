@@ -155,7 +155,7 @@ def test_refunds_partial_then_full_never_more_than_the_order(world: World) -> No
             "amount": "At most 3000 can still be refunded on this order."
         }
         rest = refund_record(conversion=conversion)
-        assert rest.amount == 3000
+        assert rest.refund.amount == 3000
         conversion.refresh_from_db()
         assert (conversion.refunded_amount, conversion.status) == (5000, "refunded")
         with pytest.raises(SpecError):
@@ -168,7 +168,8 @@ def test_a_refund_reported_twice_is_one_refund(world: World) -> None:
         conversion = conversion_record(**ORDER).conversion
         first = refund_record(conversion=conversion, amount=1000, external_id="re_1")
         again = refund_record(conversion=conversion, amount=1000, external_id="re_1")
-        assert again.pk == first.pk
+        assert (first.created, again.created) == (True, False)
+        assert again.refund.pk == first.refund.pk
         conversion.refresh_from_db()
         assert conversion.refunded_amount == 1000
 
@@ -201,3 +202,17 @@ def test_concurrent_refunds_never_exceed_the_order() -> None:
         assert conversion.refunded_amount == 4000
         assert Refund.objects.count() == 2
     assert Click.unscoped_all_merchants.count() == 0
+
+
+def test_a_refund_id_cannot_be_reused_on_another_order(world: World) -> None:
+    with tenancy.merchant_context(world.acme):
+        first = conversion_record(**ORDER).conversion
+        second = conversion_record(**{**ORDER, "order_id": "A-2"}).conversion
+        refund_record(conversion=first, amount=1000, external_id="re_1")
+        with pytest.raises(SpecError) as caught:
+            refund_record(conversion=second, amount=1000, external_id="re_1")
+        assert caught.value.errors == {
+            "external_id": "This refund id was already used for another order."
+        }
+        second.refresh_from_db()
+        assert second.refunded_amount == 0

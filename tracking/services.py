@@ -336,8 +336,16 @@ def conversion_record(
 # --- Refunds ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class RefundResult:
+    refund: Refund
+    created: bool
+
+
 @transaction.atomic
-def refund_record(*, conversion: Conversion, amount: Any = None, external_id: Any = "") -> Refund:
+def refund_record(
+    *, conversion: Conversion, amount: Any = None, external_id: Any = ""
+) -> RefundResult:
     """Refund part or all of an order (any number of refunds, never more than the order).
 
     The conversion row is locked, so concurrent refunds cannot together exceed the amount (a
@@ -348,8 +356,10 @@ def refund_record(*, conversion: Conversion, amount: Any = None, external_id: An
     locked = Conversion.objects.select_for_update().get(pk=conversion.pk)
     if external_id:
         existing = Refund.objects.filter(external_id=external_id).first()
+        if existing is not None and existing.conversion_id != locked.pk:
+            raise _invalid("external_id", "This refund id was already used for another order.")
         if existing is not None:
-            return existing
+            return RefundResult(existing, created=False)
     remaining = locked.amount - locked.refunded_amount
     if remaining == 0:
         raise _invalid("amount", "This order has already been refunded in full.")
@@ -364,4 +374,4 @@ def refund_record(*, conversion: Conversion, amount: Any = None, external_id: An
         update.append("status")
     locked.save(update_fields=update)
     conversion.refunded_amount, conversion.status = locked.refunded_amount, locked.status
-    return refund
+    return RefundResult(refund, created=True)

@@ -64,6 +64,7 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "referral_saas.middleware.TenantContextGuardMiddleware",
+    "referral_saas.api.cors.CorsPreflightMiddleware",
 ]
 
 ROOT_URLCONF = "referral_saas.urls"
@@ -138,6 +139,12 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULE = {
+    "purge-expired-idempotency-records": {
+        "task": "accounts.tasks.idempotency_records_purge_expired_task",
+        "schedule": 3600.0,
+    },
+}
 CELERY_TIMEZONE = "UTC"
 # Reuse worker DB connections instead of closing them around every task (~4x throughput here).
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
@@ -216,6 +223,22 @@ SPECTACULAR_SETTINGS = {
 }
 # How long a rolled API key stays valid by default (the merchant can pick another grace period).
 API_KEY_DEFAULT_ROLL_GRACE_HOURS = env.int("API_KEY_DEFAULT_ROLL_GRACE_HOURS", default=24)
+# Idempotency-Key: how long a first response is replayed, and when an unfinished request (a
+# crashed process) is considered abandoned so a retry may run again.
+IDEMPOTENCY_RETENTION_HOURS = env.int("IDEMPOTENCY_RETENTION_HOURS", default=24)
+IDEMPOTENCY_ABANDONED_AFTER_SECONDS = env.int("IDEMPOTENCY_ABANDONED_AFTER_SECONDS", default=60)
+if IDEMPOTENCY_RETENTION_HOURS < 24:
+    raise ImproperlyConfigured("IDEMPOTENCY_RETENTION_HOURS must be at least 24 (the API contract)")
+if IDEMPOTENCY_ABANDONED_AFTER_SECONDS < 1:
+    raise ImproperlyConfigured("IDEMPOTENCY_ABANDONED_AFTER_SECONDS must be positive")
+# Per-API-key rate limits: requests per window, counted in Redis (in process when no REDIS_URL).
+API_RATE_LIMIT_WINDOW_SECONDS = env.int("API_RATE_LIMIT_WINDOW_SECONDS", default=1)
+API_RATE_LIMIT_SECRET = env.int("API_RATE_LIMIT_SECRET", default=100)
+API_RATE_LIMIT_PUBLISHABLE = env.int("API_RATE_LIMIT_PUBLISHABLE", default=50)
+# A separate Redis for the counters if wanted; the limiter fails open when it is unreachable.
+API_RATE_LIMIT_REDIS_URL: str = env.str("API_RATE_LIMIT_REDIS_URL", default="") or REDIS_URL
+if min(API_RATE_LIMIT_WINDOW_SECONDS, API_RATE_LIMIT_SECRET, API_RATE_LIMIT_PUBLISHABLE) < 1:
+    raise ImproperlyConfigured("API_RATE_LIMIT_* must be positive integers")
 
 # --- i18n -----------------------------------------------------------------------------------
 LANGUAGE_CODE = "en"

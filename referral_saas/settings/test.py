@@ -6,6 +6,9 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/referr
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("LOG_FORMAT", "text")
 os.environ.setdefault("WHITENOISE_USE_FINDERS", "true")
+# Suites post quickly on one key (fuzz tests); rate-limit tests set their own limits.
+os.environ.setdefault("API_RATE_LIMIT_SECRET", "100000")
+os.environ.setdefault("API_RATE_LIMIT_PUBLISHABLE", "100000")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 from referral_saas.settings.base import *  # noqa: F403

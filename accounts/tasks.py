@@ -1,0 +1,15 @@
+"""Periodic housekeeping for accounts-level rows."""
+
+from __future__ import annotations
+
+from referral_saas.api.idempotency import idempotency_records_purge_expired
+from referral_saas.celery import app
+
+
+@app.task(name="accounts.tasks.idempotency_records_purge_expired_task", acks_late=True)
+def idempotency_records_purge_expired_task() -> int:
+    """Delete expired `IdempotencyRecord`s of every merchant in batches (beat, hourly).
+
+    Safe to run twice or concurrently: it deletes only rows already past `expires_at`, which the
+    API treats as absent anyway."""
+    return idempotency_records_purge_expired()

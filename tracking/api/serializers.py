@@ -1,0 +1,273 @@
+"""Serializers of the tracking API.
+
+Input is validated by `tracking.services` (which names every field at fault), so the input
+serializers only *document* request bodies for OpenAPI. The output serializers write the
+resources of DESIGN.md §3 from model rows; related objects appear as their public ids.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
+from rest_framework import serializers
+
+from programs.api.serializers import LocaleField, NamedEnumField
+from tracking.models import Advocate, Click, Conversion, ConversionStatus, Referral, Refund
+
+
+class _ObjectField(NamedEnumField):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("read_only", True)
+        super().__init__(**kwargs)
+
+    def get_attribute(self, instance: Any) -> str:
+        return self.values[0]
+
+
+class AdvocateObjectField(_ObjectField):
+    enum_name = "AdvocateObjectEnum"
+    values = ("advocate",)
+
+
+class ClickObjectField(_ObjectField):
+    enum_name = "ClickObjectEnum"
+    values = ("click",)
+
+
+class ReferralObjectField(_ObjectField):
+    enum_name = "ReferralObjectEnum"
+    values = ("referral",)
+
+
+class ConversionObjectField(_ObjectField):
+    enum_name = "ConversionObjectEnum"
+    values = ("conversion",)
+
+
+class RefundObjectField(_ObjectField):
+    enum_name = "RefundObjectEnum"
+    values = ("refund",)
+
+
+class ConversionStatusField(NamedEnumField):
+    enum_name = "ConversionStatusEnum"
+    values = tuple(ConversionStatus.values)
+
+
+def _id_of(source: str, help_text: str) -> serializers.CharField:
+    return serializers.CharField(source=f"{source}.public_id", allow_null=True, help_text=help_text)
+
+
+# --- Input (documentation only: tracking.services validates) --------------------------------
+
+
+class AdvocateInputSerializer(serializers.Serializer[dict[str, Any]]):
+    program = serializers.CharField(help_text="The program's id (`prg_…`); it must be active.")
+    email = serializers.EmailField()
+    name = serializers.CharField(required=False, max_length=120)
+    customer_id = serializers.CharField(
+        required=False, max_length=120, help_text="Your id for this customer."
+    )
+    locale = LocaleField(required=False, help_text="One of the program's locales.")
+
+
+class ClickInputSerializer(serializers.Serializer[dict[str, Any]]):
+    code = serializers.CharField(help_text="The advocate's referral code.")
+    landing_url = serializers.CharField(required=False, max_length=500)
+    visitor_id = serializers.CharField(
+        required=False, max_length=64, help_text="Your first-party visitor id, if consented."
+    )
+
+
+class ReferralInputSerializer(serializers.Serializer[dict[str, Any]]):
+    code = serializers.CharField(required=False, help_text="The referral code, or give click_id.")
+    click_id = serializers.CharField(required=False, help_text="From POST /api/v1/clicks.")
+    email = serializers.EmailField(help_text="The friend's email.")
+    customer_id = serializers.CharField(required=False, max_length=120)
+    name = serializers.CharField(required=False, max_length=120)
+
+
+class CustomerSerializer(serializers.Serializer[dict[str, Any]]):
+    email = serializers.EmailField()
+    id = serializers.CharField(required=False, allow_blank=True, max_length=120)
+    name = serializers.CharField(required=False, allow_blank=True, max_length=120)
+
+
+class ConversionInputSerializer(serializers.Serializer[dict[str, Any]]):
+    order_id = serializers.CharField(
+        max_length=200,
+        help_text="Your order id: printable, no spaces. Posting it again returns the first "
+        "conversion (200), never a second reward.",
+    )
+    amount = serializers.IntegerField(min_value=0, help_text="Minor units (1000 = €10.00).")
+    currency = serializers.CharField(help_text="ISO-4217, e.g. EUR.")
+    customer = CustomerSerializer()
+    code = serializers.CharField(required=False, help_text="Referral code the order came with.")
+    click_id = serializers.CharField(required=False, help_text="From POST /api/v1/clicks.")
+    occurred_at = serializers.DateTimeField(
+        required=False, help_text="With a time zone; not in the future. Default: now."
+    )
+    new_customer = serializers.BooleanField(required=False, allow_null=True)
+    metadata = serializers.DictField(required=False, help_text="Up to 8 KB of JSON.")
+
+
+class RefundInputSerializer(serializers.Serializer[dict[str, Any]]):
+    amount = serializers.IntegerField(
+        required=False, min_value=1, help_text="Minor units. Omitted: whatever remains (full)."
+    )
+    external_id = serializers.CharField(
+        required=False,
+        max_length=120,
+        help_text="Your (or Stripe's) refund id: reporting it again returns the same refund.",
+    )
+
+
+# --- Output ----------------------------------------------------------------------------------
+
+
+class AdvocateStatsSerializer(serializers.Serializer[dict[str, int]]):
+    clicks = serializers.IntegerField()
+    referrals = serializers.IntegerField()
+    conversions = serializers.IntegerField()
+
+
+@extend_schema_serializer(component_name="Advocate")
+class AdvocateOutputSerializer(serializers.Serializer[Advocate]):
+    id = serializers.CharField(source="public_id")
+    object = AdvocateObjectField()
+    program = serializers.CharField(source="program.public_id")
+    email = serializers.EmailField()
+    name = serializers.CharField()
+    customer_id = serializers.CharField()
+    code = serializers.CharField()
+    locale = serializers.CharField()
+    variant = serializers.CharField(
+        source="variant_key", allow_null=True, help_text="The A/B variant, if the program has any."
+    )
+    referral_url = serializers.SerializerMethodField()
+    portal_url = serializers.SerializerMethodField(
+        help_text="Always null for now: the advocate portal arrives with the hosted pages."
+    )
+    qr_url = serializers.SerializerMethodField(
+        help_text="Always null for now: QR codes arrive with the hosted pages."
+    )
+    created_at = serializers.DateTimeField()
+
+    def to_representation(self, instance: Advocate) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["variant"] = data["variant"] or None
+        return data
+
+    def get_referral_url(self, advocate: Advocate) -> str:
+        return f"{settings.PUBLIC_BASE_URL}/r/{advocate.code}"
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_portal_url(self, advocate: Advocate) -> str | None:
+        return None
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_qr_url(self, advocate: Advocate) -> str | None:
+        return None
+
+
+@extend_schema_serializer(component_name="AdvocateWithStats")
+class AdvocateDetailSerializer(AdvocateOutputSerializer):
+    """An advocate as GET shows it: with counts of clicks, referrals and conversions."""
+
+    stats = serializers.SerializerMethodField()
+
+    @extend_schema_field(AdvocateStatsSerializer)
+    def get_stats(self, advocate: Advocate) -> dict[str, int]:
+        return {
+            "clicks": getattr(advocate, "stat_clicks", 0),
+            "referrals": getattr(advocate, "stat_referrals", 0),
+            "conversions": getattr(advocate, "stat_conversions", 0),
+        }
+
+
+@extend_schema_serializer(component_name="Click")
+class ClickOutputSerializer(serializers.Serializer[Click]):
+    id = serializers.CharField(source="public_id")
+    object = ClickObjectField()
+    program = serializers.CharField(source="program.public_id")
+    advocate = serializers.CharField(source="advocate.public_id")
+    created_at = serializers.DateTimeField()
+
+
+@extend_schema_serializer(component_name="Referral")
+class ReferralOutputSerializer(serializers.Serializer[Referral]):
+    id = serializers.CharField(source="public_id")
+    object = ReferralObjectField()
+    program = serializers.CharField(source="program.public_id")
+    advocate = serializers.CharField(source="advocate.public_id")
+    email = serializers.EmailField()
+    customer_id = serializers.CharField()
+    name = serializers.CharField()
+    click = _id_of("click", "The click it came through, if given.")
+    created_at = serializers.DateTimeField()
+
+
+class ReasonSerializer(serializers.Serializer[dict[str, Any]]):
+    rule = serializers.CharField()
+    outcome = serializers.CharField()
+    detail = serializers.CharField()
+
+
+class CustomerOutputSerializer(serializers.Serializer[Conversion]):
+    email = serializers.EmailField(source="customer_email")
+    id = serializers.CharField(source="customer_id")
+    name = serializers.CharField(source="customer_name")
+
+
+@extend_schema_serializer(component_name="Conversion")
+class ConversionOutputSerializer(serializers.Serializer[Conversion]):
+    """A conversion. Attribution (program, advocate, referral), the decision (status,
+    risk_score, reasons) and the program version are filled in by the pipeline that judges
+    received conversions; until then they are null."""
+
+    id = serializers.CharField(source="public_id")
+    object = ConversionObjectField()
+    order_id = serializers.CharField()
+    amount = serializers.IntegerField(help_text="Minor units.")
+    currency = serializers.CharField()
+    refunded_amount = serializers.IntegerField(help_text="Minor units.")
+    status = ConversionStatusField()
+    program = _id_of("program", "Null until attributed.")
+    advocate = _id_of("advocate", "Null until attributed.")
+    referral = _id_of("referral", "Null until attributed.")
+    customer = CustomerOutputSerializer(source="*")
+    program_version = serializers.IntegerField(
+        source="program_version.number",
+        allow_null=True,
+        help_text="The program configuration version it was judged by; null until evaluated.",
+    )
+    risk_score = serializers.IntegerField(allow_null=True)
+    reasons = ReasonSerializer(many=True)
+    rewards = serializers.SerializerMethodField(
+        help_text="Always an empty list for now: rewards arrive with the reward pipeline."
+    )
+    referral_code = serializers.CharField(help_text="The code reported with the order.")
+    click_id = serializers.CharField(
+        source="click_public_id", help_text="The click id reported with the order."
+    )
+    new_customer = serializers.BooleanField(allow_null=True)
+    metadata = serializers.DictField()
+    occurred_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+    evaluated_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField()))
+    def get_rewards(self, conversion: Conversion) -> list[dict[str, Any]]:
+        return []
+
+
+@extend_schema_serializer(component_name="Refund")
+class RefundOutputSerializer(serializers.Serializer[Refund]):
+    id = serializers.CharField(source="public_id")
+    object = RefundObjectField()
+    conversion = serializers.CharField(source="conversion.public_id")
+    amount = serializers.IntegerField(help_text="Minor units.")
+    external_id = serializers.CharField()
+    created_at = serializers.DateTimeField()
