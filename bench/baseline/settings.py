@@ -50,7 +50,7 @@ SECRET_KEY = _required("DJANGO_SECRET_KEY")
 DEBUG = False
 ALLOWED_HOSTS = [host.strip() for host in _required("DJANGO_ALLOWED_HOSTS").split(",")]
 
-INSTALLED_APPS = ["rest_framework"]
+INSTALLED_APPS = ["rest_framework", "bench.baseline"]
 MIDDLEWARE: list[str] = []
 ROOT_URLCONF = "bench.baseline.urls"
 WSGI_APPLICATION = "bench.baseline.wsgi.application"

@@ -1,14 +1,13 @@
-"""Baseline of the `conversions` scenario: the project's database work for one reported order.
-
-As the project does it (accounts.services.api_key_authenticate, tracking.services.
-conversion_record), written directly against the project's tables:
+"""Baseline of the `conversions` scenario: the project's database work for one reported order,
+through Django's ORM (as the project) but with nothing else — no middleware, no authentication
+class, no serializer, no validation beyond what keeps the INSERT valid:
 
 1. one indexed SELECT of the API key by its SHA-256, joined to the merchant;
 2. an UPDATE of the key's `last_used_at` when it is older than a minute (so almost never);
 3. one INSERT into `tracking_conversion` in a transaction, the same columns and values as the
    project's; a repeated order id answers 200 with the first conversion, as the project does.
 
-Only the checks that keep the INSERT valid; no authentication class, no serializer.
+(An earlier version wrote the same statements as raw SQL; the project measured 0.51 of it.)
 """
 
 import hashlib
@@ -17,40 +16,17 @@ import string
 from datetime import timedelta
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.urls import path
 from django.utils import timezone
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from bench.baseline.models import ApiKeyRow, ConversionRow
+
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 _PUBLIC_ID_ALPHABET = string.ascii_letters + string.digits
-
-_SELECT_KEY = """
-SELECT k.id, k.merchant_id, k.kind, k.last_used_at, k.expires_at, k.revoked_at
-FROM accounts_apikey k JOIN accounts_merchant m ON m.id = k.merchant_id
-WHERE k.key_hash = %s
-ORDER BY k.id
-LIMIT 1
-"""
-_TOUCH_KEY = "UPDATE accounts_apikey SET last_used_at = %s WHERE id = %s"
-_INSERT = """
-INSERT INTO tracking_conversion (
-    public_id, merchant_id, program_id, program_version_id, advocate_id, referral_id,
-    order_id, amount, currency, refunded_amount, customer_email, customer_id, customer_name,
-    referral_code, click_public_id, new_customer, metadata, occurred_at, status, risk_score,
-    reasons, evaluated_at, created_at
-) VALUES (
-    %s, %s, NULL, NULL, NULL, NULL,
-    %s, %s, %s, 0, %s, '', '',
-    %s, '', NULL, '{}'::jsonb, %s, 'received', NULL,
-    '[]'::jsonb, NULL, %s
-) RETURNING id
-"""
-_SELECT_EXISTING = (
-    "SELECT public_id, status FROM tracking_conversion WHERE merchant_id = %s AND order_id = %s"
-)
 
 
 def _public_id() -> str:
@@ -63,18 +39,20 @@ def _merchant_id(request: Request) -> int | None:
     if scheme.lower() != "bearer" or not plaintext.strip():
         return None
     key_hash = hashlib.sha256(plaintext.strip().encode()).hexdigest()
-    with connection.cursor() as cursor:
-        cursor.execute(_SELECT_KEY, [key_hash])
-        row = cursor.fetchone()
-        if row is None:
-            return None
-        key_id, merchant_id, kind, last_used_at, expires_at, revoked_at = row
-        now = timezone.now()
-        if kind != "secret" or revoked_at is not None or (expires_at and expires_at <= now):
-            return None
-        if last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION:
-            cursor.execute(_TOUCH_KEY, [now, key_id])
-    return int(merchant_id)
+    try:
+        key = ApiKeyRow.objects.select_related("merchant").get(key_hash=key_hash)
+    except ApiKeyRow.DoesNotExist:
+        return None
+    now = timezone.now()
+    if (
+        key.kind != "secret"
+        or key.revoked_at is not None
+        or (key.expires_at and key.expires_at <= now)
+    ):
+        return None
+    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+        ApiKeyRow.objects.filter(pk=key.pk).update(last_used_at=now)
+    return int(key.merchant_id)
 
 
 def _order(data: Any) -> dict[str, Any] | None:
@@ -114,29 +92,30 @@ class ConversionsView(APIView):
         order = _order(request.data)
         if order is None:
             return Response({"detail": "Invalid order."}, status=400)
-        public_id, now = _public_id(), timezone.now()
-        values = [
-            public_id,
-            merchant_id,
-            order["order_id"],
-            order["amount"],
-            order["currency"],
-            order["email"],
-            order["code"],
-            now,
-            now,
-        ]
+        now = timezone.now()
         try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(_INSERT, values)
+            with transaction.atomic():
+                row = ConversionRow.objects.create(
+                    public_id=_public_id(),
+                    merchant_id=merchant_id,
+                    order_id=order["order_id"],
+                    amount=order["amount"],
+                    currency=order["currency"],
+                    customer_email=order["email"],
+                    referral_code=order["code"],
+                    occurred_at=now,
+                    created_at=now,
+                )
         except IntegrityError:
-            with connection.cursor() as cursor:
-                cursor.execute(_SELECT_EXISTING, [merchant_id, order["order_id"]])
-                row = cursor.fetchone()
-            if row is None:
+            first = (
+                ConversionRow.objects.filter(merchant_id=merchant_id, order_id=order["order_id"])
+                .values("public_id", "status")
+                .first()
+            )
+            if first is None:
                 raise
-            return Response({"id": row[0], "status": row[1]}, status=200)
-        return Response({"id": public_id, "status": "received"}, status=202)
+            return Response({"id": first["public_id"], "status": first["status"]}, status=200)
+        return Response({"id": row.public_id, "status": "received"}, status=202)
 
 
 urlpatterns = [path("conversions", ConversionsView.as_view())]
