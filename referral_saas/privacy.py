@@ -20,6 +20,16 @@ def truncate_ip(raw: str | None) -> str:
 
 
 def client_ip(request: HttpRequest) -> str:
-    # REMOTE_ADDR is the proxy in production; gunicorn is run with forwarded-allow-ips so
-    # X-Forwarded-For's first hop is trusted only from the proxy.
-    return str(request.META.get("REMOTE_ADDR", ""))
+    """The visitor's address. Behind `TRUSTED_PROXY_COUNT` proxies, REMOTE_ADDR is the nearest
+    proxy and the client is that many entries from the right of X-Forwarded-For (entries further
+    left were written by the client and prove nothing). With no proxies configured the header is
+    ignored, so a client cannot spoof its address."""
+    from django.conf import settings
+
+    remote = str(request.META.get("REMOTE_ADDR", ""))
+    proxies = settings.TRUSTED_PROXY_COUNT
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if proxies <= 0 or not forwarded:
+        return remote
+    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    return hops[-proxies] if len(hops) >= proxies else remote
