@@ -24,6 +24,7 @@ class MerchantAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "public_id", "require_owner_mfa", "created_at")
     search_fields = ("name", "slug", "public_id")
     readonly_fields = ("public_id", "created_at")
+    exclude = ("stripe_webhook_secret",)  # a credential: set by the owner, never displayed
 
 
 @admin.register(Membership)

@@ -8,7 +8,10 @@ error, never everyone's rows. The current merchant is set in exactly three place
 - the dashboard decorator, from the URL and the user's membership (`accounts.decorators`);
 - the task decorator, from a required `merchant_id` (`referral_saas.workers.merchant_task`).
 
-`merchant_context()` is the primitive those use (and tests, seeds and management commands).
+Public entry points that name their merchant in the URL use `merchant_context()` directly once
+they have proved the right to act: the hosted pages (public by design) and the inbound Stripe
+hook (`tracking.hooks`, after verifying the signature with that merchant's secret).
+`merchant_context()` is the primitive all of these use (and tests, seeds and management commands).
 The escape hatch, `unscoped_all_merchants`, is named so nobody uses it by accident.
 """
 
