@@ -117,3 +117,20 @@ class MerchantSecurityForm(forms.Form):
         help_text="Owners without an authenticator app are sent to set one up before they can "
         "use this merchant's dashboard.",
     )
+
+
+class StripeWebhookSecretForm(forms.Form):
+    """The signing secret of the merchant's Stripe endpoint. Write-only: never rendered back."""
+
+    stripe_webhook_secret = forms.CharField(
+        max_length=200,
+        label="Signing secret",
+        help_text="In Stripe: Developers → Webhooks → your endpoint → Signing secret (whsec_…).",
+        widget=forms.PasswordInput(attrs={"autocomplete": "off", "placeholder": "whsec_…"}),
+    )
+
+    def clean_stripe_webhook_secret(self) -> str:
+        value: str = (self.cleaned_data.get("stripe_webhook_secret") or "").strip()
+        if not value.startswith("whsec_") or len(value) <= 10 or any(c.isspace() for c in value):
+            raise forms.ValidationError("A signing secret starts with whsec_ and has no spaces.")
+        return value

@@ -75,6 +75,9 @@ class Merchant(models.Model):
     privacy_policy_url = models.URLField(max_length=500, blank=True)
     # The merchant's own Stripe account (Stripe fulfilment methods); set when they connect it.
     stripe_account_id = models.CharField(max_length=64, blank=True)
+    # Signing secret (`whsec_…`) of the merchant's endpoint for POST /hooks/stripe/<public_id>/.
+    # Never shown back in full: the dashboard shows only its last 4 characters.
+    stripe_webhook_secret = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     def __str__(self) -> str:

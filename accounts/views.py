@@ -19,7 +19,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import services
 from accounts.decorators import SESSION_MERCHANT_KEY, merchant_view
@@ -30,12 +30,15 @@ from accounts.forms import (
     MerchantCreateForm,
     MerchantSecurityForm,
     RoleChangeForm,
+    StripeWebhookSecretForm,
 )
 from accounts.models import ApiKey, AuditEvent, Invitation, Membership, Merchant, Role
 from accounts.models import User as UserModel
 from accounts.selectors import invitations_open_for_email, memberships_for_user
 from programs.models import Program
+from programs.specs import SpecError
 from tracking.models import Advocate, Click
+from tracking.stripe_events import secret_ending, stripe_webhook_secret_set
 
 AUDIT_PAGE_SIZE = 50
 
@@ -431,14 +434,42 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     return render(request, template, {"page": page})
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 @merchant_view(least_role=Role.OWNER)
 def merchant_settings(request: HttpRequest) -> HttpResponse:
-    form = MerchantSecurityForm(initial={"require_owner_mfa": _merchant(request).require_owner_mfa})
+    """The settings page; a POST here sets or replaces the Stripe webhook signing secret."""
+    merchant = _merchant(request)
+    stripe_form = StripeWebhookSecretForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if stripe_form.is_valid():
+            try:
+                stripe_webhook_secret_set(
+                    actor=_user(request),
+                    secret=stripe_form.cleaned_data["stripe_webhook_secret"],
+                    request=request,
+                )
+            except SpecError as error:
+                for text in error.errors.values():
+                    stripe_form.add_error("stripe_webhook_secret", text)
+            else:
+                messages.success(request, "The Stripe signing secret was saved.")
+                return _to("merchant_settings", request)
+        status = 400
+    form = MerchantSecurityForm(initial={"require_owner_mfa": merchant.require_owner_mfa})
     return render(
         request,
         "dashboard/settings.html",
-        {"form": form, "user_has_mfa": is_mfa_enabled(request.user)},
+        {
+            "form": form,
+            "user_has_mfa": is_mfa_enabled(request.user),
+            "stripe_form": stripe_form,
+            "stripe_secret_ending": secret_ending(merchant.stripe_webhook_secret),
+            "stripe_hook_url": request.build_absolute_uri(
+                reverse("stripe_hook", kwargs={"merchant_id": merchant.public_id})
+            ),
+        },
+        status=status,
     )
 
 

@@ -12,6 +12,12 @@ from programs.api.views import (
     ProgramListApi,
     ProgramPauseApi,
 )
+from rewards.api.views import (
+    WebhookEndpointDetailApi,
+    WebhookEndpointListApi,
+    WebhookEndpointRotateSecretApi,
+)
+from tracking.api.privacy import PrivacyEraseApi, PrivacyExportApi
 from tracking.api.views import (
     AdvocateDetailApi,
     AdvocateListApi,
@@ -65,4 +71,17 @@ urlpatterns = [
         RefundApi.as_view(),
         name="api_conversion_refunds",
     ),
+    path("webhook-endpoints", WebhookEndpointListApi.as_view(), name="api_webhook_endpoints"),
+    path(
+        "webhook-endpoints/<str:endpoint_id>",
+        WebhookEndpointDetailApi.as_view(),
+        name="api_webhook_endpoint",
+    ),
+    path(
+        "webhook-endpoints/<str:endpoint_id>/rotate-secret",
+        WebhookEndpointRotateSecretApi.as_view(),
+        name="api_webhook_endpoint_rotate_secret",
+    ),
+    path("privacy/export", PrivacyExportApi.as_view(), name="api_privacy_export"),
+    path("privacy/erase", PrivacyEraseApi.as_view(), name="api_privacy_erase"),
 ]

@@ -5,6 +5,7 @@ from django.views import defaults
 
 from referral_saas import health
 from referral_saas.api.errors import error_body
+from tracking.hooks import stripe_hook
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -12,6 +13,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include("referral_saas.api_urls")),
+    path("hooks/stripe/<str:merchant_id>/", stripe_hook, name="stripe_hook"),
     path("", include("programs.urls")),
     path("", include("programs.pool_urls")),
     path("", include("accounts.urls")),

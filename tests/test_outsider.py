@@ -86,6 +86,10 @@ def victim(world: World) -> Victim:
         conversion = conversion_record(
             order_id="ORD-1", amount=5000, currency="EUR", customer={"email": "finn@example.com"}
         ).conversion
+    from rewards.webhooks import endpoint_create
+
+    with tenancy.merchant_context(world.acme):
+        endpoint = endpoint_create(url="https://hooks.acme.example/referrals")
     real = {
         "merchant_slug": world.acme.slug,
         "program_id": program.public_id,
@@ -95,6 +99,7 @@ def victim(world: World) -> Victim:
         "pool_id": pool.public_id,
         "advocate_id": advocate.public_id,
         "conversion_id": conversion.public_id,
+        "endpoint_id": endpoint.public_id,
     }
     missing = {
         "merchant_slug": "no-such-merchant",
@@ -105,6 +110,7 @@ def victim(world: World) -> Victim:
         "pool_id": "pool_" + "0" * 20,
         "advocate_id": "adv_" + "0" * 20,
         "conversion_id": "conv_" + "0" * 20,
+        "endpoint_id": "we_" + "0" * 20,
     }
     return Victim(real=real, missing=missing, outsider_key=make_key(world.globex))
 

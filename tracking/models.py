@@ -180,3 +180,38 @@ class Refund(TenantModel):
                 name="refund_unique_external_id",
             ),
         ]
+
+
+class StripeEvent(TenantModel):
+    """One event from the merchant's own Stripe account, recorded once (the idempotency key is
+    `(merchant, event_id)`), with what we did about it.
+
+    An event that refers to an order we have not seen yet (a refund before its checkout) waits:
+    `processed_at` stays empty, `waiting_for` holds the order ids it may belong to and `payload`
+    the event, until a conversion with one of those ids is recorded and it is applied. The
+    payload is kept only while waiting (it holds customer data)."""
+
+    event_id = models.CharField(max_length=255)
+    type = models.CharField(max_length=100)
+    received_at = models.DateTimeField(default=timezone.now, editable=False)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.TextField(blank=True)
+    waiting_for = models.JSONField(default=list, blank=True)
+    payload = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "event_id"], name="stripe_event_unique_per_merchant"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["merchant", "received_at"],
+                name="stripe_event_waiting",
+                condition=models.Q(processed_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} ({self.type})"

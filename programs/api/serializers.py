@@ -381,3 +381,23 @@ class ProgramErrorBodySerializer(serializers.Serializer[dict[str, Any]]):
 
 class ProgramErrorSerializer(serializers.Serializer[dict[str, Any]]):
     error = ProgramErrorBodySerializer()
+
+
+# Every `/api/v1/` view (`referral_saas.api.views.MerchantAPIView`) can answer these, whatever
+# the endpoint: 401 without a valid key, 403 for a key of the wrong kind (or a publishable key
+# from an origin it does not allow), 429 beyond the key's rate limit.
+COMMON_ERROR_STATUSES = (401, 403, 429)
+# A POST may carry an `Idempotency-Key`: 400 if malformed, 409 while the first request with the
+# key is still running, 422 if the key is reused with another request.
+IDEMPOTENT_ERROR_STATUSES = (400, 409, 422)
+
+
+def error_responses(
+    *statuses: int, idempotent: bool = False
+) -> dict[int, type[ProgramErrorSerializer]]:
+    """`extend_schema` responses: the error envelope for `statuses`, plus the statuses every
+    API view can answer (and those of `Idempotency-Key` when `idempotent`)."""
+    codes = {*statuses, *COMMON_ERROR_STATUSES}
+    if idempotent:
+        codes.update(IDEMPOTENT_ERROR_STATUSES)
+    return {code: ProgramErrorSerializer for code in sorted(codes)}

@@ -19,9 +19,9 @@ from programs import services
 from programs.api import examples
 from programs.api.selectors import program_list_filtered, program_records
 from programs.api.serializers import (
-    ProgramErrorSerializer,
     ProgramInputSerializer,
     ProgramOutputSerializer,
+    error_responses,
 )
 from programs.models import Program, ProgramStatus, ProgramType
 from programs.selectors import program_get
@@ -31,7 +31,16 @@ from referral_saas.api.pagination import list_schema, paginate
 from referral_saas.api.views import MerchantAPIView
 
 LIST_SCHEMA = list_schema(ProgramOutputSerializer, "ProgramList")
-ERRORS = {400: ProgramErrorSerializer, 404: ProgramErrorSerializer}
+ERRORS = error_responses(400, 404)
+# Every POST of the API takes it (`referral_saas.api.idempotency`).
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]([ -~]*[!-~])?$"},
+    OpenApiParameter.HEADER,
+    description="Makes the POST safe to retry: the first response is replayed for 24 hours "
+    "to a request with the same key and body. 1 to 255 printable ASCII characters (no "
+    "leading or trailing space).",
+)
 
 
 def _invalid(message: str, param: str | None) -> ApiError:
@@ -128,7 +137,7 @@ class ProgramListApi(ProgramApiView):
             OpenApiParameter("status", str, enum=ProgramStatus.values),
             OpenApiParameter("type", str, enum=ProgramType.values),
         ],
-        responses=LIST_SCHEMA["responses"],
+        responses=error_responses(400) | {200: LIST_SCHEMA["responses"]},
         examples=[
             OpenApiExample(
                 "A page of programs",
@@ -151,7 +160,8 @@ class ProgramListApi(ProgramApiView):
         description="Creates a draft (version 1). Every invalid field is listed in "
         "`error.errors`; `error.param` names the first.",
         request=ProgramInputSerializer,
-        responses={201: ProgramOutputSerializer, 400: ProgramErrorSerializer},
+        parameters=[IDEMPOTENCY_KEY],
+        responses=error_responses(400, idempotent=True) | {201: ProgramOutputSerializer},
         examples=[
             OpenApiExample("Two-sided", value=examples.CREATE_TWO_SIDED, request_only=True),
             OpenApiExample("Tiered", value=examples.CREATE_TIERED, request_only=True),
@@ -170,7 +180,7 @@ class ProgramDetailApi(ProgramApiView):
     @extend_schema(
         operation_id="programs_retrieve",
         summary="Retrieve a program",
-        responses={200: ProgramOutputSerializer, 404: ProgramErrorSerializer},
+        responses=error_responses(404) | {200: ProgramOutputSerializer},
         examples=[examples.program_example(200), *examples.error_examples()],
     )
     def get(self, request: Request, program_id: str) -> Response:
@@ -210,7 +220,8 @@ def _transition_schema(verb: str, description: str, result: str) -> Any:
         summary=f"{verb.capitalize()} a program",
         description=description,
         request=None,
-        responses=ERRORS | {200: ProgramOutputSerializer},
+        parameters=[IDEMPOTENCY_KEY],
+        responses=error_responses(400, 404, idempotent=True) | {200: ProgramOutputSerializer},
         examples=[
             examples.program_example(200, status=result),
             *examples.error_examples(validation=examples.TRANSITION_ERROR),
@@ -254,7 +265,8 @@ class ProgramDuplicateApi(ProgramApiView):
         description="A new draft (version 1) with the same settings, copy and current "
         "configuration; code pools are not copied.",
         request=None,
-        responses={201: ProgramOutputSerializer, 404: ProgramErrorSerializer},
+        parameters=[IDEMPOTENCY_KEY],
+        responses=error_responses(404, idempotent=True) | {201: ProgramOutputSerializer},
         examples=[
             examples.program_example(
                 201, name="Give 10, get 10 (copy)", slug="give-10-copy", status="draft"

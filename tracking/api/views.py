@@ -19,9 +19,9 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from programs.api.serializers import ProgramErrorSerializer as ErrorSerializer
+from programs.api.serializers import error_responses
+from programs.api.views import IDEMPOTENCY_KEY, _choice_param, spec_error_response
 from programs.api.views import _body as json_object_body
-from programs.api.views import _choice_param, spec_error_response
 from programs.models import Program
 from programs.specs import SpecError
 from referral_saas.api.cors import allow_origin
@@ -138,7 +138,7 @@ class AdvocateListApi(TrackingApiView):
             OpenApiParameter("program", str, description="A program id."),
             OpenApiParameter("email", str, description="Exact email (case-insensitive)."),
         ],
-        responses={200: ADVOCATE_LIST["responses"], 400: ErrorSerializer},
+        responses=error_responses(400) | {200: ADVOCATE_LIST["responses"]},
         examples=[
             ex.response(
                 "A page of advocates",
@@ -161,13 +161,9 @@ class AdvocateListApi(TrackingApiView):
         "advocate (200). Secret or publishable key (from an allowed Origin). Another "
         "merchant's program is 404." + BODY_NOTE,
         request=AdvocateInputSerializer,
-        responses={
-            200: AdvocateOutputSerializer,
-            201: AdvocateOutputSerializer,
-            400: ErrorSerializer,
-            404: ErrorSerializer,
-            413: ErrorSerializer,
-        },
+        parameters=[IDEMPOTENCY_KEY],
+        responses=error_responses(400, 404, 413, idempotent=True)
+        | {200: AdvocateOutputSerializer, 201: AdvocateOutputSerializer},
         examples=[
             ex.request(
                 "Enrol",
@@ -207,7 +203,7 @@ class AdvocateDetailApi(TrackingApiView):
         operation_id="advocates_retrieve",
         summary="Retrieve an advocate",
         description="With stats: clicks, referrals and attributed conversions.",
-        responses={200: AdvocateDetailSerializer, 404: ErrorSerializer},
+        responses=error_responses(404) | {200: AdvocateDetailSerializer},
         examples=[
             ex.response("Advocate", {**ex.ADVOCATE, "stats": ex.STATS}, 200),
             ex.not_found("advocate"),
@@ -233,7 +229,8 @@ class ClickApi(TrackingApiView):
         description="A visit through an advocate's link. The IP address is never stored, only "
         "a keyed hash and its truncated prefix. Secret or publishable key." + BODY_NOTE,
         request=ClickInputSerializer,
-        responses={201: ClickOutputSerializer, 400: ErrorSerializer, 413: ErrorSerializer},
+        parameters=[IDEMPOTENCY_KEY],
+        responses=error_responses(400, 413, idempotent=True) | {201: ClickOutputSerializer},
         examples=[
             ex.request(
                 "Click",
@@ -269,12 +266,9 @@ class ReferralApi(TrackingApiView):
         "another advocate, returns the first referral unchanged (200). Secret or publishable "
         "key." + BODY_NOTE,
         request=ReferralInputSerializer,
-        responses={
-            200: ReferralOutputSerializer,
-            201: ReferralOutputSerializer,
-            400: ErrorSerializer,
-            413: ErrorSerializer,
-        },
+        parameters=[IDEMPOTENCY_KEY],
+        responses=error_responses(400, 413, idempotent=True)
+        | {200: ReferralOutputSerializer, 201: ReferralOutputSerializer},
         examples=[
             ex.request("By click", {"click_id": ex.CLICK["id"], "email": "luca@example.com"}),
             ex.request("By code", {"code": "MARIA-7KQ2XP", "email": "luca@example.com"}),
@@ -337,7 +331,7 @@ class ConversionListApi(TrackingApiView):
             OpenApiParameter("status", str, enum=ConversionStatus.values),
             OpenApiParameter("program", str, description="A program id."),
         ],
-        responses={200: CONVERSION_LIST["responses"], 400: ErrorSerializer},
+        responses=error_responses(400) | {200: CONVERSION_LIST["responses"]},
         examples=[
             ex.response("A page of conversions", {"data": [ex.EVALUATED], "next_cursor": None}, 200)
         ],
@@ -357,7 +351,9 @@ class ConversionListApi(TrackingApiView):
         "same order again, or concurrently, returns the first conversion with 200 and never "
         "a second reward. Secret keys only." + BODY_NOTE,
         request=ConversionInputSerializer,
-        responses={
+        parameters=[IDEMPOTENCY_KEY],
+        responses=error_responses(400, 413, idempotent=True)
+        | {
             200: ConversionOutputSerializer,
             202: inline_serializer(
                 name="ConversionReceived",
@@ -369,8 +365,6 @@ class ConversionListApi(TrackingApiView):
                     "created_at": serializers.DateTimeField(),
                 },
             ),
-            400: ErrorSerializer,
-            413: ErrorSerializer,
         },
         examples=[
             ex.request(
@@ -438,7 +432,7 @@ class ConversionDetailApi(TrackingApiView):
         summary="Retrieve a conversion",
         description="With its status, decision reasons and rewards (rewards stay an empty list "
         "until the reward pipeline exists).",
-        responses={200: ConversionOutputSerializer, 404: ErrorSerializer},
+        responses=error_responses(404) | {200: ConversionOutputSerializer},
         examples=[ex.response("Evaluated", ex.EVALUATED, 200), ex.not_found("conversion")],
     )
     def get(self, request: Request, conversion_id: str) -> Response:
@@ -454,12 +448,10 @@ class RefundApi(TrackingApiView):
         "whole amount is refunded. Refunds never exceed the order, also concurrently (400 on "
         "`amount`). The same `external_id` reported again returns the same refund." + BODY_NOTE,
         request=RefundInputSerializer,
-        responses={
-            201: RefundOutputSerializer,
-            400: ErrorSerializer,
-            404: ErrorSerializer,
-            413: ErrorSerializer,
-        },
+        parameters=[IDEMPOTENCY_KEY],
+        # 200: the same `external_id` reported again returns the first refund.
+        responses=error_responses(400, 404, 413, idempotent=True)
+        | {200: RefundOutputSerializer, 201: RefundOutputSerializer},
         examples=[
             ex.request("Partial", {"amount": 2000, "external_id": "re_3PqX"}),
             ex.request("Full", {}),
