@@ -11,7 +11,8 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from programs.api.serializers import ProgramErrorSerializer as ErrorSerializer
+from programs.api.serializers import error_responses
+from programs.api.views import IDEMPOTENCY_KEY
 from tracking import privacy
 from tracking.api import examples as ex
 from tracking.api.views import BODY_NOTE, TrackingApiView
@@ -219,7 +220,8 @@ class PrivacyExportApi(TrackingApiView):
         "holds personal data: avoid sending an `Idempotency-Key`, whose response is stored "
         "for 24 hours." + BODY_NOTE,
         request=PrivacyRequestSerializer,
-        responses={200: PrivacyExportSerializer, 400: ErrorSerializer, 413: ErrorSerializer},
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: PrivacyExportSerializer, **error_responses(413, idempotent=True)},
         examples=[
             ex.request("Export", {"email": "luca@example.com"}),
             ex.response("Export", EXPORT_EXAMPLE, 200),
@@ -246,7 +248,8 @@ class PrivacyEraseApi(TrackingApiView):
         "reports zeros. Audited as `privacy.erased` with the email hashed. Secret keys "
         "only." + BODY_NOTE,
         request=PrivacyRequestSerializer,
-        responses={200: PrivacyErasureSerializer, 400: ErrorSerializer, 413: ErrorSerializer},
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: PrivacyErasureSerializer, **error_responses(413, idempotent=True)},
         examples=[
             ex.request("Erase", {"email": "luca@example.com"}),
             ex.response("Erased", ERASURE_EXAMPLE, 200),
