@@ -239,7 +239,8 @@ if IDEMPOTENCY_ABANDONED_AFTER_SECONDS < 1:
 # Per-API-key rate limits: requests per window, counted in Redis (in process when no REDIS_URL).
 API_RATE_LIMIT_WINDOW_SECONDS = env.int("API_RATE_LIMIT_WINDOW_SECONDS", default=1)
 API_RATE_LIMIT_SECRET = env.int("API_RATE_LIMIT_SECRET", default=100)
-API_RATE_LIMIT_PUBLISHABLE = env.int("API_RATE_LIMIT_PUBLISHABLE", default=50)
+# A publishable key is shared by every visitor of the shop's pages, so it gets more room.
+API_RATE_LIMIT_PUBLISHABLE = env.int("API_RATE_LIMIT_PUBLISHABLE", default=300)
 # A separate Redis for the counters if wanted; the limiter fails open when it is unreachable.
 API_RATE_LIMIT_REDIS_URL: str = env.str("API_RATE_LIMIT_REDIS_URL", default="") or REDIS_URL
 if min(API_RATE_LIMIT_WINDOW_SECONDS, API_RATE_LIMIT_SECRET, API_RATE_LIMIT_PUBLISHABLE) < 1:
