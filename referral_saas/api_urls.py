@@ -12,6 +12,13 @@ from programs.api.views import (
     ProgramListApi,
     ProgramPauseApi,
 )
+from rewards.api.rewards import (
+    RewardApproveApi,
+    RewardDetailApi,
+    RewardFulfilApi,
+    RewardListApi,
+    RewardRejectApi,
+)
 from rewards.api.views import (
     WebhookEndpointDetailApi,
     WebhookEndpointListApi,
@@ -71,6 +78,11 @@ urlpatterns = [
         RefundApi.as_view(),
         name="api_conversion_refunds",
     ),
+    path("rewards", RewardListApi.as_view(), name="api_rewards"),
+    path("rewards/<str:reward_id>", RewardDetailApi.as_view(), name="api_reward"),
+    path("rewards/<str:reward_id>/approve", RewardApproveApi.as_view(), name="api_reward_approve"),
+    path("rewards/<str:reward_id>/reject", RewardRejectApi.as_view(), name="api_reward_reject"),
+    path("rewards/<str:reward_id>/fulfil", RewardFulfilApi.as_view(), name="api_reward_fulfil"),
     path("webhook-endpoints", WebhookEndpointListApi.as_view(), name="api_webhook_endpoints"),
     path(
         "webhook-endpoints/<str:endpoint_id>",

@@ -67,3 +67,73 @@ class WebhookEndpoint(TenantModel):
 
     def subscribes_to(self, event: str) -> bool:
         return not self.events or event in self.events
+
+
+class RewardRecipient(models.TextChoices):
+    ADVOCATE = "advocate", "Advocate"
+    FRIEND = "friend", "Friend"
+
+
+class RewardStatus(models.TextChoices):
+    PENDING = "pending", "Pending"  # on hold until `available_at`
+    HELD = "held", "Held"  # fraud review
+    APPROVED = "approved", "Approved"
+    ISSUED = "issued", "Issued"
+    REJECTED = "rejected", "Rejected"
+    VOIDED = "voided", "Voided"  # refund before issue
+    CLAWED_BACK = "clawed_back", "Clawed back"  # refund after issue
+    FAILED = "failed", "Failed"  # fulfilment gave up after retries
+
+
+class Reward(TenantModel):
+    """What one side (advocate or friend) earns from one qualified conversion.
+
+    One reward per (conversion, recipient role, tier), enforced by the database: a duplicate
+    or concurrent evaluation of the same conversion cannot mint a second one. `tier` is 0 for
+    non-tiered programs. The value is a copy of the reward spec at creation (kind, amount or
+    percent, points, label), so later program edits do not rewrite it. Transitions happen in
+    `rewards.services`, each a conditional UPDATE on the current status.
+    """
+
+    public_id = models.CharField(
+        max_length=32, unique=True, default=functools.partial(new_public_id, "rwd"), editable=False
+    )
+    recipient = models.CharField(max_length=16, choices=RewardRecipient.choices)
+    advocate = models.ForeignKey("tracking.Advocate", on_delete=models.PROTECT, related_name="+")
+    conversion = models.ForeignKey(
+        "tracking.Conversion", on_delete=models.PROTECT, related_name="+"
+    )
+    tier = models.PositiveIntegerField(default=0)
+    kind = models.CharField(max_length=32)
+    amount = models.BigIntegerField(null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    percent = models.PositiveIntegerField(null=True, blank=True)
+    points = models.PositiveIntegerField(null=True, blank=True)
+    label = models.CharField(max_length=200, blank=True)
+    status = models.CharField(
+        max_length=16, choices=RewardStatus.choices, default=RewardStatus.PENDING
+    )
+    available_at = models.DateTimeField(null=True, blank=True)
+    fulfilment_method = models.CharField(max_length=32)
+    fulfilment_code = models.CharField(max_length=200, blank=True)
+    fulfilment_external_id = models.CharField(max_length=200, blank=True)
+    reasons = models.JSONField(default=list, blank=True)
+    issued_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "conversion", "recipient", "tier"],
+                name="reward_one_per_conversion_recipient_tier",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount__isnull=True) | models.Q(percent__isnull=True),
+                name="reward_amount_or_percent",
+            ),
+        ]
+        indexes = [models.Index(fields=["merchant", "status"], name="reward_merchant_status")]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} ({self.recipient}, {self.status})"

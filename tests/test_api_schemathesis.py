@@ -27,6 +27,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from referral_saas import tenancy
+from rewards.models import Reward
 from tests.conftest import World, make_key
 from tests.factories import make_program
 from tracking import services
@@ -80,6 +81,15 @@ def api(transactional_db: None, world: World) -> Api:
             customer={"email": "luca@example.com", "id": "cus_1", "name": "Luca"},
             code=advocate.code,
         ).conversion
+        reward = Reward.objects.create(
+            recipient="advocate",
+            advocate=advocate,
+            conversion=conversion,
+            kind="account_credit",
+            amount=1000,
+            currency="EUR",
+            fulfilment_method="webhook",
+        )
     key = make_key(world.acme)
     return Api(
         headers={"Authorization": f"Bearer {key.plaintext}"},
@@ -87,6 +97,7 @@ def api(transactional_db: None, world: World) -> Api:
             "program_id": program.public_id,
             "advocate_id": advocate.public_id,
             "conversion_id": conversion.public_id,
+            "reward_id": reward.public_id,
         },
         body_ids={"program": program.public_id, "code": advocate.code, "click_id": click.public_id},
     )

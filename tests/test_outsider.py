@@ -90,6 +90,18 @@ def victim(world: World) -> Victim:
 
     with tenancy.merchant_context(world.acme):
         endpoint = endpoint_create(url="https://hooks.acme.example/referrals")
+    from rewards.models import Reward
+
+    with tenancy.merchant_context(world.acme):
+        reward = Reward.objects.create(
+            recipient="advocate",
+            advocate=advocate,
+            conversion=conversion,
+            kind="account_credit",
+            amount=1000,
+            currency="EUR",
+            fulfilment_method="webhook",
+        )
     real = {
         "merchant_slug": world.acme.slug,
         "program_id": program.public_id,
@@ -100,6 +112,7 @@ def victim(world: World) -> Victim:
         "advocate_id": advocate.public_id,
         "conversion_id": conversion.public_id,
         "endpoint_id": endpoint.public_id,
+        "reward_id": reward.public_id,
     }
     missing = {
         "merchant_slug": "no-such-merchant",
@@ -111,6 +124,7 @@ def victim(world: World) -> Victim:
         "advocate_id": "adv_" + "0" * 20,
         "conversion_id": "conv_" + "0" * 20,
         "endpoint_id": "we_" + "0" * 20,
+        "reward_id": "rwd_" + "0" * 20,
     }
     return Victim(real=real, missing=missing, outsider_key=make_key(world.globex))
 

@@ -14,6 +14,9 @@ from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from programs.api.serializers import LocaleField, NamedEnumField
+from rewards.api.reward_serializers import RewardOutputSerializer
+from rewards.models import Reward
+from rewards.selectors import rewards_for_conversions
 from tracking.models import Advocate, Click, Conversion, ConversionStatus, Referral, Refund
 
 
@@ -221,6 +224,17 @@ class CustomerOutputSerializer(serializers.Serializer[Conversion]):
     name = serializers.CharField(source="customer_name")
 
 
+class ConversionListSerializer(serializers.ListSerializer[Conversion]):
+    """Fetches the rewards of the whole page in one query (no query per conversion)."""
+
+    def to_representation(self, data: Any) -> list[Any]:
+        conversions = list(data.all() if hasattr(data, "all") else data)
+        child = self.child
+        assert isinstance(child, ConversionOutputSerializer)
+        child.rewards_by_conversion = rewards_for_conversions(c.pk for c in conversions)
+        return super().to_representation(conversions)
+
+
 @extend_schema_serializer(component_name="Conversion")
 class ConversionOutputSerializer(serializers.Serializer[Conversion]):
     """A conversion. Attribution (program, advocate, referral), the decision (status,
@@ -246,7 +260,7 @@ class ConversionOutputSerializer(serializers.Serializer[Conversion]):
     risk_score = serializers.IntegerField(allow_null=True)
     reasons = ReasonSerializer(many=True)
     rewards = serializers.SerializerMethodField(
-        help_text="Always an empty list for now: rewards arrive with the reward pipeline."
+        help_text="Its rewards (advocate's and friend's), oldest first."
     )
     referral_code = serializers.CharField(help_text="The code reported with the order.")
     click_id = serializers.CharField(
@@ -258,9 +272,20 @@ class ConversionOutputSerializer(serializers.Serializer[Conversion]):
     created_at = serializers.DateTimeField()
     evaluated_at = serializers.DateTimeField(allow_null=True)
 
-    @extend_schema_field(serializers.ListField(child=serializers.DictField()))
+    # Set by ConversionListSerializer for a page; a single conversion fetches its own.
+    rewards_by_conversion: dict[int, list[Reward]] | None = None
+
+    class Meta:
+        list_serializer_class = ConversionListSerializer
+
+    @extend_schema_field(RewardOutputSerializer(many=True))
     def get_rewards(self, conversion: Conversion) -> list[dict[str, Any]]:
-        return []
+        known = self.rewards_by_conversion
+        if known is not None and conversion.pk in known:
+            rewards = known[conversion.pk]
+        else:
+            rewards = rewards_for_conversions([conversion.pk])[conversion.pk]
+        return list(RewardOutputSerializer(instance=rewards, many=True).data)  # type: ignore[arg-type]
 
 
 @extend_schema_serializer(component_name="Refund")

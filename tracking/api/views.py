@@ -430,8 +430,8 @@ class ConversionDetailApi(TrackingApiView):
     @extend_schema(
         operation_id="conversions_retrieve",
         summary="Retrieve a conversion",
-        description="With its status, decision reasons and rewards (rewards stay an empty list "
-        "until the reward pipeline exists).",
+        description="With its status, decision reasons and the rewards created for it (one per "
+        "recipient and tier).",
         responses=error_responses(404) | {200: ConversionOutputSerializer},
         examples=[ex.response("Evaluated", ex.EVALUATED, 200), ex.not_found("conversion")],
     )

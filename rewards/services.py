@@ -1,0 +1,177 @@
+"""Manual transitions of rewards, taken by the merchant through the API.
+
+Each transition is one conditional UPDATE (`WHERE status IN (...)`): it acts only if exactly
+that row changed, so two concurrent calls cannot both approve, and a reward in any other state
+is refused with a `SpecError` on `status` and left as it was. Every transition appends a
+`{"rule": "manual", ...}` reason and is audited. The reward pipeline (creation from
+conversions, holds, automatic fulfilment) is not here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Func, Value
+from django.db.models.fields.json import JSONField
+from django.http import HttpRequest
+from django.utils import timezone
+
+from accounts.services import audit_record
+from programs.specs import SpecError
+from rewards.models import Reward, RewardStatus
+
+# Methods where the merchant delivers the reward and confirms it through `fulfil`.
+MERCHANT_FULFILLED_METHODS = frozenset({"webhook", "manual"})
+MAX_TEXT = 200
+
+
+class _JsonbAppend(Func):
+    """`reasons || '[{...}]'::jsonb`: append in the UPDATE itself, so no read is needed."""
+
+    template = "%(expressions)s"
+    arg_joiner = " || "
+    output_field = JSONField()
+
+
+def _text(value: Any, name: str, *, required: bool = False) -> str:
+    if value is None or value == "":
+        if required:
+            raise SpecError({name: "This field is required."})
+        return ""
+    if not isinstance(value, str):
+        raise SpecError({name: "Must be a string."})
+    value = value.strip()
+    if len(value) > MAX_TEXT:
+        raise SpecError({name: f"At most {MAX_TEXT} characters."})
+    if "\x00" in value:
+        raise SpecError({name: "Cannot contain NUL characters."})
+    if required and not value:
+        raise SpecError({name: "This field is required."})
+    return value
+
+
+def _refuse(reward: Reward, verb: str) -> SpecError:
+    current = (
+        Reward.objects.filter(pk=reward.pk).values_list("status", flat=True).first()
+        or reward.status
+    )
+    article = "An" if current[:1] in ("a", "e", "i", "o", "u") else "A"
+    return SpecError({"status": f"{article} {current} reward cannot be {verb}."})
+
+
+def _transition(
+    reward: Reward,
+    *,
+    allowed: Iterable[str],
+    reason: dict[str, str],
+    verb: str,
+    extra_filter: dict[str, Any] | None = None,
+    **changes: Any,
+) -> Reward:
+    now = timezone.now()
+    changed = Reward.objects.filter(
+        pk=reward.pk, status__in=list(allowed), **(extra_filter or {})
+    ).update(
+        reasons=_JsonbAppend("reasons", Value([reason], output_field=JSONField())),
+        updated_at=now,
+        **changes,
+    )
+    if changed != 1:
+        raise _refuse(reward, verb)
+    reward.refresh_from_db()
+    return reward
+
+
+def reward_approve(*, reward: Reward, request: HttpRequest | None = None) -> Reward:
+    """pending or held → approved."""
+    with transaction.atomic():
+        reward = _transition(
+            reward,
+            allowed=(RewardStatus.PENDING, RewardStatus.HELD),
+            reason={"rule": "manual", "outcome": "approved", "detail": "Approved by the merchant."},
+            verb="approved",
+            status=RewardStatus.APPROVED,
+        )
+        audit_record(action="reward.approved", target=reward, request=request)
+    return reward
+
+
+def reward_reject(
+    *, reward: Reward, reason: Any = None, request: HttpRequest | None = None
+) -> Reward:
+    """pending or held → rejected, with the merchant's reason."""
+    detail = _text(reason, "reason") or "Rejected by the merchant."
+    with transaction.atomic():
+        reward = _transition(
+            reward,
+            allowed=(RewardStatus.PENDING, RewardStatus.HELD),
+            reason={"rule": "manual", "outcome": "rejected", "detail": detail},
+            verb="rejected",
+            status=RewardStatus.REJECTED,
+        )
+        audit_record(
+            action="reward.rejected", target=reward, data={"reason": detail}, request=request
+        )
+    return reward
+
+
+def reward_fulfil(
+    *,
+    reward: Reward,
+    code: Any = None,
+    external_id: Any = None,
+    request: HttpRequest | None = None,
+) -> tuple[Reward, bool]:
+    """approved → issued, for rewards the merchant delivers (`webhook`, `manual`): records the
+    code and/or the merchant's id for the delivery. Confirming again with the same
+    `external_id` changes nothing. Returns the reward and whether it changed."""
+    code_value = _text(code, "code")
+    external = _text(external_id, "external_id")
+    if reward.fulfilment_method not in MERCHANT_FULFILLED_METHODS:
+        raise SpecError(
+            {
+                "fulfilment": f"A {reward.fulfilment_method} reward is fulfilled by us, "
+                "not confirmed through the API."
+            }
+        )
+    if (
+        external
+        and reward.status == RewardStatus.ISSUED
+        and reward.fulfilment_external_id == external
+    ):
+        return reward, False
+    with transaction.atomic():
+        try:
+            reward = _transition(
+                reward,
+                allowed=(RewardStatus.APPROVED,),
+                reason={
+                    "rule": "manual",
+                    "outcome": "issued",
+                    "detail": "Fulfilled by the merchant.",
+                },
+                verb="fulfilled",
+                status=RewardStatus.ISSUED,
+                issued_at=timezone.now(),
+                fulfilment_code=code_value,
+                fulfilment_external_id=external,
+            )
+        except SpecError:
+            # A concurrent confirmation with the same id may have won: that is this one too.
+            if external:
+                reward.refresh_from_db()
+                if (
+                    reward.status == RewardStatus.ISSUED
+                    and reward.fulfilment_external_id == external
+                ):
+                    return reward, False
+            raise
+        audit_record(
+            action="reward.issued",
+            target=reward,
+            data={"external_id": external} if external else {},
+            request=request,
+        )
+    return reward, True
