@@ -18,35 +18,18 @@ from rest_framework.response import Response
 from programs import services
 from programs.api import examples
 from programs.api.selectors import program_list_filtered, program_records
-from programs.api.serializers import (
-    ProgramInputSerializer,
-    ProgramOutputSerializer,
-    error_responses,
-)
+from programs.api.serializers import ProgramInputSerializer, ProgramOutputSerializer
 from programs.models import Program, ProgramStatus, ProgramType
 from programs.selectors import program_get
 from programs.specs import SpecError
-from referral_saas.api.errors import ApiError, error_body
+from referral_saas.api.errors import error_body
 from referral_saas.api.pagination import list_schema, paginate
+from referral_saas.api.requests import choice_param, json_object_body
+from referral_saas.api.schema import IDEMPOTENCY_KEY, error_responses
 from referral_saas.api.views import MerchantAPIView
 
 LIST_SCHEMA = list_schema(ProgramOutputSerializer, "ProgramList")
 ERRORS = error_responses(400, 404)
-# Every POST of the API takes it (`referral_saas.api.idempotency`).
-IDEMPOTENCY_KEY = OpenApiParameter(
-    "Idempotency-Key",
-    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]([ -~]*[!-~])?$"},
-    OpenApiParameter.HEADER,
-    description="Makes the POST safe to retry: the first response is replayed for 24 hours "
-    "to a request with the same key and body. 1 to 255 printable ASCII characters (no "
-    "leading or trailing space).",
-)
-
-
-def _invalid(message: str, param: str | None) -> ApiError:
-    return ApiError(
-        status_code=400, type="invalid_request_error", code="invalid", message=message, param=param
-    )
 
 
 def spec_error_response(error: SpecError) -> Response:
@@ -56,44 +39,6 @@ def spec_error_response(error: SpecError) -> Response:
     body = error_body(type="invalid_request_error", code="invalid", message=message, param=param)
     body["error"]["errors"] = problems
     return Response(body, status=status.HTTP_400_BAD_REQUEST)
-
-
-def _nul_character_at(value: Any) -> str | None:
-    """The path of a string (or key) holding a NUL character: PostgreSQL can store
-    none in text or jsonb, so it must be refused here rather than fail at INSERT."""
-    stack: list[tuple[str, Any]] = [("", value)]
-    while stack:
-        path, item = stack.pop()
-        if isinstance(item, str) and "\x00" in item:
-            return path or None
-        if isinstance(item, dict):
-            for key, child in item.items():
-                child_path = f"{path}.{key}" if path else str(key)
-                if "\x00" in str(key):
-                    return child_path
-                stack.append((child_path, child))
-        elif isinstance(item, list):
-            stack.extend((f"{path}[{index}]", child) for index, child in enumerate(item))
-    return None
-
-
-def _body(request: Request) -> dict[str, Any]:
-    data = request.data
-    if not isinstance(data, dict):
-        raise _invalid("The request body must be a JSON object.", None)
-    path = _nul_character_at(data)
-    if path is not None:
-        raise _invalid("Text cannot contain NUL (\\u0000) characters.", path)
-    return data
-
-
-def _choice_param(request: Request, name: str, choices: list[str]) -> str | None:
-    value = request.query_params.get(name)
-    if value is None:
-        return None
-    if value not in choices:
-        raise _invalid(f"{name} must be one of: {', '.join(choices)}.", name)
-    return value
 
 
 class ProgramApiView(MerchantAPIView):
@@ -149,8 +94,8 @@ class ProgramListApi(ProgramApiView):
     )
     def get(self, request: Request) -> Response:
         programs = program_list_filtered(
-            status=_choice_param(request, "status", ProgramStatus.values),
-            program_type=_choice_param(request, "type", ProgramType.values),
+            status=choice_param(request, "status", ProgramStatus.values),
+            program_type=choice_param(request, "type", ProgramType.values),
         )
         return Response(paginate(request, programs, self.serialize))
 
@@ -171,7 +116,7 @@ class ProgramListApi(ProgramApiView):
     )
     def post(self, request: Request) -> Response:
         program = services.program_create(
-            actor=None, data=_body(request), request=self.http_request(request)
+            actor=None, data=json_object_body(request), request=self.http_request(request)
         )
         return self.render_one(program, status.HTTP_201_CREATED)
 
@@ -208,7 +153,7 @@ class ProgramDetailApi(ProgramApiView):
         program = services.program_update(
             actor=None,
             program=self.get_program(program_id),
-            data=_body(request),
+            data=json_object_body(request),
             request=self.http_request(request),
         )
         return self.render_one(program)

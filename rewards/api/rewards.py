@@ -17,9 +17,9 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from programs.api.serializers import error_responses
-from programs.api.views import IDEMPOTENCY_KEY, _choice_param
 from referral_saas.api.pagination import list_schema, paginate
+from referral_saas.api.requests import choice_param
+from referral_saas.api.schema import IDEMPOTENCY_KEY, error_responses
 from rewards import services
 from rewards.api.reward_serializers import RewardOutputSerializer
 from rewards.models import Reward, RewardRecipient, RewardStatus
@@ -116,8 +116,8 @@ class RewardListApi(TrackingApiView):
     )
     def get(self, request: Request) -> Response:
         rewards = reward_list(
-            status=_choice_param(request, "status", RewardStatus.values),
-            recipient=_choice_param(request, "recipient", RewardRecipient.values),
+            status=choice_param(request, "status", RewardStatus.values),
+            recipient=choice_param(request, "recipient", RewardRecipient.values),
             advocate=_text_param(request, "advocate"),
             conversion=_text_param(request, "conversion"),
         )

@@ -17,9 +17,8 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from programs.api.serializers import error_responses
-from programs.api.views import IDEMPOTENCY_KEY
 from referral_saas.api.pagination import list_schema, paginate
+from referral_saas.api.schema import IDEMPOTENCY_KEY, error_responses
 from rewards import webhooks
 from rewards.api.serializers import (
     RotateSecretInputSerializer,

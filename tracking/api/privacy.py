@@ -11,8 +11,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from programs.api.serializers import error_responses
-from programs.api.views import IDEMPOTENCY_KEY
+from referral_saas.api.schema import IDEMPOTENCY_KEY, error_responses
 from tracking import privacy
 from tracking.api import examples as ex
 from tracking.api.views import BODY_NOTE, TrackingApiView

@@ -19,15 +19,15 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from programs.api.serializers import error_responses
-from programs.api.views import IDEMPOTENCY_KEY, _choice_param, spec_error_response
-from programs.api.views import _body as json_object_body
+from programs.api.views import spec_error_response
 from programs.models import Program
 from programs.specs import SpecError
 from referral_saas.api.cors import allow_origin
 from referral_saas.api.errors import ApiError
 from referral_saas.api.pagination import list_schema, paginate
 from referral_saas.api.permissions import SecretKeyOnly, SecretOrPublishableKey
+from referral_saas.api.requests import choice_param, invalid, json_object_body
+from referral_saas.api.schema import IDEMPOTENCY_KEY, error_responses
 from referral_saas.api.views import MerchantAPIView
 from referral_saas.privacy import client_ip
 from tracking import services
@@ -56,16 +56,10 @@ ADVOCATE_LIST = list_schema(AdvocateDetailSerializer, "AdvocateList")
 CONVERSION_LIST = list_schema(ConversionOutputSerializer, "ConversionList")
 
 
-def _invalid(message: str, param: str | None) -> ApiError:
-    return ApiError(
-        status_code=400, type="invalid_request_error", code="invalid", message=message, param=param
-    )
-
-
 def _text_param(request: Request, name: str) -> str | None:
     value = request.query_params.get(name)
     if value is not None and "\x00" in value:
-        raise _invalid(f"{name} cannot contain NUL characters.", name)
+        raise invalid(f"{name} cannot contain NUL characters.", name)
     return value
 
 
@@ -338,7 +332,7 @@ class ConversionListApi(TrackingApiView):
     )
     def get(self, request: Request) -> Response:
         conversions = conversion_list(
-            status=_choice_param(request, "status", ConversionStatus.values),
+            status=choice_param(request, "status", ConversionStatus.values),
             program=_text_param(request, "program"),
         )
         return Response(paginate(request, conversions, _conversions))

@@ -1,0 +1,57 @@
+"""OpenAPI pieces shared by every `/api/v1/` view: the error envelope, the statuses every view
+can answer, and the `Idempotency-Key` header."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework import serializers
+
+
+class ErrorDetailSerializer(serializers.Serializer[dict[str, Any]]):
+    param = serializers.CharField(allow_null=True)
+    message = serializers.CharField()
+
+
+class ErrorBodySerializer(serializers.Serializer[dict[str, Any]]):
+    type = serializers.CharField()
+    code = serializers.CharField()
+    message = serializers.CharField()
+    param = serializers.CharField(allow_null=True, help_text="The field path at fault.")
+    errors = ErrorDetailSerializer(  # type: ignore[assignment]  # a field, not Serializer.errors
+        many=True, required=False, help_text="Every problem found (validation errors only)."
+    )
+
+
+class ErrorSerializer(serializers.Serializer[dict[str, Any]]):
+    error = ErrorBodySerializer()
+
+
+# Every `/api/v1/` view (`referral_saas.api.views.MerchantAPIView`) can answer these, whatever
+# the endpoint: 401 without a valid key, 403 for a key of the wrong kind (or a publishable key
+# from an origin it does not allow), 429 beyond the key's rate limit.
+COMMON_ERROR_STATUSES = (401, 403, 429)
+# A POST may carry an `Idempotency-Key`: 400 if malformed, 409 while the first request with the
+# key is still running, 422 if the key is reused with another request.
+IDEMPOTENT_ERROR_STATUSES = (400, 409, 422)
+
+
+def error_responses(*statuses: int, idempotent: bool = False) -> dict[int, type[ErrorSerializer]]:
+    """`extend_schema` responses: the error envelope for `statuses`, plus the statuses every
+    API view can answer (and those of `Idempotency-Key` when `idempotent`)."""
+    codes = {*statuses, *COMMON_ERROR_STATUSES}
+    if idempotent:
+        codes.update(IDEMPOTENT_ERROR_STATUSES)
+    return {code: ErrorSerializer for code in sorted(codes)}
+
+
+# Every POST of the API takes it (`referral_saas.api.idempotency`).
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]([ -~]*[!-~])?$"},
+    OpenApiParameter.HEADER,
+    description="Makes the POST safe to retry: the first response is replayed for 24 hours "
+    "to a request with the same key and body. 1 to 255 printable ASCII characters (no "
+    "leading or trailing space).",
+)
