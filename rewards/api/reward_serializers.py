@@ -8,8 +8,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
-from programs.api.serializers import NamedEnumField
-from programs.specs import FULFILMENT_METHODS, REWARD_KINDS
+from programs.api.serializers import FulfilmentMethodField, NamedEnumField, RewardKindField
 from rewards.models import Reward, RewardRecipient, RewardStatus
 
 
@@ -33,16 +32,6 @@ class RewardStatusField(NamedEnumField):
 class RewardRecipientField(NamedEnumField):
     enum_name = "RewardRecipientEnum"
     values = tuple(RewardRecipient.values)
-
-
-class RewardKindField(NamedEnumField):
-    enum_name = "RewardKindEnum"
-    values = REWARD_KINDS
-
-
-class FulfilmentMethodField(NamedEnumField):
-    enum_name = "FulfilmentMethodEnum"
-    values = FULFILMENT_METHODS
 
 
 class RewardReasonSerializer(serializers.Serializer[dict[str, Any]]):
