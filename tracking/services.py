@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import secrets
 from dataclasses import dataclass
@@ -267,15 +268,14 @@ def _time(value: Any, path: str) -> datetime | None:
 
 
 def _metadata(value: Any) -> dict[str, Any]:
-    import json
-
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise _invalid("metadata", "Must be an object.")
-    if len(json.dumps(value)) > MAX_METADATA_BYTES:
+    encoded = json.dumps(value)  # once: both checks read the same text
+    if len(encoded) > MAX_METADATA_BYTES:
         raise _invalid("metadata", f"At most {MAX_METADATA_BYTES} bytes of JSON.")
-    if "\\u0000" in json.dumps(value):
+    if "\\u0000" in encoded:
         raise _invalid("metadata", "Must not contain NUL characters.")
     return value
 
