@@ -25,6 +25,8 @@ from django.utils.translation.trans_real import parse_accept_lang_header
 from django.views.decorators.http import require_GET
 
 from accounts.models import Merchant
+from hosted import links
+from hosted.consent import CONSENT_TEXT_VERSION, ConsentState, consent_state
 from programs.models import Program, ProgramStatus
 from programs.services import program_config, program_copy
 from programs.specs import ProgramConfig, Variant
@@ -94,9 +96,13 @@ def render_landing(
     preview: bool = False,
     status: int = 200,
     variant_key: str | None = None,
+    forms: dict[str, Any] | None = None,
 ) -> HttpResponse:
     """Render the landing page in `locale` (fixed strings through {% translate %}), as
-    `variant_key`'s advocates see it when that names one of the program's variants."""
+    `variant_key`'s advocates see it when that names one of the program's variants.
+
+    `forms` carries the join and "send my link again" forms' state (errors, values, notices)
+    on the public page; the preview shows the same forms, inert, and no consent banner."""
     copy = program_copy(program).get(locale, {})
     config = program_config(program)
     variant = find_variant(config, variant_key)
@@ -116,6 +122,16 @@ def render_landing(
             "preview_variant": variant.name if preview and variant is not None else "",
             "brand_css_url": brand_css_url,
             "logo_url": logo_url,
+            "privacy_url": merchant.privacy_policy_url,
+            "form_token": "" if preview else links.form_token(program),
+            "join_url": reverse("hosted_join", args=[merchant.slug, program.slug]),
+            "resend_url": reverse("hosted_resend", args=[merchant.slug, program.slug]),
+            "forms": forms or {},
+            "consent": ConsentState(decided=True, granted=False, visitor_id="")
+            if preview
+            else consent_state(request),
+            "consent_version": CONSENT_TEXT_VERSION,
+            "consent_next": f"{language_url}?lang={locale}{keep}",
             "languages": [
                 {
                     "code": code,
@@ -201,19 +217,36 @@ def program_landing(request: HttpRequest, merchant_slug: str, program_slug: str)
         locale = choose_locale(
             program, request.GET.get("lang"), request.headers.get("Accept-Language", "")
         )
-        args = [merchant.slug, program.slug]
-        response = render_landing(
-            request,
-            merchant=merchant,
-            program=program,
-            locale=locale,
-            brand_css_url=reverse("program_brand_css", args=args)
-            + f"?v={int(program.updated_at.timestamp())}",
-            logo_url=reverse("program_logo", args=args) if program.logo else "",
-            language_url=reverse("program_landing", args=args),
-            status=200 if program.status == ProgramStatus.ACTIVE else 410,
-        )
-    response["Vary"] = "Accept-Language"
+        return landing_response(request, merchant, program, locale=locale)
+
+
+def landing_response(
+    request: HttpRequest,
+    merchant: Merchant,
+    program: Program,
+    *,
+    locale: str,
+    status: int | None = None,
+    **forms: Any,
+) -> HttpResponse:
+    """The public landing page (inside the merchant), also re-rendered by the join and "send
+    my link again" forms with their errors or notices in `forms`."""
+    args = [merchant.slug, program.slug]
+    live = program.status == ProgramStatus.ACTIVE
+    response = render_landing(
+        request,
+        merchant=merchant,
+        program=program,
+        locale=locale,
+        brand_css_url=reverse("program_brand_css", args=args)
+        + f"?v={int(program.updated_at.timestamp())}",
+        logo_url=reverse("program_logo", args=args) if program.logo else "",
+        language_url=reverse("program_landing", args=args),
+        status=status if status is not None else (200 if live else 410),
+        forms=forms,
+    )
+    response["Vary"] = "Accept-Language, Cookie"
+    response["Cache-Control"] = "no-store"
     return response
 
 

@@ -1,0 +1,103 @@
+"""Advocate and friend emails: rendered in the recipient's language (HTML and text), sent at most
+once each.
+
+Exactly-once, as far as SMTP allows: an email is *claimed* by inserting its `SentEmail` row
+under a unique key before sending, so a re-delivered task (acks_late, a worker killed after
+sending) finds the key and sends nothing. If sending raises, the claim is deleted and the
+error propagates, so the task's retry sends it. A claim left behind by a worker killed *during*
+sending is taken over after `STALE_CLAIM`, accepting a rare duplicate over a lost email.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from email.utils import formataddr, parseaddr
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+
+from hosted.models import SentEmail, SentEmailStatus
+from referral_saas import tenancy
+
+STALE_CLAIM = timedelta(minutes=15)
+KINDS = ("welcome", "portal_link", "reward_earned", "tier_reached", "friend_invitation")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+def render_email(kind: str, locale: str, context: dict[str, Any]) -> Rendered:
+    """Subject, text and HTML of `kind` in `locale`, from templates/hosted/email/<kind>.*."""
+    if kind not in KINDS:
+        raise ValueError(f"Unknown email {kind!r}")
+    with translation.override(locale):
+        context = {**context, "locale": locale}
+        subject = render_to_string(f"hosted/email/{kind}.subject.txt", context)
+        text = render_to_string(f"hosted/email/{kind}.txt", context)
+        html = render_to_string(f"hosted/email/{kind}.html", context)
+    return Rendered(subject=" ".join(subject.split()), text=text.strip() + "\n", html=html)
+
+
+def _claim(key: str, kind: str) -> bool:
+    try:
+        with transaction.atomic():
+            SentEmail.objects.create(key=key, kind=kind)
+        return True
+    except IntegrityError:
+        stale = timezone.now() - STALE_CLAIM
+        return (
+            SentEmail.objects.filter(
+                key=key, status=SentEmailStatus.SENDING, created_at__lt=stale
+            ).update(created_at=timezone.now())
+            == 1
+        )
+
+
+def mark_skipped(key: str, kind: str, detail: str) -> None:
+    """Record that an email will never be sent (opted out, switched off), once."""
+    try:
+        with transaction.atomic():
+            SentEmail.objects.create(
+                key=key, kind=kind, status=SentEmailStatus.SKIPPED, detail=detail[:200]
+            )
+    except IntegrityError:
+        pass
+
+
+def send_once(*, key: str, kind: str, to: str, locale: str, context: dict[str, Any]) -> bool:
+    """Send `kind` to `to` unless an email with `key` was already sent (or is being sent).
+    True when this call sent it."""
+    if not _claim(key, kind):
+        return False
+    rendered = render_email(kind, locale, context)
+    message = EmailMultiAlternatives(
+        subject=rendered.subject,
+        body=rendered.text,
+        from_email=_sender(),
+        to=[to],
+        headers={"Auto-Submitted": "auto-generated", "Content-Language": locale},
+    )
+    message.attach_alternative(rendered.html, "text/html")
+    try:
+        message.send()
+    except Exception:
+        SentEmail.objects.filter(key=key, status=SentEmailStatus.SENDING).delete()
+        raise
+    SentEmail.objects.filter(key=key).update(status=SentEmailStatus.SENT, sent_at=timezone.now())
+    return True
+
+
+def _sender() -> str:
+    """The merchant's name with our address: the email comes from the shop the person knows."""
+    _name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
+    merchant = tenancy.get_current_merchant()
+    return formataddr((merchant.name, address or "no-reply@localhost"))

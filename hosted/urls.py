@@ -1,0 +1,27 @@
+"""Hosted advocate and friend pages. Included at the root before programs.urls."""
+
+from django.urls import path
+
+from hosted.views import consent, dashboard, join, portal, referral
+
+LANDING = "p/<slug:merchant_slug>/<slug:program_slug>/"
+
+urlpatterns = [
+    path("r/<str:code>", referral.referral, name="hosted_referral"),
+    path("r/<str:code>/claim", referral.claim, name="hosted_claim"),
+    path("r/<str:code>/qr.svg", referral.qr_svg, name="hosted_qr_svg"),
+    path("r/<str:code>/qr.png", referral.qr_png, name="hosted_qr_png"),
+    path(f"{LANDING}join", join.join, name="hosted_join"),
+    path(f"{LANDING}link", join.resend, name="hosted_resend"),
+    path(f"{LANDING}welcome/<str:token>", join.welcome, name="hosted_welcome"),
+    path("portal/<str:token>/", portal.portal, name="hosted_portal"),
+    path("portal/<str:token>/invite", portal.invite, name="hosted_invite"),
+    path("consent", consent.consent, name="hosted_consent"),
+    path("opt-out/<str:token>", consent.opt_out, name="hosted_opt_out"),
+    # The merchant's switches; parameter names as tests/test_outsider.py fills them.
+    path(
+        "m/<slug:merchant_slug>/programs/<str:program_id>/hosted/",
+        dashboard.program_hosted_settings,
+        name="program_hosted_settings",
+    ),
+]

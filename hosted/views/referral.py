@@ -1,0 +1,264 @@
+"""`GET /r/<code>`: the referral link, the hot path.
+
+The minimum that keeps the data safe: one indexed SELECT of the advocate joined to its program
+and merchant, one INSERT of the click (keyed IP hash and /24 prefix, never the IP; user agent;
+referer; the visitor id only with consent), then a redirect — or, for programs that give the
+friend something, the friend page, which reads the offer (two more small SELECTs).
+
+`/r/<code>` names no merchant and codes are unique per merchant, so two merchants could hold
+the same generated code (a ~1e-9 chance; vanity codes are kept unique platform-wide). Then
+`?m=<merchant slug>` picks one, and without it the visitor gets a page asking for the shop's
+own link rather than someone else's shop.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import segno
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils import timezone, translation
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from hosted import links
+from hosted.consent import consent_state
+from hosted.models import CodeAlias
+from hosted.pages import chrome, page_locale, render_page, same_origin
+from hosted.ratelimit import allow
+from hosted.selectors import is_bot
+from hosted.services import friend_capture, hosted_settings
+from programs.models import Program, ProgramStatus, ProgramType
+from programs.services import program_config, program_copy
+from programs.specs import SpecError
+from programs.summary import reward_phrase
+from programs.views import landing_texts
+from referral_saas import tenancy
+from referral_saas.privacy import client_ip, truncate_ip
+from tracking.models import Advocate, Click
+from tracking.services import CODE_PATTERN, ip_hash
+
+QR_MAX_AGE = 24 * 3600
+
+
+def _find_advocate(code: str, merchant_slug: str | None) -> Advocate | None:
+    rows = list(
+        Advocate.unscoped_all_merchants.select_related("program", "merchant").filter(code=code)[:2]
+    )
+    if len(rows) > 1:
+        rows = [row for row in rows if row.merchant.slug == merchant_slug]
+    if len(rows) == 1:
+        return rows[0]
+    if rows:
+        return None
+    alias = (
+        CodeAlias.unscoped_all_merchants.select_related("advocate__program", "advocate__merchant")
+        .filter(code=code)
+        .first()
+    )
+    return alias.advocate if alias is not None else None
+
+
+def _running(program: Program) -> bool:
+    now = timezone.now()
+    return (
+        program.status == ProgramStatus.ACTIVE
+        and (program.starts_at is None or program.starts_at <= now)
+        and (program.ends_at is None or program.ends_at > now)
+    )
+
+
+@require_GET
+def referral(request: HttpRequest, code: str) -> HttpResponse:
+    normalised = code.strip().upper()
+    advocate = (
+        _find_advocate(normalised, request.GET.get("m")) if CODE_PATTERN.match(normalised) else None
+    )
+    if advocate is None or advocate.program.status == ProgramStatus.DRAFT:
+        return _unknown(request, status=404)
+    program = advocate.program
+    if not _running(program) or getattr(advocate, "blocked_at", None) is not None:
+        return _ended(request, advocate)
+    user_agent = request.headers.get("User-Agent", "")
+    revisit = links.read_click_token(request.GET.get("k", ""))
+    click_id = revisit or ""
+    if revisit is None and not is_bot(user_agent):
+        click_id = _record_click(request, advocate, user_agent)
+    destination = links.with_ref(
+        links.safe_destination(program, request.GET.get("to")), advocate.code, click_id
+    )
+    if program.type == ProgramType.ONE_SIDED:
+        response: HttpResponse = HttpResponseRedirect(destination)
+        response["Cache-Control"] = "no-store"
+        return response
+    return _friend_page(request, advocate, destination, click_id)
+
+
+def _record_click(request: HttpRequest, advocate: Advocate, user_agent: str) -> str:
+    ip = client_ip(request)
+    with tenancy.merchant_context(advocate.merchant):
+        click = Click.objects.create(
+            program=advocate.program,
+            advocate=advocate,
+            ip_hash=ip_hash(ip),
+            ip_prefix=truncate_ip(ip),
+            user_agent=user_agent[:400],
+            referer=request.headers.get("Referer", "")[:500],
+            visitor_id=consent_state(request).visitor_id,
+        )
+    return str(click.public_id)
+
+
+def _friend_page(
+    request: HttpRequest,
+    advocate: Advocate,
+    destination: str,
+    click_id: str,
+    *,
+    errors: dict[str, str] | None = None,
+    email: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    program = advocate.program
+    merchant = advocate.merchant
+    with tenancy.merchant_context(merchant):
+        config = program_config(program)
+        locale = page_locale(request, program)
+        copy = program_copy(program).get(locale, {})
+        capture = hosted_settings(program).friend_email_capture
+    token = links.click_token(click_id) if click_id else ""
+    path = f"/r/{advocate.code}"
+    context: dict[str, Any] = chrome(
+        request, merchant=merchant, program=program, locale=locale, path=path
+    )
+    if token:
+        context["consent_next"] = f"{path}?k={token}"
+    with translation.override(locale):
+        offer = reward_phrase(config.friend_reward, locale) if config.friend_reward else ""
+        context.update(
+            {
+                "advocate_name": (advocate.name.split() or [""])[0],
+                "offer": offer,
+                "texts": landing_texts(config, copy, locale),
+                "terms": copy.get("terms", ""),
+                "code": advocate.code,
+                "destination": destination,
+                "capture": capture,
+                "click_token": token,
+                "form_token": links.form_token(program),
+                "errors": errors or {},
+                "email": email,
+                "og_url": links.referral_url(advocate),
+            }
+        )
+    return render_page(request, "hosted/friend.html", context, locale=locale, status=status)
+
+
+@csrf_exempt
+@require_POST
+def claim(request: HttpRequest, code: str) -> HttpResponse:
+    """The friend page's email capture: records the friend as this advocate's referral, then
+    sends them on to the shop with `ref`."""
+    normalised = code.strip().upper()
+    advocate = (
+        _find_advocate(normalised, request.GET.get("m")) if CODE_PATTERN.match(normalised) else None
+    )
+    if advocate is None or advocate.program.status == ProgramStatus.DRAFT:
+        return _unknown(request, status=404)
+    if not _running(advocate.program):
+        return _ended(request, advocate)
+    program = advocate.program
+    click_id = links.read_click_token(request.POST.get("click", "")) or ""
+    destination = links.with_ref(links.safe_destination(program), advocate.code, click_id)
+    if (
+        not same_origin(request)
+        or not links.form_token_valid(request.POST.get("token", ""), program)
+        or request.POST.get("website")  # the honeypot: people never see it, bots fill it
+    ):
+        return _friend_page(
+            request, advocate, destination, click_id, errors={"form": "expired"}, status=400
+        )
+    if not allow(f"claim:{ip_hash(client_ip(request))}", limit=10, window_seconds=600):
+        return _friend_page(
+            request, advocate, destination, click_id, errors={"form": "busy"}, status=429
+        )
+    email = request.POST.get("email", "")
+    try:
+        with tenancy.merchant_context(advocate.merchant):
+            friend_capture(advocate=advocate, email=email, click_public_id=click_id or None)
+    except SpecError as error:
+        return _friend_page(
+            request,
+            advocate,
+            destination,
+            click_id,
+            errors={"email": "self" if "themselves" in str(error) else "invalid"},
+            email=email,
+            status=400,
+        )
+    response = HttpResponseRedirect(destination)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _unknown(request: HttpRequest, *, status: int) -> HttpResponse:
+    locale = translation.get_language_from_request(request) or "en"
+    if locale not in {"en", "it", "ro", "pl"}:
+        locale = "en"
+    return render_page(
+        request, "hosted/link_unknown.html", {"locale": locale}, locale=locale, status=status
+    )
+
+
+def _ended(request: HttpRequest, advocate: Advocate) -> HttpResponse:
+    program = advocate.program
+    locale = page_locale(request, program)
+    context = chrome(
+        request,
+        merchant=advocate.merchant,
+        program=program,
+        locale=locale,
+        path=f"/r/{advocate.code}",
+    )
+    context["shop_url"] = links.safe_destination(program)
+    return render_page(request, "hosted/link_ended.html", context, locale=locale, status=410)
+
+
+# --- QR codes -------------------------------------------------------------------------------
+
+
+def _qr(code: str) -> segno.QRCode:
+    normalised = code.strip().upper()
+    if not CODE_PATTERN.match(normalised):
+        raise Http404("No such referral code.")
+    exists = (
+        Advocate.unscoped_all_merchants.filter(code=normalised).exists()
+        or CodeAlias.unscoped_all_merchants.filter(code=normalised).exists()
+    )
+    if not exists:
+        raise Http404("No such referral code.")
+    from django.urls import reverse
+
+    return segno.make(links.absolute(reverse("hosted_referral", args=[normalised])), error="m")
+
+
+@require_GET
+def qr_svg(request: HttpRequest, code: str) -> HttpResponse:
+    buffer = io.BytesIO()
+    _qr(code).save(buffer, kind="svg", scale=8, border=2, xmldecl=False, title="QR")
+    response = HttpResponse(buffer.getvalue(), content_type="image/svg+xml")
+    response["Cache-Control"] = f"public, max-age={QR_MAX_AGE}"
+    response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    return response
+
+
+@require_GET
+def qr_png(request: HttpRequest, code: str) -> HttpResponse:
+    buffer = io.BytesIO()
+    _qr(code).save(buffer, kind="png", scale=10, border=2)
+    response = HttpResponse(buffer.getvalue(), content_type="image/png")
+    response["Cache-Control"] = f"public, max-age={QR_MAX_AGE}"
+    if request.GET.get("download"):
+        response["Content-Disposition"] = f'attachment; filename="referral-{code.upper()[:40]}.png"'
+    return response
