@@ -70,6 +70,7 @@ FRAUD_LABELS = {
     "existing_customer": "Friend is already a customer",
     "blocked_country": "Blocked country",
     "blocked_email_domain": "Blocked email domain",
+    "blocked_referrer": "Blocked referring website",
     "same_ip_user_agent": "Same IP and browser as the advocate",
 }
 PERIOD_LABELS = {

@@ -68,6 +68,7 @@ FRAUD_RULES: dict[str, str] = {
     "existing_customer": "reject",
     "blocked_country": "reject",
     "blocked_email_domain": "reject",
+    "blocked_referrer": "reject",
     "same_ip_user_agent": "score_only",
 }
 SCORE_ONLY_RULES = frozenset({"same_ip_user_agent"})
@@ -156,6 +157,10 @@ class Fraud:
     min_seconds_click_to_conversion: int = 30
     blocked_countries: tuple[str, ...] = ()
     blocked_email_domains: tuple[str, ...] = ()
+    # None: no program-wide limit (a right number depends on the shop's size; a wrong default
+    # would hold a big merchant's legitimate campaign day).
+    velocity_per_program_per_hour: int | None = None
+    blocked_referring_domains: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -163,9 +168,11 @@ class Fraud:
             "thresholds": {
                 "velocity_per_advocate_per_day": self.velocity_per_advocate_per_day,
                 "velocity_per_ip_per_day": self.velocity_per_ip_per_day,
+                "velocity_per_program_per_hour": self.velocity_per_program_per_hour,
                 "min_seconds_click_to_conversion": self.min_seconds_click_to_conversion,
                 "blocked_countries": list(self.blocked_countries),
                 "blocked_email_domains": list(self.blocked_email_domains),
+                "blocked_referring_domains": list(self.blocked_referring_domains),
             },
         }
 
@@ -482,9 +489,11 @@ def _hold_days(reader: _Reader, data: dict[str, Any]) -> int:
 FRAUD_THRESHOLDS = {
     "velocity_per_advocate_per_day",
     "velocity_per_ip_per_day",
+    "velocity_per_program_per_hour",
     "min_seconds_click_to_conversion",
     "blocked_countries",
     "blocked_email_domains",
+    "blocked_referring_domains",
 }
 
 
@@ -528,6 +537,10 @@ def _fraud(reader: _Reader, raw: Any) -> Fraud:
         min_seconds_click_to_conversion=_seconds(reader, limits, path),
         blocked_countries=_codes(reader, limits, "blocked_countries", path, COUNTRY, upper=True),
         blocked_email_domains=_codes(reader, limits, "blocked_email_domains", path, DOMAIN),
+        velocity_per_program_per_hour=reader.integer(
+            limits, "velocity_per_program_per_hour", path, low=1, high=1_000_000
+        ),
+        blocked_referring_domains=_codes(reader, limits, "blocked_referring_domains", path, DOMAIN),
     )
 
 

@@ -1,0 +1,1 @@
+"""One module per fraud rule; `rewards.fraud.registry` lists them."""
