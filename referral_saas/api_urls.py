@@ -12,6 +12,7 @@ from programs.api.views import (
     ProgramListApi,
     ProgramPauseApi,
 )
+from rewards.api.deliveries import WebhookDeliveryListApi
 from rewards.api.rewards import (
     RewardApproveApi,
     RewardDetailApi,
@@ -93,6 +94,11 @@ urlpatterns = [
         "webhook-endpoints/<str:endpoint_id>/rotate-secret",
         WebhookEndpointRotateSecretApi.as_view(),
         name="api_webhook_endpoint_rotate_secret",
+    ),
+    path(
+        "webhook-endpoints/<str:endpoint_id>/deliveries",
+        WebhookDeliveryListApi.as_view(),
+        name="api_webhook_endpoint_deliveries",
     ),
     path("privacy/export", PrivacyExportApi.as_view(), name="api_privacy_export"),
     path("privacy/erase", PrivacyEraseApi.as_view(), name="api_privacy_erase"),

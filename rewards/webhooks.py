@@ -1,7 +1,9 @@
 """Outbound webhook endpoints: the registry, their signing secrets and the SSRF guard.
 
-Writes are services (`endpoint_create`, `endpoint_delete`, `endpoint_rotate_secret`), each
-audited in the current merchant's log. Invalid input raises `SpecError` naming the field.
+Writes are services (`endpoint_create`, `endpoint_delete`, `endpoint_rotate_secret`,
+`endpoint_update`, `endpoint_disable`, `endpoint_enable`), each audited in the current
+merchant's log. Sending lives in `rewards.delivery` (and the HTTP itself in
+`rewards.webhook_sender`). Invalid input raises `SpecError` naming the field.
 
 The SSRF guard has two layers so the delivery worker can reuse the second one:
 
@@ -31,7 +33,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.services import audit_record
 from programs.specs import SpecError
-from rewards.models import WEBHOOK_EVENTS, WebhookEndpoint
+from rewards.models import WEBHOOK_EVENTS, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks prefix, not a secret
 SECRET_BYTES = 32
@@ -287,3 +289,93 @@ def endpoint_signing_secrets(endpoint: WebhookEndpoint, now: datetime) -> list[s
     if endpoint.previous_secret and expires_at is not None and now < expires_at:
         valid.append(endpoint.previous_secret)
     return valid
+
+
+@transaction.atomic
+def endpoint_disable(
+    *,
+    endpoint: WebhookEndpoint,
+    actor: User | None = None,
+    request: HttpRequest | None = None,
+) -> WebhookEndpoint:
+    """Stop sending to the endpoint (the merchant's choice; automatic disabling after days of
+    failures lives in `rewards.delivery`). Deliveries still waiting fail with it and can be
+    replayed once it is enabled again. A repeat changes nothing. Audited
+    `webhook_endpoint.disabled`."""
+    locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    if not locked.enabled:
+        return locked
+    locked.enabled = False
+    locked.disabled_at = timezone.now()
+    locked.disabled_reason = f"Disabled by {actor.email}." if actor else "Disabled."
+    locked.save(update_fields=["enabled", "disabled_at", "disabled_reason"])
+    WebhookDelivery.objects.filter(endpoint=locked, status=DeliveryStatus.PENDING).update(
+        status=DeliveryStatus.FAILED, last_error="Not sent: the endpoint is disabled."
+    )
+    audit_record(
+        action="webhook_endpoint.disabled",
+        actor=actor,
+        target=locked,
+        data={"url": locked.url, "reason": locked.disabled_reason},
+        request=request,
+    )
+    return locked
+
+
+@transaction.atomic
+def endpoint_enable(
+    *,
+    endpoint: WebhookEndpoint,
+    actor: User | None = None,
+    request: HttpRequest | None = None,
+) -> WebhookEndpoint:
+    """Send to the endpoint again, with a clean failure record (a fresh three days before it
+    could be disabled again). New events only: failed deliveries are replayed one by one. A
+    repeat changes nothing. Audited `webhook_endpoint.enabled`."""
+    locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    if locked.enabled:
+        return locked
+    locked.enabled = True
+    locked.disabled_at = None
+    locked.disabled_reason = ""
+    locked.failing_since = None
+    locked.save(update_fields=["enabled", "disabled_at", "disabled_reason", "failing_since"])
+    audit_record(
+        action="webhook_endpoint.enabled",
+        actor=actor,
+        target=locked,
+        data={"url": locked.url},
+        request=request,
+    )
+    return locked
+
+
+@transaction.atomic
+def endpoint_update(
+    *,
+    endpoint: WebhookEndpoint,
+    events: Any = None,
+    description: Any = None,
+    actor: User | None = None,
+    request: HttpRequest | None = None,
+) -> WebhookEndpoint:
+    """Change the event selection (empty: every event) and the description. The URL is not
+    editable (a new URL gets a new endpoint and secret, so nobody is sent events they did not
+    set up to verify). Affects events emitted from now on. Audited
+    `webhook_endpoint.updated` when something changed."""
+    parsed_events = _events(events)
+    parsed_description = _description(description)
+    locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    if (locked.events, locked.description) == (parsed_events, parsed_description):
+        return locked
+    locked.events = parsed_events
+    locked.description = parsed_description
+    locked.save(update_fields=["events", "description"])
+    audit_record(
+        action="webhook_endpoint.updated",
+        actor=actor,
+        target=locked,
+        data={"events": parsed_events, "description": parsed_description},
+        request=request,
+    )
+    return locked
