@@ -35,9 +35,10 @@ from accounts.forms import (
 from accounts.models import ApiKey, AuditEvent, Invitation, Membership, Merchant, Role
 from accounts.models import User as UserModel
 from accounts.selectors import invitations_open_for_email, memberships_for_user
+from analytics.kpis import all_time_counts
+from analytics.views import overview_context
 from programs.models import Program
 from programs.specs import SpecError
-from tracking.models import Advocate, Click
 from tracking.stripe_events import secret_ending, stripe_webhook_secret_set
 
 AUDIT_PAGE_SIZE = 50
@@ -180,11 +181,9 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
 @require_GET
 @merchant_view()
 def overview(request: HttpRequest) -> HttpResponse:
-    counts = {
-        "programs": Program.objects.count(),
-        "advocates": Advocate.objects.count(),
-        "clicks": Click.objects.count(),
-    }
+    """The merchant's numbers for the chosen period (analytics.views.overview_context) under
+    the getting-started checklist. Totals come from the roll-ups, never a count of raw clicks."""
+    counts = {"programs": Program.objects.count(), **all_time_counts()}
     slug = _merchant(request).slug
     is_admin = _membership(request).has_role(Role.ADMIN)
     checklist = [
@@ -210,15 +209,16 @@ def overview(request: HttpRequest) -> HttpResponse:
             "url": reverse("mfa_index"),
         },
     ]
-    return render(
-        request,
-        "dashboard/overview.html",
+    context, status = overview_context(request, None)
+    context.update(
         {
             "counts": counts,
             "checklist": checklist,
             "checklist_done": sum(1 for item in checklist if item["done"]),
-        },
+            "programs": Program.objects.order_by("name").only("public_id", "name"),
+        }
     )
+    return render(request, "dashboard/overview.html", context, status=status)
 
 
 # --- Team ------------------------------------------------------------------------------------

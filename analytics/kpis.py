@@ -1,0 +1,288 @@
+"""The overview's numbers: every KPI defined once, in one plain sentence shown on the page.
+
+Closed days come from the roll-ups; the days after the last roll-up (normally just today) are
+computed live from the raw rows, so the page is never silently stale and never scans a whole
+period of raw clicks. All days are UTC.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Sum
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from analytics import sketch
+from analytics.compute import COUNTERS, FIELDS, MONEY, Window, compute_days
+from analytics.models import DailySketch, DailyStats, RollupState, SketchKind
+from programs.models import Program
+from tracking.models import Advocate, Click
+
+PRESET_DAYS = (7, 30, 90)
+ROLLUP_BEHIND = timedelta(minutes=15)
+MAX_PERIOD_DAYS = 366
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date
+    end: date
+
+    @property
+    def days(self) -> list[date]:
+        return [self.start + timedelta(days=n) for n in range((self.end - self.start).days + 1)]
+
+
+@dataclass(frozen=True)
+class Definition:
+    key: str
+    label: Any
+    sentence: Any
+
+
+DEFINITIONS = (
+    Definition("clicks", _("Clicks"), _("Visits through advocates' referral links.")),
+    Definition(
+        "unique_visitors",
+        _("Unique visitors"),
+        _(
+            "Different people who clicked, by visitor id or else IP hash "
+            "(estimated within about 2% beyond a few thousand)."
+        ),
+    ),
+    Definition("advocates", _("Advocates"), _("Customers who joined the program in the period.")),
+    Definition(
+        "participation_rate",
+        _("Participation rate"),
+        _("Advocates who joined ÷ different customers seen in your orders in the period."),
+    ),
+    Definition("referrals", _("Referrals"), _("Friends who signed up through an advocate.")),
+    Definition(
+        "conversions",
+        _("Conversions"),
+        _("Referred orders (attributed to an advocate) that qualified or await review."),
+    ),
+    Definition(
+        "conversion_rate", _("Conversion rate"), _("Conversions ÷ clicks in the same period.")
+    ),
+    Definition(
+        "referred_revenue",
+        _("Referred revenue"),
+        _("Order amount minus refunds of qualified referred orders."),
+    ),
+    Definition(
+        "revenue_share",
+        _("Share of all revenue"),
+        _("Referred revenue ÷ the revenue of every order you reported, referred or not."),
+    ),
+    Definition(
+        "reward_cost",
+        _("Reward cost"),
+        _("What the rewards created in the period cost you, except rejected and voided ones."),
+    ),
+    Definition("roi", _("ROI"), _("(Referred revenue - reward cost) ÷ reward cost.")),
+    Definition(
+        "cost_per_customer",
+        _("Cost per acquired customer"),
+        _(
+            "Reward cost ÷ new customers acquired: qualified referred orders not marked as "
+            "a returning customer's."
+        ),
+    ),
+    Definition(
+        "viral_coefficient",
+        _("Viral coefficient"),
+        _(
+            "New customers each advocate brings: referrals per advocate times conversions per "
+            "referral (above 1, the program grows by itself)."
+        ),
+    ),
+)
+
+
+@dataclass
+class Totals:
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
+    # currency → money field → minor units (orders in two currencies are never added up)
+    money: dict[str, dict[str, int]] = field(
+        default_factory=lambda: defaultdict(lambda: dict.fromkeys((*MONEY, "customers"), 0))
+    )
+    unique_visitors: int = 0
+    customers_seen: int = 0
+
+
+@dataclass
+class Overview:
+    period: Period
+    program: Program | None
+    totals: Totals
+    series: dict[str, Any]
+    through_day: date | None
+    computed_at: datetime | None
+    variant_counts: dict[str, dict[str, int]]
+
+    @property
+    def rollups_behind(self) -> bool:
+        """The last roll-up is older than two of its periods: the numbers are still right
+        (everything since is counted live) but the page gets slower; say so."""
+        if self.computed_at is None:
+            return False
+        return timezone.now() - self.computed_at > ROLLUP_BEHIND
+
+
+def ratio(numerator: float, denominator: float) -> Decimal | None:
+    """None when the ratio is undefined (nothing to divide by), never a made-up zero."""
+    if not denominator:
+        return None
+    return Decimal(numerator) / Decimal(denominator)
+
+
+def program_overview(*, period: Period, program: Program | None, distinct: bool = True) -> Overview:
+    """The numbers of one program (or the whole merchant) for `period`: the roll-ups' rows
+    up to their last run plus, live, whatever was recorded since (every row when the roll-ups
+    have never run). Without `distinct`, unique visitors and customers are left at 0 (the
+    A/B results need only counts)."""
+    state = RollupState.objects.first()
+    rows: list[tuple[tuple[date, int | None, str, str], dict[str, int]]] = []
+    sketches: list[tuple[date, int | None, str, bytes]] = []
+    recorded_after = None
+    if state is not None and state.through_day is not None:
+        recorded_after = state.computed_at
+        rolled_end = min(period.end, state.through_day)
+        if rolled_end >= period.start:
+            rows += _stored_rows(period.start, rolled_end)
+            if distinct:
+                sketches += _stored_sketches(period.start, rolled_end)
+    window = Window(start=period.start, end=period.end, created_after=recorded_after)
+    live_rows, live_sketches = compute_days(window, distinct=distinct)
+    rows += list(live_rows.items())
+    sketches += [(d, p, k, r) for (d, p, k), r in live_sketches.items()]
+    return _assemble(period, program, rows, sketches, state)
+
+
+def _stored_rows(start: date, end: date) -> list[Any]:
+    values = DailyStats.objects.filter(day__gte=start, day__lte=end).values_list(
+        "day", "program_id", "variant_key", "currency", *FIELDS
+    )
+    return [((d, p, v, c), dict(zip(FIELDS, rest, strict=True))) for d, p, v, c, *rest in values]
+
+
+def _stored_sketches(start: date, end: date) -> list[tuple[date, int | None, str, bytes]]:
+    values = DailySketch.objects.filter(day__gte=start, day__lte=end).values_list(
+        "day", "program_id", "kind", "registers"
+    )
+    return [(d, p, k, bytes(r)) for d, p, k, r in values]
+
+
+def _assemble(
+    period: Period,
+    program: Program | None,
+    rows: list[Any],
+    sketches: list[tuple[date, int | None, str, bytes]],
+    state: RollupState | None,
+) -> Overview:
+    totals = Totals()
+    index = {day: n for n, day in enumerate(period.days)}
+    series: dict[str, Any] = {
+        name: [0] * len(index) for name in ("clicks", "referrals", "referred_conversions")
+    }
+    revenue_by_day: dict[str, list[int]] = defaultdict(lambda: [0] * len(index))
+    variant_counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(FIELDS, 0))
+    for (day, program_id, variant, currency), values in rows:
+        # All revenue is the merchant's whole revenue even on a program's page (its share).
+        if currency:
+            totals.money[currency]["revenue"] += values["revenue"]
+        if program is not None and program_id != program.pk:
+            continue
+        for name in COUNTERS:
+            totals.counts[name] += values[name]
+        if currency:
+            money = totals.money[currency]
+            money["referred_revenue"] += values["referred_revenue"]
+            money["reward_cost"] += values["reward_cost"]
+            money["customers"] += values["new_referred_customers"]
+            revenue_by_day[currency][index[day]] += values["referred_revenue"]
+        for name in series:
+            series[name][index[day]] += values[name]
+        if variant:
+            for name in FIELDS:
+                variant_counts[variant][name] += values[name]
+    visitors = [r for _d, p, k, r in sketches if k == SketchKind.VISITORS and _wanted(p, program)]
+    customers = [r for _d, _p, k, r in sketches if k == SketchKind.CUSTOMERS]
+    totals.unique_visitors = sketch.estimate(sketch.merge(visitors))
+    totals.customers_seen = sketch.estimate(sketch.merge(customers))
+    series["days"] = [day.isoformat() for day in period.days]
+    series["revenue"] = dict(revenue_by_day)
+    return Overview(
+        period=period,
+        program=program,
+        totals=totals,
+        series=series,
+        through_day=state.through_day if state else None,
+        computed_at=state.computed_at if state and state.through_day else None,
+        variant_counts=dict(variant_counts),
+    )
+
+
+def _wanted(program_id: int | None, program: Program | None) -> bool:
+    return program is None or program_id == program.pk
+
+
+def kpi_values(totals: Totals) -> dict[str, Any]:
+    """Each KPI as a number (or None where it is undefined); money per currency."""
+    counts = totals.counts
+    money = {
+        currency: values
+        for currency, values in totals.money.items()
+        if any(values[name] for name in ("referred_revenue", "reward_cost", "customers"))
+        or values["revenue"]
+    }
+    conversions_per_referral = ratio(counts["referred_conversions"], counts["referrals"])
+    referrals_per_advocate = ratio(counts["referrals"], counts["advocates"])
+    return {
+        "clicks": counts["clicks"],
+        "unique_visitors": totals.unique_visitors,
+        "advocates": counts["advocates"],
+        "participation_rate": ratio(counts["advocates"], totals.customers_seen),
+        "referrals": counts["referrals"],
+        "conversions": counts["referred_conversions"],
+        "conversion_rate": ratio(counts["referred_conversions"], counts["clicks"]),
+        "referred_revenue": {c: v["referred_revenue"] for c, v in money.items()},
+        "revenue_share": {c: ratio(v["referred_revenue"], v["revenue"]) for c, v in money.items()},
+        "reward_cost": {c: v["reward_cost"] for c, v in money.items()},
+        "roi": {
+            c: ratio(v["referred_revenue"] - v["reward_cost"], v["reward_cost"])
+            for c, v in money.items()
+        },
+        "cost_per_customer": {c: ratio(v["reward_cost"], v["customers"]) for c, v in money.items()},
+        "viral_coefficient": (
+            referrals_per_advocate * conversions_per_referral
+            if referrals_per_advocate is not None and conversions_per_referral is not None
+            else None
+        ),
+        "new_referred_customers": counts["new_referred_customers"],
+        "rewards": counts["rewards"],
+        "orders": counts["orders"],
+    }
+
+
+def all_time_counts() -> dict[str, int]:
+    """Advocates and clicks since the start: roll-up sums plus the rows recorded since the
+    last roll-up (never a count over every raw click)."""
+    state = RollupState.objects.first()
+    if state is None or state.through_day is None:
+        clicks, advocates = Click.objects.all(), Advocate.objects.all()
+        stored: dict[str, int | None] = {}
+    else:
+        stored = DailyStats.objects.aggregate(clicks=Sum("clicks"), advocates=Sum("advocates"))
+        clicks = Click.objects.filter(created_at__gt=state.computed_at)
+        advocates = Advocate.objects.filter(created_at__gt=state.computed_at)
+    return {
+        "advocates": (stored.get("advocates") or 0) + advocates.count(),
+        "clicks": (stored.get("clicks") or 0) + clicks.count(),
+    }

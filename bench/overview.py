@@ -1,0 +1,129 @@
+"""Server time of the merchant overview on a large data set (issue: ≤ 300 ms at 1M clicks).
+
+    DATABASE_URL=… .venv/bin/python manage.py generate_analytics_data --slug bench-analytics
+    DATABASE_URL=… .venv/bin/python bench/overview.py --slug bench-analytics --requests 30
+
+Runs the whole Django stack in-process (Django's test client: middleware, session, the view,
+templates) against the real database, so the figure is the server's time without the network.
+Prints the median, p95 and max of N requests per period, and the query count of one request.
+It measures; it asserts nothing (benchmarks are scripts, not timed unit tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "referral_saas.settings.local")
+
+import django
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+from django.urls import reverse  # noqa: E402
+
+from accounts.models import Membership, Merchant, Role  # noqa: E402
+from referral_saas import tenancy  # noqa: E402
+from tracking.models import Click, Conversion  # noqa: E402
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--slug", default="bench-analytics")
+    parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--program", action="store_true", help="Also time the program page.")
+    parser.add_argument(
+        "--live-clicks",
+        type=int,
+        default=10_000,
+        help="Clicks recorded since the last roll-up, counted live (rolled back at the end).",
+    )
+    args = parser.parse_args()
+    settings.DEBUG = False  # no query log on the timed requests
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    merchant = Merchant.objects.get(slug=args.slug)
+    with tenancy.merchant_context(merchant):
+        owner = Membership.objects.filter(role=Role.OWNER).select_related("user").first()
+        assert owner is not None
+        clicks, conversions = Click.objects.count(), Conversion.objects.count()
+        program = merchant_program()
+    print(f"merchant {merchant.slug}: {clicks:,} clicks, {conversions:,} conversions")
+    with transaction.atomic():
+        if args.live_clicks:
+            record_live_clicks(merchant, args.live_clicks)
+        measure(args, merchant, owner, program)
+        transaction.set_rollback(True)
+
+
+def record_live_clicks(merchant: Merchant, count: int) -> None:
+    """Clicks recorded after the last roll-up (a busy day's worth in five minutes)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO tracking_click (public_id, ip_hash, ip_prefix, user_agent, referer,
+                visitor_id, created_at, advocate_id, merchant_id, program_id)
+            SELECT format('clk_live_%%s', g), '', '', '', '', format('live%%s', g %% 5000),
+                now(), a.id, a.merchant_id, a.program_id
+            FROM generate_series(1, %s) AS g
+            JOIN LATERAL (SELECT id, merchant_id, program_id FROM tracking_advocate
+                          WHERE merchant_id = %s ORDER BY id LIMIT 1) AS a ON true
+            """,
+            [count, merchant.pk],
+        )
+    print(f"+ {count:,} clicks recorded since the last roll-up (counted live)")
+
+
+def measure(
+    args: argparse.Namespace, merchant: Merchant, owner: Membership, program: object
+) -> None:
+    client = Client()
+    client.force_login(owner.user, backend="django.contrib.auth.backends.ModelBackend")
+    base = reverse("merchant_overview", kwargs={"merchant_slug": merchant.slug})
+    targets = [(f"overview {q or '(30 days)'}", base + q) for q in ("?days=7", "", "?days=90")]
+    if args.program and program is not None:
+        page = reverse(
+            "program_analytics",
+            kwargs={"merchant_slug": merchant.slug, "program_id": program.public_id},  # type: ignore[attr-defined]
+        )
+        targets.append(("program page (90 days + A/B)", page + "?days=90"))
+    print(f"{'page':38} {'median':>9} {'p95':>9} {'max':>9} {'queries':>8}")
+    for label, url in targets:
+        for _ in range(args.warmup):
+            assert client.get(url).status_code == 200
+        timings = []
+        for _ in range(args.requests):
+            started = time.perf_counter()
+            response = client.get(url)
+            timings.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200, response.status_code
+        with CaptureQueriesContext(connection) as queries:
+            client.get(url)
+        print(
+            f"{label:38} {statistics.median(timings):7.1f}ms {percentile(timings, 0.95):7.1f}ms "
+            f"{max(timings):7.1f}ms {len(queries.captured_queries):8}"
+        )
+
+
+def merchant_program():  # type: ignore[no-untyped-def]
+    from programs.models import Program
+
+    return Program.objects.order_by("pk").first()
+
+
+if __name__ == "__main__":
+    main()
