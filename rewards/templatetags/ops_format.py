@@ -1,0 +1,30 @@
+"""Template filters for the operations pages (review queue, rewards, advocates)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from referral_saas.money import format_money
+
+register = template.Library()
+
+
+@register.filter
+def money(amount: Any, currency: str) -> str:
+    """Minor units and a currency as people read them: `{{ 1050|money:"EUR" }}` → "€10.50"."""
+    if amount is None or amount == "":
+        return "—"
+    if not currency:
+        return str(amount)
+    try:
+        return format_money(int(amount), str(currency))
+    except (TypeError, ValueError, LookupError):
+        return f"{amount} {currency}"
+
+
+@register.filter
+def words(value: Any) -> str:
+    """A machine name as words: "generated_code" → "generated code"."""
+    return str(value or "").replace("_", " ")
