@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 UV_VERSION := 0.13.9
 
-.PHONY: run test install lint typecheck bench services clean
+.PHONY: run test install lint typecheck bench bench-pipeline services clean
 
 $(VENV)/.installed: requirements/dev.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -33,6 +33,10 @@ typecheck: install
 ## bench: load-test named scenarios against the bare-stack baseline (see bench/README.md)
 bench: install
 	@$(PY) bench/run.py $(BENCH_ARGS)
+
+## bench-pipeline: end-to-end reward pipeline throughput vs a bare Celery task
+bench-pipeline: install
+	@$(PY) bench/pipeline.py $(BENCH_ARGS)
 
 services:
 	@scripts/services-up

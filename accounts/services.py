@@ -158,6 +158,9 @@ def invitation_create(
     email = User.objects.normalize_email(email.strip()).lower()
     if Membership.objects.filter(user__email__iexact=email).exists():
         raise ValidationError({"email": f"{email} is already a member."})
+    from billing.limits import check_seat_available  # the plan's team seats
+
+    check_seat_available(email=email)
     now = timezone.now()
     Invitation.objects.filter(
         email__iexact=email, accepted_at__isnull=True, revoked_at__isnull=True

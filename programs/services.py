@@ -539,6 +539,9 @@ def _check_ready_to_activate(program: Program) -> None:
 def program_activate(
     *, actor: User | None, program: Program, request: HttpRequest | None = None
 ) -> Program:
+    from billing.limits import check_program_activation  # the plan's active-program limit
+
+    check_program_activation(program=program)
     return _transition("activate", actor=actor, program=program, request=request)
 
 

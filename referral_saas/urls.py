@@ -14,8 +14,14 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include("referral_saas.api_urls")),
     path("hooks/stripe/<str:merchant_id>/", stripe_hook, name="stripe_hook"),
+    path("", include("hosted.urls")),
+    path("", include("billing.urls")),
     path("", include("programs.urls")),
     path("", include("programs.pool_urls")),
+    path("", include("rewards.urls")),
+    path("", include("rewards.ops_urls")),
+    path("", include("tracking.urls")),
+    path("", include("analytics.urls")),
     path("", include("accounts.urls")),
 ]
 

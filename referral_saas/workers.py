@@ -28,7 +28,20 @@ def enqueue_on_commit(task: Task, /, **kwargs: Any) -> None:
     The row that records the intent must already be written in that transaction, so a lost
     message is found again by a sweeper instead of being lost.
     """
-    transaction.on_commit(lambda: task.apply_async(kwargs=kwargs))
+    transaction.on_commit(lambda: _send(task, kwargs))
+
+
+def _send(task: Task, kwargs: dict[str, Any]) -> None:
+    """Publish, but never fail the caller for a broker outage: the intent is already durable
+    (the row the task is about), and the pipeline's sweeper enqueues it again later. In eager
+    mode the task runs here, and its own errors propagate as usual."""
+    if app.conf.task_always_eager:
+        task.apply_async(kwargs=kwargs)
+        return
+    try:
+        task.apply_async(kwargs=kwargs)
+    except Exception:
+        logger.exception("could not enqueue %s; the sweeper will pick it up", task.name)
 
 
 def merchant_task(*task_args: Any, **task_options: Any) -> Callable[[F], Task]:

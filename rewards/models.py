@@ -50,6 +50,10 @@ class WebhookEndpoint(TenantModel):
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     enabled = models.BooleanField(default=True)
     disabled_reason = models.CharField(max_length=200, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    # Since when every delivery to this endpoint has been failing (None while healthy): after
+    # about three days of failures the endpoint is disabled and the merchant told.
+    failing_since = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -119,6 +123,22 @@ class Reward(TenantModel):
     fulfilment_external_id = models.CharField(max_length=200, blank=True)
     reasons = models.JSONField(default=list, blank=True)
     issued_at = models.DateTimeField(null=True, blank=True)
+    program = models.ForeignKey(
+        "programs.Program", null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # What the reward costs the merchant in the program's currency (minor units): the amount
+    # for money rewards, the percent of the order for percent discounts, 0 otherwise. Budgets
+    # sum it over rewards that are not rejected or voided.
+    cost = models.BigIntegerField(default=0)
+    # The reward spec it was minted from (as in the program version: code prefix and length,
+    # code pool, expiry), so fulfilment never re-reads a program that may have changed since.
+    spec = models.JSONField(default=dict, blank=True)
+    # Fulfilment retries: attempts so far, when the next one is due, the last error.
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    # When an issued reward was reversed after a refund, and how (or why it could not be).
+    clawed_back_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -133,7 +153,98 @@ class Reward(TenantModel):
                 name="reward_amount_or_percent",
             ),
         ]
-        indexes = [models.Index(fields=["merchant", "status"], name="reward_merchant_status")]
+        indexes = [
+            models.Index(fields=["merchant", "status"], name="reward_merchant_status"),
+            models.Index(fields=["merchant", "advocate", "status"], name="reward_advocate"),
+            models.Index(fields=["merchant", "created_at"], name="reward_merchant_time"),
+            # The release task: pending rewards whose hold ended.
+            models.Index(
+                fields=["available_at"],
+                name="reward_release_due",
+                condition=models.Q(status="pending"),
+            ),
+            # The fulfilment sweep: approved rewards waiting for (another) attempt.
+            models.Index(
+                fields=["next_attempt_at"],
+                name="reward_fulfil_due",
+                condition=models.Q(status="approved"),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.public_id} ({self.recipient}, {self.status})"
+
+
+class WebhookMessage(TenantModel):
+    """One event to tell the merchant about, written in the same transaction as the change it
+    describes (an outbox): its id is the Standard Webhooks `webhook-id`, stable across retries
+    and replays so the merchant can deduplicate."""
+
+    public_id = models.CharField(
+        max_length=32, unique=True, default=functools.partial(new_public_id, "msg"), editable=False
+    )
+    event_type = models.CharField(max_length=64)
+    payload = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["merchant", "-created_at"], name="webhookmsg_merchant_ct")]
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"  # waiting for its first or next attempt
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"  # gave up (retries exhausted or endpoint disabled)
+
+
+class WebhookDelivery(TenantModel):
+    """A message's journey to one endpoint: one row per (message, endpoint), retried with
+    backoff until it succeeds or the schedule (about three days) runs out."""
+
+    public_id = models.CharField(
+        max_length=32, unique=True, default=functools.partial(new_public_id, "dlv"), editable=False
+    )
+    message = models.ForeignKey(WebhookMessage, on_delete=models.CASCADE, related_name="+")
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(
+        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "endpoint"], name="webhookdelivery_one_per_endpoint"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                name="webhookdelivery_due",
+                condition=models.Q(status="pending"),
+            ),
+            models.Index(
+                fields=["merchant", "endpoint", "-created_at"], name="webhookdelivery_log"
+            ),
+        ]
+
+
+class WebhookAttempt(TenantModel):
+    """Every HTTP attempt of a delivery, for the delivery log (what we sent, what came back)."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="+")
+    attempted_at = models.DateTimeField(default=timezone.now)
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True)
+    response_excerpt = models.CharField(max_length=500, blank=True)
+    # True when a person asked for this attempt (replay) rather than the retry schedule.
+    manual = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["merchant", "delivery"], name="webhookattempt_delivery")]

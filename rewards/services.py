@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from accounts.services import audit_record
 from programs.specs import SpecError
+from referral_saas.workers import enqueue_on_commit
 from rewards.models import Reward, RewardStatus
 
 # Methods where the merchant delivers the reward and confirms it through `fulfil`.
@@ -85,7 +86,11 @@ def _transition(
 
 
 def reward_approve(*, reward: Reward, request: HttpRequest | None = None) -> Reward:
-    """pending or held → approved."""
+    """pending or held → approved; rewards we fulfil are then issued by a worker."""
+    from rewards.fulfilment import AUTOMATIC_METHODS
+    from rewards.pipeline import emit, reward_payload
+    from rewards.tasks import reward_fulfil_task
+
     with transaction.atomic():
         reward = _transition(
             reward,
@@ -93,8 +98,43 @@ def reward_approve(*, reward: Reward, request: HttpRequest | None = None) -> Rew
             reason={"rule": "manual", "outcome": "approved", "detail": "Approved by the merchant."},
             verb="approved",
             status=RewardStatus.APPROVED,
+            next_attempt_at=timezone.now(),
         )
         audit_record(action="reward.approved", target=reward, request=request)
+        emit("reward.approved", reward_payload(reward))
+        if reward.fulfilment_method in AUTOMATIC_METHODS:
+            enqueue_on_commit(
+                reward_fulfil_task, merchant_id=reward.merchant_id, reward_id=reward.pk
+            )
+    return reward
+
+
+def reward_void(
+    *, reward: Reward, reason: Any = None, request: HttpRequest | None = None
+) -> Reward:
+    """pending, held, approved or failed → voided (not issued, never will be), with the
+    merchant's reason. Issued rewards are clawed back by refunds, not voided."""
+    from rewards.pipeline import emit, reward_payload
+
+    detail = _text(reason, "reason") or "Voided by the merchant."
+    with transaction.atomic():
+        reward = _transition(
+            reward,
+            allowed=(
+                RewardStatus.PENDING,
+                RewardStatus.HELD,
+                RewardStatus.APPROVED,
+                RewardStatus.FAILED,
+            ),
+            reason={"rule": "manual", "outcome": "voided", "detail": detail},
+            verb="voided",
+            status=RewardStatus.VOIDED,
+            next_attempt_at=None,
+        )
+        audit_record(
+            action="reward.voided", target=reward, data={"reason": detail}, request=request
+        )
+        emit("reward.voided", reward_payload(reward))
     return reward
 
 
@@ -174,4 +214,7 @@ def reward_fulfil(
             data={"external_id": external} if external else {},
             request=request,
         )
+        from rewards.pipeline import emit, reward_payload
+
+        emit("reward.issued", reward_payload(reward))
     return reward, True

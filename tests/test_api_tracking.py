@@ -157,15 +157,20 @@ def test_enrol_answers_201_with_the_advocate_then_200_with_the_same_one(
         "locale": "it",
         "variant": None,
         "referral_url": f"{django_settings.PUBLIC_BASE_URL}/r/{advocate.code}",
-        "portal_url": None,
-        "qr_url": None,
+        "portal_url": data["portal_url"],
+        "qr_url": f"{django_settings.PUBLIC_BASE_URL}/r/{advocate.code}/qr.svg",
         "created_at": data["created_at"],
     }
+    # A secret key gets the advocate's magic link, and it opens their portal.
+    assert data["portal_url"].startswith(f"{django_settings.PUBLIC_BASE_URL}/portal/")
+    portal = client.get(data["portal_url"].removeprefix(django_settings.PUBLIC_BASE_URL))
+    assert portal.status_code == 200
     assert advocate.code.startswith("MARIA-")
     assert is_time(data["created_at"])
     assert advocate.merchant_id == world.acme.pk
     assert again.status_code == 200
-    assert again.json() == data
+    # The same advocate (a portal link is minted per answer, so it may differ by its timestamp).
+    assert {**again.json(), "portal_url": None} == {**data, "portal_url": None}
     assert Advocate.unscoped_all_merchants.count() == 1
 
 
@@ -722,6 +727,9 @@ def test_publishable_key_may_enrol_click_and_refer_from_an_allowed_origin(
     )
 
     assert [enrolled.status_code, clicked.status_code, referred.status_code] == [201, 201, 201]
+    # A publishable key is public: it never gets anyone's portal link.
+    assert enrolled.json()["portal_url"] is None
+    assert enrolled.json()["referral_url"].endswith(f"/r/{code}")
     for response in (enrolled, clicked, referred):
         assert response["Access-Control-Allow-Origin"] == ORIGIN
         assert "Origin" in response["Vary"]

@@ -90,6 +90,11 @@ def victim(world: World) -> Victim:
 
     with tenancy.merchant_context(world.acme):
         endpoint = endpoint_create(url="https://hooks.acme.example/referrals")
+        from rewards.delivery import emit
+        from rewards.models import WebhookDelivery
+
+        # Never sent: this test's transaction does not commit, so the task is not enqueued.
+        delivery = WebhookDelivery.objects.get(message=emit("advocate.created", {}))
     from rewards.models import Reward
 
     with tenancy.merchant_context(world.acme):
@@ -113,6 +118,7 @@ def victim(world: World) -> Victim:
         "conversion_id": conversion.public_id,
         "endpoint_id": endpoint.public_id,
         "reward_id": reward.public_id,
+        "delivery_id": delivery.public_id,
     }
     missing = {
         "merchant_slug": "no-such-merchant",
@@ -125,6 +131,7 @@ def victim(world: World) -> Victim:
         "conversion_id": "conv_" + "0" * 20,
         "endpoint_id": "we_" + "0" * 20,
         "reward_id": "rwd_" + "0" * 20,
+        "delivery_id": "dlv_" + "0" * 20,
     }
     return Victim(real=real, missing=missing, outsider_key=make_key(world.globex))
 

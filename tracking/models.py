@@ -26,9 +26,24 @@ class Advocate(TenantModel):
     locale = models.CharField(max_length=5, default="en")
     # The A/B variant, assigned once at enrolment (programs.services.variant_for) and kept.
     variant_key = models.CharField(max_length=30, blank=True)
+    # Fraud evidence from enrolment (hosted join form or the API), compared with the friend's.
+    visitor_id = models.CharField(max_length=64, blank=True)
+    ip_hash = models.CharField(max_length=64, blank=True)
+    # The advocate's connected Stripe account (`acct_…`), for cash rewards paid by transfer.
+    stripe_account_id = models.CharField(max_length=64, blank=True)
+    # Conversions counted toward tier milestones; incremented under the advocate's row lock.
+    qualified_conversions = models.PositiveIntegerField(default=0)
+    # A blocked advocate's new conversions are rejected with the reason `advocate_blocked`.
+    blocked_at = models.DateTimeField(null=True, blank=True)
+    blocked_reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
+        indexes = [
+            # `/r/<code>` names no merchant: the (merchant, code) unique index cannot serve it.
+            models.Index(fields=["code"], name="advocate_code_lookup"),
+            models.Index(fields=["merchant", "-created_at"], name="advocate_merchant_time"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["merchant", "code"], name="advocate_unique_code"),
             models.UniqueConstraint(
@@ -87,7 +102,13 @@ class Referral(TenantModel):
                 "merchant", "program", Lower("email"), name="referral_one_referrer_per_friend"
             ),
         ]
-        indexes = [models.Index(fields=["merchant", "advocate"], name="referral_advocate")]
+        indexes = [
+            models.Index(fields=["merchant", "advocate"], name="referral_advocate"),
+            models.Index(fields=["merchant", "created_at"], name="referral_merchant_time"),
+            models.Index(
+                fields=["merchant", "program", "customer_id"], name="referral_customer_id"
+            ),
+        ]
 
 
 class ConversionStatus(models.TextChoices):
@@ -96,6 +117,8 @@ class ConversionStatus(models.TextChoices):
     REJECTED = "rejected", "Rejected"
     REVIEW = "review", "Review"
     REFUNDED = "refunded", "Refunded"
+    # No referral behind the order: kept for the referral share of revenue, never rewarded.
+    UNATTRIBUTED = "unattributed", "Unattributed"
 
 
 class Conversion(TenantModel):
@@ -128,6 +151,13 @@ class Conversion(TenantModel):
     referral_code = models.CharField(max_length=40, blank=True, help_text="As reported")
     click_public_id = models.CharField(max_length=32, blank=True, help_text="As reported")
     new_customer = models.BooleanField(null=True)
+    # Optional fraud evidence about the buyer, as reported (the IP only as hash and prefix).
+    visitor_id = models.CharField(max_length=64, blank=True)
+    ip_hash = models.CharField(max_length=64, blank=True)
+    ip_prefix = models.CharField(max_length=64, blank=True)
+    user_agent = models.CharField(max_length=400, blank=True)
+    country = models.CharField(max_length=2, blank=True)
+    payment_fingerprint = models.CharField(max_length=120, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     occurred_at = models.DateTimeField(default=timezone.now)
     status = models.CharField(
@@ -136,6 +166,18 @@ class Conversion(TenantModel):
     risk_score = models.PositiveIntegerField(null=True, blank=True)
     reasons = models.JSONField(default=list, blank=True)
     evaluated_at = models.DateTimeField(null=True, blank=True)
+    # How attribution was resolved: code, click, visitor, email (empty until evaluated).
+    attributed_by = models.CharField(max_length=16, blank=True)
+    # Beyond the plan's monthly conversion limit: stored, not evaluated until the merchant
+    # upgrades (billing), then released to the pipeline.
+    over_limit = models.BooleanField(default=False)
+    # The dispatcher's lease: a received conversion handed to a worker is not handed out again
+    # before this time; if the worker is lost, the lease runs out and it is dispatched again.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    dispatch_attempts = models.PositiveIntegerField(default=0)
+    # Review decisions (approve/reject of a conversion in review), audited as well.
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_note = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -151,13 +193,22 @@ class Conversion(TenantModel):
             ),
         ]
         indexes = [
-            # The pipeline's sweep: conversions still waiting for a decision.
+            # The pipeline's dispatcher: conversions still waiting for a decision.
             models.Index(
-                fields=["status", "created_at"],
-                name="conversion_pending",
-                condition=models.Q(status="received"),
+                fields=["created_at"],
+                name="conversion_dispatch",
+                condition=models.Q(status="received", over_limit=False),
             ),
+            models.Index(fields=["merchant", "advocate", "status"], name="conversion_advocate"),
+            models.Index(
+                "merchant", Lower("customer_email"), "occurred_at", name="conversion_customer"
+            ),
+            # Fraud rules' lookups (rewards.fraud.facts); the normalised-email expression
+            # indexes are PostgreSQL-only, made in migration 0006.
+            models.Index(fields=["merchant", "customer_id"], name="conversion_customer_id"),
+            models.Index(fields=["merchant", "payment_fingerprint"], name="conversion_card"),
             models.Index(fields=["merchant", "-created_at"], name="conversion_merchant_time"),
+            models.Index(fields=["merchant", "occurred_at"], name="conversion_merchant_occurred"),
         ]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import re
 import secrets
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from babel import Locale
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -30,6 +32,7 @@ from programs.services import program_config, variant_for
 from programs.specs import SpecError
 from referral_saas.money import is_currency
 from referral_saas.privacy import truncate_ip
+from referral_saas.workers import enqueue_on_commit
 from tracking.models import Advocate, Click, Conversion, ConversionStatus, Referral, Refund
 
 CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud, typed from a screen
@@ -280,6 +283,41 @@ def _metadata(value: Any) -> dict[str, Any]:
     return value
 
 
+COUNTRY_CODES = frozenset(
+    code
+    for code in Locale("en").territories
+    if isinstance(code, str) and len(code) == 2 and code.isalpha()
+)
+
+
+def _buyer_evidence(
+    visitor_id: Any, ip: Any, user_agent: Any, country: Any, payment_fingerprint: Any
+) -> dict[str, str]:
+    """The optional fraud evidence about the buyer, validated; the IP only hashed/truncated."""
+    fields = {
+        "visitor_id": _text(visitor_id, "visitor_id", 64),
+        "payment_fingerprint": _text(payment_fingerprint, "payment_fingerprint", 120),
+    }
+    if user_agent is not None:
+        if not isinstance(user_agent, str) or "\x00" in user_agent:
+            raise _invalid("user_agent", "Must be a string.")
+        fields["user_agent"] = user_agent.strip()[:400]
+    if country is not None:
+        if not isinstance(country, str) or country.strip().upper() not in COUNTRY_CODES:
+            raise _invalid("country", "Must be an ISO 3166-1 alpha-2 country code such as IT.")
+        fields["country"] = country.strip().upper()
+    if ip is not None:
+        if not isinstance(ip, str):
+            raise _invalid("ip", "Must be an IPv4 or IPv6 address.")
+        try:
+            address = str(ipaddress.ip_address(ip.strip()))
+        except ValueError:
+            raise _invalid("ip", f"{ip!r} is not an IPv4 or IPv6 address.") from None
+        fields["ip_hash"] = ip_hash(address)
+        fields["ip_prefix"] = truncate_ip(address)
+    return fields
+
+
 def conversion_record(
     *,
     order_id: Any,
@@ -291,6 +329,11 @@ def conversion_record(
     occurred_at: Any = None,
     new_customer: Any = None,
     metadata: Any = None,
+    visitor_id: Any = None,
+    ip: Any = None,
+    user_agent: Any = None,
+    country: Any = None,
+    payment_fingerprint: Any = None,
 ) -> ConversionResult:
     """Store an order durably as `received` (one INSERT) for the workers to judge.
 
@@ -324,10 +367,21 @@ def conversion_record(
         "new_customer": new_customer,
         "metadata": _metadata(metadata),
         "occurred_at": _time(occurred_at, "occurred_at") or timezone.now(),
+        **_buyer_evidence(visitor_id, ip, user_agent, country, payment_fingerprint),
     }
     try:
         with transaction.atomic():
             conversion = Conversion.objects.create(order_id=order_id, **fields)
+            if settings.PIPELINE_EVALUATE_ON_COMMIT:
+                # Embedded mode: no dispatcher runs, so evaluate right after commit. With a
+                # broker the dispatcher picks the row up (no enqueue on this hot path).
+                from rewards.tasks import conversion_evaluate_task
+
+                enqueue_on_commit(
+                    conversion_evaluate_task,
+                    merchant_id=conversion.merchant_id,
+                    conversion_id=conversion.pk,
+                )
         return ConversionResult(conversion, created=True)
     except IntegrityError:
         return ConversionResult(Conversion.objects.get(order_id=order_id), created=False)
@@ -374,4 +428,10 @@ def refund_record(
         update.append("status")
     locked.save(update_fields=update)
     conversion.refunded_amount, conversion.status = locked.refunded_amount, locked.status
+    # Void or claw back its rewards (the pipeline sweep retries this if the message is lost).
+    from rewards.tasks import conversion_refunded_task
+
+    enqueue_on_commit(
+        conversion_refunded_task, merchant_id=locked.merchant_id, conversion_id=locked.pk
+    )
     return RefundResult(refund, created=True)

@@ -51,6 +51,9 @@ INSTALLED_APPS = [
     "programs",
     "tracking",
     "rewards",
+    "hosted",
+    "billing",
+    "analytics",
 ]
 
 MIDDLEWARE = [
@@ -149,8 +152,46 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.idempotency_records_purge_expired_task",
         "schedule": 3600.0,
     },
+    "sweep-webhook-deliveries": {
+        "task": "rewards.tasks_webhooks.webhook_deliveries_sweep_task",
+        "schedule": 30.0,
+    },
 }
+# Task modules not named tasks.py (autodiscovery finds only those).
+CELERY_IMPORTS = ["rewards.tasks_webhooks"]
+CELERY_BEAT_SCHEDULE.update(
+    {
+        # The outbox reader: received conversions → evaluation tasks.
+        "pipeline-dispatch-conversions": {
+            "task": "rewards.tasks.conversions_dispatch_task",
+            "schedule": float(env.int("PIPELINE_DISPATCH_SECONDS", default=1)),
+        },
+        "pipeline-release-rewards": {
+            "task": "rewards.tasks.rewards_release_task",
+            "schedule": 60.0,
+        },
+        "pipeline-sweep": {"task": "rewards.tasks.pipeline_sweep_task", "schedule": 60.0},
+    }
+)
+# Publishing must fail fast when the broker is down (callers never wait on it: every task's
+# intent is a durable row that the sweeper re-enqueues).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TIMEZONE = "UTC"
+
+# --- Reward pipeline ------------------------------------------------------------------------
+# A received conversion handed to a worker is handed out again after this many seconds if the
+# worker never decided it (lost task, dead worker, broker outage).
+PIPELINE_LEASE_SECONDS = env.int("PIPELINE_LEASE_SECONDS", default=120)
+# Without a broker (embedded mode) no dispatcher runs: evaluate right after each commit.
+PIPELINE_EVALUATE_ON_COMMIT = env.bool("PIPELINE_EVALUATE_ON_COMMIT", default=not REDIS_URL)
+REWARD_FULFILMENT_MAX_ATTEMPTS = env.int("REWARD_FULFILMENT_MAX_ATTEMPTS", default=6)
+REWARD_FULFILMENT_LEASE_SECONDS = env.int("REWARD_FULFILMENT_LEASE_SECONDS", default=300)
 # Reuse worker DB connections instead of closing them around every task (~4x throughput here).
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
@@ -246,10 +287,44 @@ API_RATE_LIMIT_REDIS_URL: str = env.str("API_RATE_LIMIT_REDIS_URL", default="") 
 if min(API_RATE_LIMIT_WINDOW_SECONDS, API_RATE_LIMIT_SECRET, API_RATE_LIMIT_PUBLISHABLE) < 1:
     raise ImproperlyConfigured("API_RATE_LIMIT_* must be positive integers")
 
+# --- Stripe: our platform account (SaaS billing; also the key reward fulfilment acts with) ----
+# Empty STRIPE_SECRET_KEY: billing pages say billing is not set up; everyone stays on Free.
+STRIPE_SECRET_KEY: str = env.str("STRIPE_SECRET_KEY", default="")
+# Signing secret of our endpoint for POST /hooks/billing/stripe/ (whsec_…).
+STRIPE_BILLING_WEBHOOK_SECRET: str = env.str("STRIPE_BILLING_WEBHOOK_SECRET", default="")
+# Another API base (localstripe, a fake) for development and tests; empty = api.stripe.com.
+STRIPE_API_BASE: str = env.str("STRIPE_API_BASE", default="").rstrip("/")
+# The Stripe price id of each paid plan (billing/plans.py); empty = that plan is not on sale.
+STRIPE_PRICE_GROWTH: str = env.str("STRIPE_PRICE_GROWTH", default="")
+STRIPE_PRICE_SCALE: str = env.str("STRIPE_PRICE_SCALE", default="")
+# Days a merchant keeps a paid plan after a failed payment before moving to Free.
+BILLING_GRACE_PERIOD_DAYS = env.int("BILLING_GRACE_PERIOD_DAYS", default=7)
+if STRIPE_SECRET_KEY and not STRIPE_SECRET_KEY.startswith(("sk_", "rk_")):
+    raise ImproperlyConfigured("STRIPE_SECRET_KEY must be a secret (sk_…) or restricted (rk_…) key")
+if STRIPE_BILLING_WEBHOOK_SECRET and not STRIPE_BILLING_WEBHOOK_SECRET.startswith("whsec_"):
+    raise ImproperlyConfigured("STRIPE_BILLING_WEBHOOK_SECRET must be a signing secret (whsec_…)")
+if STRIPE_API_BASE and urlparse(STRIPE_API_BASE).scheme not in {"http", "https"}:
+    raise ImproperlyConfigured(f"STRIPE_API_BASE must be an http(s) URL, got {STRIPE_API_BASE!r}")
+if STRIPE_PRICE_GROWTH and STRIPE_PRICE_GROWTH == STRIPE_PRICE_SCALE:
+    raise ImproperlyConfigured("STRIPE_PRICE_GROWTH and STRIPE_PRICE_SCALE must differ")
+if not 1 <= BILLING_GRACE_PERIOD_DAYS <= 60:
+    raise ImproperlyConfigured("BILLING_GRACE_PERIOD_DAYS must be between 1 and 60")
+CELERY_BEAT_SCHEDULE["billing-grace-period-expiry"] = {
+    "task": "billing.tasks.subscription_grace_sweep_task",
+    "schedule": 300.0,
+}
+# Analytics roll-ups of closed days (the overview says when they last ran).
+CELERY_BEAT_SCHEDULE["analytics-rollups"] = {
+    "task": "analytics.tasks.rollups_refresh_all_task",
+    "schedule": 300.0,
+}
+
 # --- i18n -----------------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("it", "Italiano"), ("ro", "Română"), ("pl", "Polski")]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+# The project's catalogue, then the fraud rules' advocate-facing sentences (app-level
+# `locale/` directories of installed apps are found without being listed).
+LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "rewards" / "fraud" / "locale"]
 USE_I18N = True
 TIME_ZONE = "UTC"
 USE_TZ = True

@@ -18,7 +18,12 @@ ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Tasks run in the test process right after commit; tests that need a real worker start one.
-CELERY_TASK_ALWAYS_EAGER = True
+# A worker process started by a test sets TEST_CELERY_EAGER=false so the tasks it sends go
+# through the broker like in production.
+CELERY_TASK_ALWAYS_EAGER = os.environ.get("TEST_CELERY_EAGER", "true") == "true"
+# Eager tests evaluate each conversion right after its commit; tests of the dispatcher turn
+# this off to see the outbox at work.
+PIPELINE_EVALUATE_ON_COMMIT = os.environ.get("TEST_PIPELINE_EVALUATE_ON_COMMIT", "true") == "true"
 WEBHOOKS_ALLOW_PRIVATE_TARGETS = True
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -17,8 +17,8 @@ ADVOCATE: dict[str, Any] = {
     "locale": "it",
     "variant": None,
     "referral_url": "https://refer.example.com/r/MARIA-7KQ2XP",
-    "portal_url": None,
-    "qr_url": None,
+    "portal_url": "https://refer.example.com/portal/WzEsImFkdl8za1RxOVpwWDJtV2M3UmJWbjRMcyJd:1xV64B:H2oS9k/",
+    "qr_url": "https://refer.example.com/r/MARIA-7KQ2XP/qr.svg",
     "created_at": "2026-11-22T10:00:00.000000Z",
 }
 STATS = {"clicks": 14, "referrals": 3, "conversions": 1}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
@@ -114,6 +113,29 @@ class ConversionInputSerializer(serializers.Serializer[dict[str, Any]]):
     )
     new_customer = serializers.BooleanField(required=False, allow_null=True)
     metadata = serializers.DictField(required=False, help_text="Up to 8 KB of JSON.")
+    visitor_id = serializers.CharField(
+        required=False,
+        max_length=64,
+        help_text="The buyer's first-party visitor id (JS snippet), for attribution and fraud "
+        "checks.",
+    )
+    ip = serializers.IPAddressField(
+        required=False,
+        help_text="The buyer's IP address, for fraud checks. Never stored: only a keyed hash and "
+        "a truncated prefix are kept.",
+    )
+    user_agent = serializers.CharField(
+        required=False, help_text="The buyer's browser user agent (kept up to 400 characters)."
+    )
+    country = serializers.CharField(
+        required=False, min_length=2, max_length=2, help_text="ISO 3166-1 alpha-2, e.g. IT."
+    )
+    payment_fingerprint = serializers.CharField(
+        required=False,
+        max_length=120,
+        help_text="A stable fingerprint of the payment method (e.g. Stripe's card fingerprint), "
+        "for self-referral checks.",
+    )
 
 
 class RefundInputSerializer(serializers.Serializer[dict[str, Any]]):
@@ -164,15 +186,35 @@ class AdvocateOutputSerializer(serializers.Serializer[Advocate]):
         return data
 
     def get_referral_url(self, advocate: Advocate) -> str:
-        return f"{settings.PUBLIC_BASE_URL}/r/{advocate.code}"
+        from hosted.links import referral_url
 
-    @extend_schema_field(serializers.CharField(allow_null=True))
+        return referral_url(advocate)
+
+    @extend_schema_field(
+        serializers.CharField(
+            allow_null=True,
+            help_text="The advocate's magic link to their portal (valid 30 days). Only for "
+            "secret keys: a publishable key is public, and must not open anyone's portal.",
+        )
+    )
     def get_portal_url(self, advocate: Advocate) -> str | None:
-        return None
+        from hosted.links import portal_url
 
-    @extend_schema_field(serializers.CharField(allow_null=True))
+        request = self.context.get("request")
+        key = getattr(request, "auth", None)
+        if getattr(key, "kind", None) != "secret":
+            return None
+        return portal_url(advocate)
+
+    @extend_schema_field(
+        serializers.CharField(
+            allow_null=True, help_text="The QR code of the referral link (SVG; `.png` too)."
+        )
+    )
     def get_qr_url(self, advocate: Advocate) -> str | None:
-        return None
+        from hosted.links import qr_url
+
+        return qr_url(advocate, "svg")
 
 
 @extend_schema_serializer(component_name="AdvocateWithStats")

@@ -113,8 +113,12 @@ class TrackingApiView(MerchantAPIView):
 # --- Advocates -------------------------------------------------------------------------------
 
 
-def _advocates(advocates: Sequence[Advocate]) -> list[dict[str, Any]]:
-    serializer = AdvocateDetailSerializer(instance=advocates, many=True)  # type: ignore[arg-type]
+def _advocates(advocates: Sequence[Advocate], request: Request) -> list[dict[str, Any]]:
+    serializer = AdvocateDetailSerializer(
+        instance=advocates,  # type: ignore[arg-type]
+        many=True,
+        context={"request": request},
+    )
     return list(serializer.data)
 
 
@@ -145,7 +149,7 @@ class AdvocateListApi(TrackingApiView):
         advocates = advocate_list(
             program=_text_param(request, "program"), email=_text_param(request, "email")
         )
-        return Response(paginate(request, advocates, _advocates))
+        return Response(paginate(request, advocates, lambda page: _advocates(page, request)))
 
     @extend_schema(
         operation_id="advocates_create",
@@ -187,7 +191,9 @@ class AdvocateListApi(TrackingApiView):
             locale=data.get("locale"),
         )
         return Response(
-            AdvocateOutputSerializer(instance=enrolment.advocate).data,
+            AdvocateOutputSerializer(
+                instance=enrolment.advocate, context={"request": request}
+            ).data,
             status=status.HTTP_201_CREATED if enrolment.created else status.HTTP_200_OK,
         )
 
@@ -207,7 +213,9 @@ class AdvocateDetailApi(TrackingApiView):
         advocate = None if "\x00" in advocate_id else advocate_get(advocate_id)
         if advocate is None:
             raise NotFound("No such advocate.")
-        return Response(AdvocateDetailSerializer(instance=advocate).data)
+        return Response(
+            AdvocateDetailSerializer(instance=advocate, context={"request": request}).data
+        )
 
 
 # --- Clicks and referrals --------------------------------------------------------------------
@@ -312,6 +320,11 @@ CONVERSION_FIELDS = {
     "occurred_at",
     "new_customer",
     "metadata",
+    "visitor_id",
+    "ip",
+    "user_agent",
+    "country",
+    "payment_fingerprint",
 }
 
 
@@ -402,6 +415,11 @@ class ConversionListApi(TrackingApiView):
             occurred_at=data.get("occurred_at"),
             new_customer=data.get("new_customer"),
             metadata=data.get("metadata"),
+            visitor_id=data.get("visitor_id"),
+            ip=data.get("ip"),
+            user_agent=data.get("user_agent"),
+            country=data.get("country"),
+            payment_fingerprint=data.get("payment_fingerprint"),
         )
         conversion = result.conversion
         if result.created:

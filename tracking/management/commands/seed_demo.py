@@ -1,4 +1,4 @@
-"""Seed a demo merchant with a live program, advocates and some clicks. Idempotent.
+"""Seed a demo merchant with a live program, advocates, clicks and orders. Idempotent.
 
 Running it twice changes nothing: every row is found by its natural key before it is created,
 and the demo API keys are derived from the install's SECRET_KEY, so the same keys are printed
@@ -26,7 +26,9 @@ from programs.models import Program
 from programs.services import program_activate, program_create
 from referral_saas import tenancy
 from referral_saas.ids import ALPHABET
+from rewards.pipeline import rewards_release_due
 from tracking.models import Advocate, Click
+from tracking.services import conversion_record, refund_record
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-password-1234"  # noqa: S105 - printed for newcomers; demo only
@@ -71,6 +73,18 @@ ADVOCATES = [
     ("marco.bianchi@example.com", "Marco Bianchi", "MARCO10", "it"),
 ]
 
+# (order id, referral code or None, customer email, amount in cents, days ago)
+DEMO_ORDERS = [
+    ("DEMO-1001", "GIULIA10", "luca.ferrari@example.com", 8900, 45),
+    ("DEMO-1002", "GIULIA10", "sara.conti@example.com", 5400, 12),
+    ("DEMO-1003", "ANDREI10", "mihai.ionescu@example.com", 12000, 40),
+    ("DEMO-1004", "ZOFIA10", "piotr.kowalski@example.com", 2500, 6),
+    ("DEMO-1005", "EMMA10", "oliver.smith@example.com", 7000, 9),
+    ("DEMO-1006", "MARCO10", "quick.buyer@mailinator.com", 6100, 3),
+    ("DEMO-1007", None, "anna.verdi@example.com", 15000, 20),
+    ("DEMO-1008", None, "jan.wisniewski@example.com", 4300, 2),
+]
+
 
 def demo_key(kind: str) -> str:
     """A stable key for this install: HMAC(SECRET_KEY) mapped onto the key alphabet."""
@@ -100,6 +114,11 @@ class Command(BaseCommand):
                 keys = self._keys(user)
                 program = self._program(user)
                 self._activity(program)
+                self._orders()
+        with tenancy.merchant_context(merchant):
+            # Orders older than the 30-day hold: their rewards are released and issued now,
+            # as the periodic release task would (it does not run without a broker).
+            rewards_release_due()
         self._print(merchant, program, keys)
 
     def _merchant_and_owner(self) -> tuple[Merchant, User]:
@@ -161,6 +180,23 @@ class Command(BaseCommand):
                 )
                 for _ in range(rng.randint(3, 12))
             )
+
+    def _orders(self) -> None:
+        """Orders through the same service the API uses, so the pipeline judges them: referred
+        ones (one below the minimum, one on a disposable address that goes to review, one
+        refunded), and organic ones for the referral share of revenue."""
+        now = timezone.now()
+        for order_id, code, email, amount, days_ago in DEMO_ORDERS:
+            result = conversion_record(
+                order_id=order_id,
+                amount=amount,
+                currency="EUR",
+                customer={"email": email},
+                code=code,
+                occurred_at=(now - timedelta(days=days_ago)).isoformat(),
+            )
+            if order_id == "DEMO-1005" and result.created:
+                refund_record(conversion=result.conversion, amount=None)
 
     def _print(self, merchant: Merchant, program: Program, keys: dict[str, str]) -> None:
         base = settings.PUBLIC_BASE_URL

@@ -1,0 +1,136 @@
+"""Attribution: which advocate (if any) an order belongs to.
+
+Order of evidence, strongest first (DESIGN.md §2, the pipeline issue): the referral code the
+order carries, then the click id the storefront kept, then the visitor id of a recorded click,
+then the friend's email matching a referral. Clicks and referrals count only inside the
+program's attribution window before the order; a code typed at checkout is explicit and needs
+no window. One referrer per friend: when the friend was already referred (by email) in that
+program, the first advocate keeps them.
+
+Reads only. The evaluation writes the outcome (and the friend's referral, when the order is the
+first we hear of them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from programs.models import Program
+from tracking.models import Advocate, Click, Conversion, Referral
+
+
+@dataclass
+class Attribution:
+    advocate: Advocate | None = None
+    referral: Referral | None = None
+    click: Click | None = None
+    by: str = ""  # code | click | visitor | email
+    reasons: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _program_window(program_id: int, cache: dict[int, int]) -> int:
+    if program_id not in cache:
+        from programs.services import program_config
+
+        program = Program.objects.get(pk=program_id)
+        cache[program_id] = program_config(program).rules.attribution_window_days
+    return cache[program_id]
+
+
+def attribute(conversion: Conversion) -> Attribution:
+    """Resolve the conversion's advocate, click and referral from its hints."""
+    windows: dict[int, int] = {}
+    result = Attribution()
+    occurred = conversion.occurred_at
+
+    def inside(program_id: int, moment: Any) -> bool:
+        days = _program_window(program_id, windows)
+        return bool(occurred - timedelta(days=days) <= moment <= occurred + timedelta(minutes=5))
+
+    if conversion.referral_code:
+        advocate = Advocate.objects.filter(code__iexact=conversion.referral_code).first()
+        if advocate is not None:
+            result.advocate, result.by = advocate, "code"
+        else:
+            result.reasons.append(
+                {
+                    "rule": "attribution",
+                    "outcome": "info",
+                    "detail": f"The code {conversion.referral_code} belongs to no advocate.",
+                }
+            )
+    if result.advocate is None and conversion.click_public_id:
+        click = (
+            Click.objects.select_related("advocate")
+            .filter(public_id=conversion.click_public_id)
+            .first()
+        )
+        if click is None:
+            result.reasons.append(
+                {"rule": "attribution", "outcome": "info", "detail": "The click id is unknown."}
+            )
+        elif not inside(click.program_id, click.created_at):
+            result.reasons.append(
+                {
+                    "rule": "attribution_window",
+                    "outcome": "info",
+                    "detail": "The click is older than the program's attribution window.",
+                }
+            )
+        else:
+            result.advocate, result.click, result.by = click.advocate, click, "click"
+    if result.advocate is None and conversion.visitor_id:
+        click = (
+            Click.objects.select_related("advocate")
+            .filter(visitor_id=conversion.visitor_id, created_at__lte=occurred)
+            .order_by("-created_at")
+            .first()
+        )
+        if click is not None and inside(click.program_id, click.created_at):
+            result.advocate, result.click, result.by = click.advocate, click, "visitor"
+    if result.advocate is None and conversion.customer_email:
+        referral = (
+            Referral.objects.select_related("advocate")
+            .filter(email__iexact=conversion.customer_email, created_at__lte=occurred)
+            .order_by("created_at")
+            .first()
+        )
+        if referral is not None:
+            if inside(referral.program_id, referral.created_at):
+                result.advocate, result.referral, result.by = referral.advocate, referral, "email"
+                result.click = referral.click
+            else:
+                result.reasons.append(
+                    {
+                        "rule": "attribution_window",
+                        "outcome": "info",
+                        "detail": "The friend was referred before the attribution window.",
+                    }
+                )
+    if result.advocate is None:
+        return result
+    # One referrer per friend: an earlier referral of this friend in the program decides.
+    if result.referral is None and conversion.customer_email:
+        earlier = (
+            Referral.objects.select_related("advocate")
+            .filter(
+                program_id=result.advocate.program_id,
+                email__iexact=conversion.customer_email,
+            )
+            .first()
+        )
+        if earlier is not None:
+            if earlier.advocate_id != result.advocate.pk:
+                result.reasons.append(
+                    {
+                        "rule": "one_referrer_per_friend",
+                        "outcome": "info",
+                        "detail": f"The friend was first referred by {earlier.advocate.code}, "
+                        f"who keeps them (the order named {result.advocate.code}).",
+                    }
+                )
+                result.advocate = earlier.advocate
+            result.referral = earlier
+    return result

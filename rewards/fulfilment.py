@@ -1,0 +1,424 @@
+"""Issuing rewards: a registry of fulfilment methods, each able to issue and (where it can)
+reverse a reward.
+
+Exactly once, even when a worker dies mid-way:
+
+1. an attempt first *claims* the reward with a conditional UPDATE (approved, attempt due) that
+   also pushes `next_attempt_at` a lease ahead, so no second worker starts the same attempt;
+2. the method's side effect is idempotent on the reward: generated codes are derived from the
+   reward's id, pool codes are claimed per reward, and every Stripe call carries an idempotency
+   key made from the reward's id — a repeated attempt gets the first answer back;
+3. `approved → issued` is one more conditional UPDATE.
+
+A worker killed between 2 and 3 leaves the reward approved with its lease running; when the
+lease ends the sweeper enqueues it again and step 2 returns what was already issued.
+
+Failures are retried with backoff (`BACKOFF_SECONDS`); after `max_attempts()` the reward is
+`failed` with its last error, visible to the merchant, who can retry it. Errors that repeating
+cannot fix (no Stripe customer for the person, no connected account) fail at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import Merchant
+from programs.models import CodePool
+from programs.pools import code_pool_claim
+from referral_saas import stripe_gateway
+from referral_saas.workers import enqueue_on_commit
+from rewards.models import Reward, RewardRecipient, RewardStatus
+
+logger = logging.getLogger(__name__)
+
+AUTOMATIC_METHODS = (
+    "generated_code",
+    "code_pool",
+    "stripe_promotion_code",
+    "stripe_customer_balance",
+    "stripe_transfer",
+)
+# After the n-th failed attempt, wait BACKOFF_SECONDS[n-1] (the last value repeats).
+BACKOFF_SECONDS = (60, 300, 1800, 7200, 21600)
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+
+
+def max_attempts() -> int:
+    return int(getattr(settings, "REWARD_FULFILMENT_MAX_ATTEMPTS", 6))
+
+
+def attempt_lease() -> timedelta:
+    return timedelta(seconds=int(getattr(settings, "REWARD_FULFILMENT_LEASE_SECONDS", 300)))
+
+
+class FulfilmentError(Exception):
+    def __init__(self, message: str, *, retriable: bool = True) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retriable = retriable
+
+
+@dataclass(frozen=True)
+class Issued:
+    code: str = ""
+    external_id: str = ""
+
+
+class Method(Protocol):
+    name: str
+
+    def issue(self, reward: Reward) -> Issued: ...
+
+    def reverse(self, reward: Reward) -> str: ...
+
+
+def reward_code(reward: Reward) -> str:
+    """A code derived from the reward's id with the installation's secret: unguessable, and
+    the same on every attempt (so a retried issuance hands out the same code)."""
+    length = int(reward.spec.get("code_length") or 10)
+    prefix = str(reward.spec.get("code_prefix") or "")
+    digest = hmac.new(
+        settings.SECRET_KEY.encode(), f"reward-code:{reward.public_id}".encode(), hashlib.sha256
+    ).digest()
+    number = int.from_bytes(digest, "big")
+    chars = []
+    for _ in range(length):
+        number, index = divmod(number, len(CODE_ALPHABET))
+        chars.append(CODE_ALPHABET[index])
+    return f"{prefix}{''.join(chars)}"
+
+
+def _idempotency_key(reward: Reward, step: str) -> str:
+    return f"{reward.public_id}:{step}"
+
+
+def _account(reward: Reward) -> str:
+    return str(
+        Merchant.objects.filter(pk=reward.merchant_id)
+        .values_list("stripe_account_id", flat=True)
+        .first()
+        or ""
+    )
+
+
+RECORDED_ONLY = (
+    "We cannot withdraw it ourselves: recorded as clawed back, and the merchant is told "
+    "(reward.clawed_back webhook) so they can disable it."
+)
+
+
+class GeneratedCode:
+    name = "generated_code"
+
+    def issue(self, reward: Reward) -> Issued:
+        return Issued(code=reward_code(reward))
+
+    def reverse(self, reward: Reward) -> str:
+        return RECORDED_ONLY
+
+
+class PoolCode:
+    name = "code_pool"
+
+    def issue(self, reward: Reward) -> Issued:
+        pool = CodePool.objects.filter(public_id=reward.spec.get("code_pool", "")).first()
+        if pool is None:
+            raise FulfilmentError("The reward's code pool no longer exists.", retriable=False)
+        code = code_pool_claim(pool=pool, reward_public_id=reward.public_id)
+        if code is None:
+            raise FulfilmentError(
+                f"The code pool {pool.name} is empty: upload more codes, then retry."
+            )
+        return Issued(code=code)
+
+    def reverse(self, reward: Reward) -> str:
+        return RECORDED_ONLY
+
+
+def _gateway_error(error: stripe_gateway.StripeCallError) -> FulfilmentError:
+    return FulfilmentError(error.message, retriable=error.retriable)
+
+
+class StripePromotionCode:
+    name = "stripe_promotion_code"
+
+    def issue(self, reward: Reward) -> Issued:
+        expires = reward.spec.get("expires_after_days")
+        try:
+            result = stripe_gateway.promotion_code_create(
+                account=_account(reward),
+                idempotency_key=_idempotency_key(reward, "issue"),
+                code=reward_code(reward),
+                percent_off=reward.percent,
+                amount_off=reward.amount,
+                currency=reward.currency or None,
+                expires_at=int((timezone.now() + timedelta(days=int(expires))).timestamp())
+                if expires
+                else None,
+            )
+        except stripe_gateway.StripeCallError as error:
+            raise _gateway_error(error) from None
+        return Issued(code=result.code, external_id=result.id)
+
+    def reverse(self, reward: Reward) -> str:
+        try:
+            stripe_gateway.promotion_code_deactivate(
+                account=_account(reward),
+                promotion_code_id=reward.fulfilment_external_id,
+                idempotency_key=_idempotency_key(reward, "reverse"),
+            )
+        except stripe_gateway.StripeCallError as error:
+            raise _gateway_error(error) from None
+        return "The Stripe promotion code was deactivated."
+
+
+def _stripe_customer(reward: Reward) -> str:
+    if reward.recipient == RewardRecipient.FRIEND:
+        return reward.conversion.customer_id
+    return reward.advocate.customer_id
+
+
+class StripeCustomerBalance:
+    name = "stripe_customer_balance"
+
+    def issue(self, reward: Reward) -> Issued:
+        if reward.amount is None:
+            raise FulfilmentError("Only money rewards can be credited.", retriable=False)
+        try:
+            result = stripe_gateway.customer_balance_adjust(
+                account=_account(reward),
+                customer=_stripe_customer(reward),
+                amount=-reward.amount,
+                currency=reward.currency,
+                idempotency_key=_idempotency_key(reward, "issue"),
+                description=f"Referral reward {reward.public_id}",
+            )
+        except stripe_gateway.StripeCallError as error:
+            raise _gateway_error(error) from None
+        return Issued(external_id=result.id)
+
+    def reverse(self, reward: Reward) -> str:
+        assert reward.amount is not None
+        try:
+            stripe_gateway.customer_balance_adjust(
+                account=_account(reward),
+                customer=_stripe_customer(reward),
+                amount=reward.amount,
+                currency=reward.currency,
+                idempotency_key=_idempotency_key(reward, "reverse"),
+                description=f"Refund: referral reward {reward.public_id} reversed",
+            )
+        except stripe_gateway.StripeCallError as error:
+            raise _gateway_error(error) from None
+        return "The Stripe balance credit was reversed."
+
+
+class StripeTransfer:
+    name = "stripe_transfer"
+
+    def issue(self, reward: Reward) -> Issued:
+        if reward.amount is None:
+            raise FulfilmentError("Only money rewards can be transferred.", retriable=False)
+        destination = (
+            reward.advocate.stripe_account_id
+            if reward.recipient == RewardRecipient.ADVOCATE
+            else ""
+        )
+        try:
+            result = stripe_gateway.transfer_create(
+                account=_account(reward),
+                destination=destination,
+                amount=reward.amount,
+                currency=reward.currency,
+                idempotency_key=_idempotency_key(reward, "issue"),
+                description=f"Referral reward {reward.public_id}",
+            )
+        except stripe_gateway.StripeCallError as error:
+            raise _gateway_error(error) from None
+        return Issued(external_id=result.id)
+
+    def reverse(self, reward: Reward) -> str:
+        try:
+            stripe_gateway.transfer_reverse(
+                account=_account(reward),
+                transfer_id=reward.fulfilment_external_id,
+                idempotency_key=_idempotency_key(reward, "reverse"),
+            )
+        except stripe_gateway.StripeCallError as error:
+            raise _gateway_error(error) from None
+        return "The Stripe transfer was reversed."
+
+
+class MerchantFulfilled:
+    """`webhook` and `manual`: the merchant delivers (told by the reward.approved webhook, or
+    from the payout export) and confirms through `POST /api/v1/rewards/<id>/fulfil`."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def issue(self, reward: Reward) -> Issued:  # pragma: no cover - never claimed
+        raise FulfilmentError("The merchant fulfils this reward.", retriable=False)
+
+    def reverse(self, reward: Reward) -> str:
+        return RECORDED_ONLY
+
+
+REGISTRY: dict[str, Method] = {
+    method.name: method
+    for method in (
+        GeneratedCode(),
+        PoolCode(),
+        StripePromotionCode(),
+        StripeCustomerBalance(),
+        StripeTransfer(),
+        MerchantFulfilled("webhook"),
+        MerchantFulfilled("manual"),
+    )
+}
+
+
+def _reason(outcome: str, detail: str) -> dict[str, str]:
+    return {"rule": "fulfilment", "outcome": outcome, "detail": detail}
+
+
+def _backoff(attempts: int) -> timedelta:
+    index = min(max(attempts, 1), len(BACKOFF_SECONDS)) - 1
+    return timedelta(seconds=BACKOFF_SECONDS[index])
+
+
+def reward_fulfil_attempt(*, reward_id: int, now: datetime | None = None) -> str:
+    """One attempt to issue an approved reward. Returns issued / retry / failed / skipped."""
+    from rewards.pipeline import _email, emit, reward_payload
+
+    now = now or timezone.now()
+    claimed = Reward.objects.filter(
+        pk=reward_id,
+        status=RewardStatus.APPROVED,
+        fulfilment_method__in=AUTOMATIC_METHODS,
+        next_attempt_at__lte=now,
+    ).update(attempts=F("attempts") + 1, next_attempt_at=now + attempt_lease(), updated_at=now)
+    if not claimed:
+        return "skipped"
+    reward = Reward.objects.select_related("advocate", "conversion").get(pk=reward_id)
+    method = REGISTRY[reward.fulfilment_method]
+    try:
+        issued = method.issue(reward)
+    except FulfilmentError as error:
+        give_up = not error.retriable or reward.attempts >= max_attempts()
+        fields = {"last_error": error.message[:500], "updated_at": now}
+        if give_up:
+            Reward.objects.filter(pk=reward.pk, status=RewardStatus.APPROVED).update(
+                status=RewardStatus.FAILED,
+                next_attempt_at=None,
+                reasons=[*reward.reasons, _reason("failed", error.message)],
+                **fields,
+            )
+            logger.warning("reward %s failed: %s", reward.public_id, error.message)
+            return "failed"
+        Reward.objects.filter(pk=reward.pk, status=RewardStatus.APPROVED).update(
+            next_attempt_at=now + _backoff(reward.attempts), **fields
+        )
+        return "retry"
+    with transaction.atomic():
+        changed = Reward.objects.filter(pk=reward.pk, status=RewardStatus.APPROVED).update(
+            status=RewardStatus.ISSUED,
+            fulfilment_code=issued.code,
+            fulfilment_external_id=issued.external_id,
+            issued_at=now,
+            next_attempt_at=None,
+            last_error="",
+            updated_at=now,
+            reasons=[*reward.reasons, _reason("issued", f"Issued by {method.name}.")],
+        )
+        reward.refresh_from_db()
+        if not changed:
+            # Voided by a refund while we were issuing: take back what was just issued.
+            if reward.status == RewardStatus.VOIDED:
+                reward.fulfilment_code = issued.code
+                reward.fulfilment_external_id = issued.external_id
+                Reward.objects.filter(pk=reward.pk).update(
+                    fulfilment_code=issued.code, fulfilment_external_id=issued.external_id
+                )
+                _enqueue_reverse(reward)
+            return "skipped"
+        emit("reward.issued", reward_payload(reward))
+        _email("email_reward_earned_task", reward)
+    return "issued"
+
+
+def reward_retry(*, reward: Reward, now: datetime | None = None) -> Reward:
+    """failed → approved, due now (the merchant's retry button). Attempts start again."""
+    from programs.specs import SpecError
+
+    now = now or timezone.now()
+    changed = Reward.objects.filter(pk=reward.pk, status=RewardStatus.FAILED).update(
+        status=RewardStatus.APPROVED,
+        attempts=0,
+        next_attempt_at=now,
+        updated_at=now,
+        reasons=[*reward.reasons, _reason("retry", "Retried by the merchant.")],
+    )
+    if not changed:
+        raise SpecError({"status": "Only failed rewards can be retried."})
+    from rewards.tasks import reward_fulfil_task
+
+    enqueue_on_commit(reward_fulfil_task, merchant_id=reward.merchant_id, reward_id=reward.pk)
+    reward.refresh_from_db()
+    return reward
+
+
+def _enqueue_reverse(reward: Reward) -> None:
+    from rewards.tasks import reward_reverse_task
+
+    enqueue_on_commit(reward_reverse_task, merchant_id=reward.merchant_id, reward_id=reward.pk)
+
+
+def reward_claw_back(*, reward: Reward, why: str, now: datetime) -> None:
+    """issued → clawed_back (the caller holds the reward's row lock); the reversal itself runs
+    after commit, in `reward_reverse`, because it may call Stripe."""
+    from rewards.pipeline import emit, reward_payload
+
+    Reward.objects.filter(pk=reward.pk, status=RewardStatus.ISSUED).update(
+        status=RewardStatus.CLAWED_BACK,
+        clawed_back_at=now,
+        updated_at=now,
+        reasons=[*reward.reasons, {"rule": "refund", "outcome": "clawed_back", "detail": why}],
+    )
+    reward.refresh_from_db()
+    emit("reward.clawed_back", reward_payload(reward))
+    _enqueue_reverse(reward)
+
+
+def reward_reverse(*, reward_id: int) -> str:
+    """Undo what a clawed-back (or voided-while-issuing) reward gave, where the method can;
+    record the outcome on the reward either way. Raises FulfilmentError when worth retrying."""
+    reward = Reward.objects.select_related("advocate", "conversion").get(pk=reward_id)
+    if any(r.get("rule") == "reversal" for r in reward.reasons):
+        return "done"
+    method = REGISTRY[reward.fulfilment_method]
+    try:
+        detail = method.reverse(reward)
+        outcome = "reversed" if detail != RECORDED_ONLY else "recorded"
+    except FulfilmentError as error:
+        if error.retriable:
+            raise
+        detail, outcome = f"The reversal failed: {error.message}", "failed"
+    with transaction.atomic():
+        locked = Reward.objects.select_for_update().get(pk=reward_id)
+        if not any(r.get("rule") == "reversal" for r in locked.reasons):
+            locked.reasons = [
+                *locked.reasons,
+                {"rule": "reversal", "outcome": outcome, "detail": detail},
+            ]
+            locked.save(update_fields=["reasons"])
+    return outcome
