@@ -36,7 +36,6 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q, Sum
-from django.db.models.functions import Lower
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -164,11 +163,15 @@ def _offer(
 
 
 def _customer_conversions(conversion: Conversion) -> Any:
-    match = Q(email_lower=conversion.customer_email.lower())
+    """The buyer's other orders: same normalised email (so a plus-tag or Gmail dots do not
+    make a returning customer "new"), or the same customer id. Both are indexed."""
+    from rewards.fraud.emails import NormalisedEmail, normalise_email
+
+    match = Q(email_normalised=normalise_email(conversion.customer_email))
     if conversion.customer_id:
         match |= Q(customer_id=conversion.customer_id)
     return (
-        Conversion.objects.alias(email_lower=Lower("customer_email"))
+        Conversion.objects.alias(email_normalised=NormalisedEmail("customer_email"))
         .filter(match)
         .exclude(pk=conversion.pk)
     )

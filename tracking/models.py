@@ -200,9 +200,6 @@ class Conversion(TenantModel):
                 condition=models.Q(status="received", over_limit=False),
             ),
             models.Index(fields=["merchant", "advocate", "status"], name="conversion_advocate"),
-            models.Index(
-                "merchant", Lower("customer_email"), "occurred_at", name="conversion_customer"
-            ),
             # Fraud rules' lookups (rewards.fraud.facts); the normalised-email expression
             # indexes are PostgreSQL-only, made in migration 0006.
             models.Index(fields=["merchant", "customer_id"], name="conversion_customer_id"),

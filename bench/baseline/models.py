@@ -52,6 +52,17 @@ class ConversionRow(models.Model):
     occurred_at = models.DateTimeField()
     status = models.CharField(max_length=16, default="received")
     created_at = models.DateTimeField()
+    # Added by the pipeline (tracking migration 0005): NOT NULL, defaults set by the ORM.
+    visitor_id = models.CharField(max_length=64, default="")
+    ip_hash = models.CharField(max_length=64, default="")
+    ip_prefix = models.CharField(max_length=64, default="")
+    user_agent = models.CharField(max_length=400, default="")
+    country = models.CharField(max_length=2, default="")
+    payment_fingerprint = models.CharField(max_length=120, default="")
+    attributed_by = models.CharField(max_length=16, default="")
+    over_limit = models.BooleanField(default=False)
+    dispatch_attempts = models.PositiveIntegerField(default=0)
+    review_note = models.CharField(max_length=500, default="")
     objects: "models.Manager[ConversionRow]" = models.Manager()
 
     class Meta:

@@ -120,8 +120,4 @@ class Migration(migrations.Migration):
             model_name='conversion',
             index=models.Index(fields=['merchant', 'advocate', 'status'], name='conversion_advocate'),
         ),
-        migrations.AddIndex(
-            model_name='conversion',
-            index=models.Index(models.F('merchant'), django.db.models.functions.text.Lower('customer_email'), models.F('occurred_at'), name='conversion_customer'),
-        ),
     ]
