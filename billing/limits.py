@@ -26,7 +26,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.models import Invitation, Membership
+from accounts.models import Invitation, Membership, Merchant
 from billing.models import Subscription
 from billing.plans import FREE, PLANS, Feature, Plan, plan_for
 from programs.models import Program, ProgramStatus
@@ -156,6 +156,9 @@ def check_program_activation(*, program: Program) -> None:
     limit = plan.limits.active_programs
     if limit is None:
         return
+    # Two programs activated at once must not both see the other as inactive: serialise
+    # activations per merchant on its row (the caller's transaction holds the lock).
+    list(Merchant.objects.select_for_update().filter(pk=merchant.pk).values_list("pk", flat=True))
     active = Program.objects.filter(status=ProgramStatus.ACTIVE).exclude(pk=program.pk).count()
     if active >= limit:
         raise SpecError(

@@ -20,8 +20,12 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
+from django.utils.html import linebreaks, urlize
+from django.utils.safestring import mark_safe
 
-from hosted.models import SentEmail, SentEmailStatus
+from hosted import email_overrides
+from hosted.models import EmailTemplateOverride, SentEmail, SentEmailStatus
+from programs.models import Program
 from referral_saas import tenancy
 
 STALE_CLAIM = timedelta(minutes=15)
@@ -35,15 +39,50 @@ class Rendered:
     html: str
 
 
-def render_email(kind: str, locale: str, context: dict[str, Any]) -> Rendered:
-    """Subject, text and HTML of `kind` in `locale`, from templates/hosted/email/<kind>.*."""
+def render_email(
+    kind: str,
+    locale: str,
+    context: dict[str, Any],
+    *,
+    override: EmailTemplateOverride | None = None,
+    use_overrides: bool = True,
+) -> Rendered:
+    """Subject, text and HTML of `kind` in `locale`, from templates/hosted/email/<kind>.*, or
+    from the merchant's override for (context's program, locale, kind) when there is one.
+
+    `override` renders that one (a preview of unsaved text); `use_overrides=False` our default."""
     if kind not in KINDS:
         raise ValueError(f"Unknown email {kind!r}")
+    if override is None and use_overrides:
+        override = find_override(context.get("program"), locale, kind)
     with translation.override(locale):
-        context = {**context, "locale": locale}
+        context = {**context, "locale": locale, "kind": kind}
+        if override is not None:
+            return _render_override(kind, override, context)
         subject = render_to_string(f"hosted/email/{kind}.subject.txt", context)
         text = render_to_string(f"hosted/email/{kind}.txt", context)
         html = render_to_string(f"hosted/email/{kind}.html", context)
+    return Rendered(subject=" ".join(subject.split()), text=text.strip() + "\n", html=html)
+
+
+def find_override(program: Any, locale: str, kind: str) -> EmailTemplateOverride | None:
+    if not isinstance(program, Program) or program.pk is None:
+        return None
+    return EmailTemplateOverride.objects.filter(program=program, locale=locale, kind=kind).first()
+
+
+def _render_override(
+    kind: str, override: EmailTemplateOverride, context: dict[str, Any]
+) -> Rendered:
+    """The merchant's text with its placeholders filled in (never a Django template), inside
+    our layout and with our footer, which an override cannot remove."""
+    subject = email_overrides.substitute(kind, override.subject, context)
+    body = email_overrides.substitute(kind, override.body, context).replace("\r\n", "\n").strip()
+    # urlize escapes the text (autoescape=True) and links the URLs; linebreaks makes paragraphs.
+    body_html = mark_safe(linebreaks(urlize(body, autoescape=True)))  # noqa: S308 - escaped
+    parts = {**context, "override_text": body, "override_html": body_html}
+    text = render_to_string("hosted/email/_override.txt", parts)
+    html = render_to_string("hosted/email/_override.html", parts)
     return Rendered(subject=" ".join(subject.split()), text=text.strip() + "\n", html=html)
 
 

@@ -109,3 +109,29 @@ class CodeAlias(TenantModel):
             models.UniqueConstraint(fields=["merchant", "code"], name="code_alias_unique"),
         ]
         indexes = [models.Index(fields=["code"], name="code_alias_code")]
+
+
+class EmailTemplateOverride(TenantModel):
+    """A merchant's own subject and body for one email kind in one of the program's locales.
+
+    Plain text with `{{ placeholder }}` names only (hosted.email_overrides): never rendered as a
+    Django template. The HTML layout and the footer (why you receive this, privacy notice,
+    opt-out link) stay ours and are always added."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+")
+    locale = models.CharField(max_length=5)
+    kind = models.CharField(max_length=30)
+    subject = models.CharField(max_length=200)
+    body = models.TextField(max_length=5000)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "program", "locale", "kind"],
+                name="email_template_override_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} ({self.locale}) of {self.program_id}"

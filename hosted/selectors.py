@@ -71,7 +71,7 @@ def is_bot(user_agent: str) -> bool:
 
 
 # Why a referral did not count, in the advocate's words (rules from the pipeline and the fraud
-# registry); unknown rules fall back to the detail the pipeline recorded.
+# registry); other rules get a general sentence, never the merchant-facing detail.
 def rule_text(rule: str) -> str:
     texts = {
         "self_referral": gettext("You cannot refer yourself."),
@@ -234,9 +234,13 @@ def _conversion_row(conversion: Conversion, locale: str) -> dict[str, Any]:
     reasons: list[str] = []
     if conversion.status in {ConversionStatus.REJECTED, ConversionStatus.REVIEW}:
         for reason in conversion.reasons or []:
-            if not isinstance(reason, dict) or reason.get("outcome") in {"pass", "passed", "ok"}:
+            # Only the rules that decided (the pipeline's "info" lines are not reasons), and
+            # never the merchant-facing `detail`: it is English and may name the friend.
+            if not isinstance(reason, dict) or reason.get("outcome") not in {"reject", "review"}:
                 continue
-            text = rule_text(str(reason.get("rule", ""))) or str(reason.get("detail", ""))
+            text = rule_text(str(reason.get("rule", ""))) or gettext(
+                "The order did not meet the program's rules."
+            )
             if text and text not in reasons:
                 reasons.append(text)
     return {

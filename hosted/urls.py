@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from hosted.views import consent, dashboard, join, portal, referral
+from hosted.views import consent, dashboard, email_templates, join, portal, referral
 
 LANDING = "p/<slug:merchant_slug>/<slug:program_slug>/"
 
@@ -23,5 +23,16 @@ urlpatterns = [
         "m/<slug:merchant_slug>/programs/<str:program_id>/hosted/",
         dashboard.program_hosted_settings,
         name="program_hosted_settings",
+    ),
+    # Kind and locale travel as query strings (`?kind=welcome&locale=it`).
+    path(
+        "m/<slug:merchant_slug>/programs/<str:program_id>/emails/",
+        email_templates.program_email_templates,
+        name="program_email_templates",
+    ),
+    path(
+        "m/<slug:merchant_slug>/programs/<str:program_id>/emails/preview/",
+        email_templates.program_email_preview,
+        name="program_email_preview",
     ),
 ]

@@ -501,7 +501,10 @@ def _transition(
         if target is None:
             raise SpecError({"status": f"A {locked.status} program cannot {action}."})
         if action == "activate":
+            from billing.limits import check_program_activation  # the plan's program limit
+
             _check_ready_to_activate(locked)
+            check_program_activation(program=locked)
         previous = locked.status
         locked.status = target
         locked.save(update_fields=["status", "updated_at"])
@@ -539,9 +542,6 @@ def _check_ready_to_activate(program: Program) -> None:
 def program_activate(
     *, actor: User | None, program: Program, request: HttpRequest | None = None
 ) -> Program:
-    from billing.limits import check_program_activation  # the plan's active-program limit
-
-    check_program_activation(program=program)
     return _transition("activate", actor=actor, program=program, request=request)
 
 
