@@ -46,27 +46,6 @@ DATABASE_URL = f"{services.POSTGRES_SERVER}/{DATABASE_NAME}"
 REDIS_URL = "redis://127.0.0.1:6379/13"
 
 
-def recreate_database(*, drop_only: bool = False) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(f"{services.POSTGRES_SERVER}/postgres", autocommit=True) as admin:
-        name = sql.Identifier(DATABASE_NAME)
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        if not drop_only:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(name))
-
-
-def flush_redis() -> None:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=10)
-    try:
-        client.flushdb()
-    finally:
-        client.close()
-
-
 def environment() -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -289,8 +268,8 @@ def main() -> int:
 
     env = environment()
     os.environ.update(env)
-    recreate_database()
-    flush_redis()
+    services.recreate_database(DATABASE_NAME)
+    services.flush_redis(REDIS_URL)
     subprocess.run(
         [sys.executable, str(REPO_ROOT / "manage.py"), "migrate", "--noinput", "-v", "0"],
         env=env,
@@ -317,7 +296,7 @@ def main() -> int:
             from django.db import connections
 
             connections.close_all()
-            recreate_database(drop_only=True)
+            services.drop_database(DATABASE_NAME)
     project_rate = sum(r["project"]["per_second"] for r in rounds) / len(rounds)
     baseline_rate = sum(r["baseline"]["per_second"] for r in rounds) / len(rounds)
     ratio = project_rate / baseline_rate

@@ -16,23 +16,23 @@ def _admin_connection() -> psycopg.Connection[tuple[object, ...]]:
     return psycopg.connect(f"{POSTGRES_SERVER}/postgres", autocommit=True, connect_timeout=10)
 
 
-def recreate_database() -> None:
+def recreate_database(database: str = DATABASE_NAME) -> None:
     """An empty bench database; whatever an earlier (maybe interrupted) run left is dropped."""
     with _admin_connection() as connection:
-        name = sql.Identifier(DATABASE_NAME)
+        name = sql.Identifier(database)
         connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
         connection.execute(sql.SQL("CREATE DATABASE {}").format(name))
 
 
-def drop_database() -> None:
+def drop_database(database: str = DATABASE_NAME) -> None:
     with _admin_connection() as connection:
-        name = sql.Identifier(DATABASE_NAME)
+        name = sql.Identifier(database)
         connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
 
 
-def flush_redis() -> None:
+def flush_redis(url: str = REDIS_URL) -> None:
     """Empty the bench's Redis database (queues, rate limits, counters of earlier runs)."""
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=10)
+    client = redis.Redis.from_url(url, socket_timeout=10)
     try:
         client.flushdb()
     finally:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
-from babel.numbers import format_currency, get_currency_precision
+from babel.numbers import format_currency
 from django.conf import settings
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
@@ -25,6 +24,7 @@ from billing.limits import (
 from billing.models import PAYMENT_FAILED_STATUSES, Subscription, SubscriptionStatus
 from billing.plans import FREE, PLANS, Plan
 from programs.models import Program, ProgramStatus
+from referral_saas.money import to_major
 from referral_saas.stripe_gateway import BillingInvoice
 from tracking.models import Conversion
 
@@ -219,7 +219,7 @@ def invoice_rows(invoices: list[BillingInvoice], *, locale: str = "en") -> list[
     rows = []
     for invoice in invoices:
         currency = invoice.currency or "EUR"
-        amount = Decimal(invoice.total).scaleb(-get_currency_precision(currency))
+        amount = to_major(invoice.total, currency)
         rows.append(
             InvoiceRow(
                 id=invoice.id,

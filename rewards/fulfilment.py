@@ -23,9 +23,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from django.conf import settings
 from django.db import transaction
@@ -40,6 +41,8 @@ from referral_saas.workers import enqueue_on_commit
 from rewards.models import Reward, RewardRecipient, RewardStatus
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 AUTOMATIC_METHODS = (
     "generated_code",
@@ -145,8 +148,13 @@ class PoolCode:
         return RECORDED_ONLY
 
 
-def _gateway_error(error: stripe_gateway.StripeCallError) -> FulfilmentError:
-    return FulfilmentError(error.message, retriable=error.retriable)
+def _call(step: Callable[[Reward], T], reward: Reward) -> T:
+    """Run a method's `issue` or `reverse`, turning the Stripe gateway's errors into
+    fulfilment errors (same message, same retriable or not)."""
+    try:
+        return step(reward)
+    except stripe_gateway.StripeCallError as error:
+        raise FulfilmentError(error.message, retriable=error.retriable) from None
 
 
 class StripePromotionCode:
@@ -154,31 +162,25 @@ class StripePromotionCode:
 
     def issue(self, reward: Reward) -> Issued:
         expires = reward.spec.get("expires_after_days")
-        try:
-            result = stripe_gateway.promotion_code_create(
-                account=_account(reward),
-                idempotency_key=_idempotency_key(reward, "issue"),
-                code=reward_code(reward),
-                percent_off=reward.percent,
-                amount_off=reward.amount,
-                currency=reward.currency or None,
-                expires_at=int((timezone.now() + timedelta(days=int(expires))).timestamp())
-                if expires
-                else None,
-            )
-        except stripe_gateway.StripeCallError as error:
-            raise _gateway_error(error) from None
+        result = stripe_gateway.promotion_code_create(
+            account=_account(reward),
+            idempotency_key=_idempotency_key(reward, "issue"),
+            code=reward_code(reward),
+            percent_off=reward.percent,
+            amount_off=reward.amount,
+            currency=reward.currency or None,
+            expires_at=int((timezone.now() + timedelta(days=int(expires))).timestamp())
+            if expires
+            else None,
+        )
         return Issued(code=result.code, external_id=result.id)
 
     def reverse(self, reward: Reward) -> str:
-        try:
-            stripe_gateway.promotion_code_deactivate(
-                account=_account(reward),
-                promotion_code_id=reward.fulfilment_external_id,
-                idempotency_key=_idempotency_key(reward, "reverse"),
-            )
-        except stripe_gateway.StripeCallError as error:
-            raise _gateway_error(error) from None
+        stripe_gateway.promotion_code_deactivate(
+            account=_account(reward),
+            promotion_code_id=reward.fulfilment_external_id,
+            idempotency_key=_idempotency_key(reward, "reverse"),
+        )
         return "The Stripe promotion code was deactivated."
 
 
@@ -194,32 +196,26 @@ class StripeCustomerBalance:
     def issue(self, reward: Reward) -> Issued:
         if reward.amount is None:
             raise FulfilmentError("Only money rewards can be credited.", retriable=False)
-        try:
-            result = stripe_gateway.customer_balance_adjust(
-                account=_account(reward),
-                customer=_stripe_customer(reward),
-                amount=-reward.amount,
-                currency=reward.currency,
-                idempotency_key=_idempotency_key(reward, "issue"),
-                description=f"Referral reward {reward.public_id}",
-            )
-        except stripe_gateway.StripeCallError as error:
-            raise _gateway_error(error) from None
+        result = stripe_gateway.customer_balance_adjust(
+            account=_account(reward),
+            customer=_stripe_customer(reward),
+            amount=-reward.amount,
+            currency=reward.currency,
+            idempotency_key=_idempotency_key(reward, "issue"),
+            description=f"Referral reward {reward.public_id}",
+        )
         return Issued(external_id=result.id)
 
     def reverse(self, reward: Reward) -> str:
         assert reward.amount is not None
-        try:
-            stripe_gateway.customer_balance_adjust(
-                account=_account(reward),
-                customer=_stripe_customer(reward),
-                amount=reward.amount,
-                currency=reward.currency,
-                idempotency_key=_idempotency_key(reward, "reverse"),
-                description=f"Refund: referral reward {reward.public_id} reversed",
-            )
-        except stripe_gateway.StripeCallError as error:
-            raise _gateway_error(error) from None
+        stripe_gateway.customer_balance_adjust(
+            account=_account(reward),
+            customer=_stripe_customer(reward),
+            amount=reward.amount,
+            currency=reward.currency,
+            idempotency_key=_idempotency_key(reward, "reverse"),
+            description=f"Refund: referral reward {reward.public_id} reversed",
+        )
         return "The Stripe balance credit was reversed."
 
 
@@ -234,28 +230,22 @@ class StripeTransfer:
             if reward.recipient == RewardRecipient.ADVOCATE
             else ""
         )
-        try:
-            result = stripe_gateway.transfer_create(
-                account=_account(reward),
-                destination=destination,
-                amount=reward.amount,
-                currency=reward.currency,
-                idempotency_key=_idempotency_key(reward, "issue"),
-                description=f"Referral reward {reward.public_id}",
-            )
-        except stripe_gateway.StripeCallError as error:
-            raise _gateway_error(error) from None
+        result = stripe_gateway.transfer_create(
+            account=_account(reward),
+            destination=destination,
+            amount=reward.amount,
+            currency=reward.currency,
+            idempotency_key=_idempotency_key(reward, "issue"),
+            description=f"Referral reward {reward.public_id}",
+        )
         return Issued(external_id=result.id)
 
     def reverse(self, reward: Reward) -> str:
-        try:
-            stripe_gateway.transfer_reverse(
-                account=_account(reward),
-                transfer_id=reward.fulfilment_external_id,
-                idempotency_key=_idempotency_key(reward, "reverse"),
-            )
-        except stripe_gateway.StripeCallError as error:
-            raise _gateway_error(error) from None
+        stripe_gateway.transfer_reverse(
+            account=_account(reward),
+            transfer_id=reward.fulfilment_external_id,
+            idempotency_key=_idempotency_key(reward, "reverse"),
+        )
         return "The Stripe transfer was reversed."
 
 
@@ -298,7 +288,7 @@ def _backoff(attempts: int) -> timedelta:
 
 def reward_fulfil_attempt(*, reward_id: int, now: datetime | None = None) -> str:
     """One attempt to issue an approved reward. Returns issued / retry / failed / skipped."""
-    from rewards.pipeline import _email, emit, reward_payload
+    from rewards.pipeline import emit, reward_payload
 
     now = now or timezone.now()
     claimed = Reward.objects.filter(
@@ -312,7 +302,7 @@ def reward_fulfil_attempt(*, reward_id: int, now: datetime | None = None) -> str
     reward = Reward.objects.select_related("advocate", "conversion").get(pk=reward_id)
     method = REGISTRY[reward.fulfilment_method]
     try:
-        issued = method.issue(reward)
+        issued = _call(method.issue, reward)
     except FulfilmentError as error:
         give_up = not error.retriable or reward.attempts >= max_attempts()
         fields = {"last_error": error.message[:500], "updated_at": now}
@@ -352,7 +342,11 @@ def reward_fulfil_attempt(*, reward_id: int, now: datetime | None = None) -> str
                 _enqueue_reverse(reward)
             return "skipped"
         emit("reward.issued", reward_payload(reward))
-        _email("email_reward_earned_task", reward)
+        from hosted.tasks import email_reward_earned_task
+
+        enqueue_on_commit(
+            email_reward_earned_task, merchant_id=reward.merchant_id, reward_id=reward.pk
+        )
     return "issued"
 
 
@@ -407,7 +401,7 @@ def reward_reverse(*, reward_id: int) -> str:
         return "done"
     method = REGISTRY[reward.fulfilment_method]
     try:
-        detail = method.reverse(reward)
+        detail = _call(method.reverse, reward)
         outcome = "reversed" if detail != RECORDED_ONLY else "recorded"
     except FulfilmentError as error:
         if error.retriable:

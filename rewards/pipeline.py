@@ -409,10 +409,8 @@ def _plan_rewards(
 
 
 def _over_limit(conversion: Conversion) -> bool:
-    try:
-        from billing.limits import conversion_over_limit
-    except ImportError:  # billing not installed in this build
-        return False
+    from billing.limits import conversion_over_limit
+
     return bool(
         conversion_over_limit(
             merchant_id=conversion.merchant_id,
@@ -537,17 +535,11 @@ def _after_rewards_created(rewards: list[Reward]) -> None:
                 reward_fulfil_task, merchant_id=reward.merchant_id, reward_id=reward.pk
             )
         if reward.tier > 0 and reward.status != RewardStatus.HELD:
-            _email("email_tier_reached_task", reward)
+            from hosted.tasks import email_tier_reached_task
 
-
-def _email(task_name: str, reward: Reward) -> None:
-    try:
-        from hosted import tasks as hosted_tasks
-    except ImportError:
-        return
-    task = getattr(hosted_tasks, task_name, None)
-    if task is not None:
-        enqueue_on_commit(task, merchant_id=reward.merchant_id, reward_id=reward.pk)
+            enqueue_on_commit(
+                email_tier_reached_task, merchant_id=reward.merchant_id, reward_id=reward.pk
+            )
 
 
 def conversion_evaluate(*, conversion_id: int, now: datetime | None = None) -> str:
