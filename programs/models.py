@@ -85,10 +85,13 @@ class ProgramVersion(TenantModel):
 
 
 class ProgramCopy(TenantModel):
-    """The words on the hosted pages, per locale. Plain text: tags are stripped on save."""
+    """The words on the hosted pages, per locale. Plain text: tags are stripped on save. Empty
+    fields fall back to the default locale's (`programs.localized`); `name` empty falls back to
+    `Program.name` (the default locale's name)."""
 
     program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+")
     locale = models.CharField(max_length=5)
+    name = models.CharField(max_length=120, blank=True)
     headline = models.CharField(max_length=200, blank=True)
     description = models.TextField(max_length=2000, blank=True)
     terms = models.TextField(max_length=10000, blank=True)

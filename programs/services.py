@@ -108,14 +108,18 @@ def program_config(program: Program, version: ProgramVersion | None = None) -> P
 
 
 def program_copy(program: Program) -> dict[str, dict[str, str]]:
+    """locale → its texts (see `copy_texts`)."""
     return {
-        copy.locale: {
-            "headline": copy.headline,
-            "description": copy.description,
-            "terms": copy.terms,
-        }
+        copy.locale: copy_texts(copy)
         for copy in ProgramCopy.objects.filter(program=program).order_by("locale")
     }
+
+
+def copy_texts(copy: ProgramCopy) -> dict[str, str]:
+    """Headline, description and terms, and `name` when this language has its own (absent:
+    the program's name is shown), as the API returns a program's `copy`."""
+    texts = {"headline": copy.headline, "description": copy.description, "terms": copy.terms}
+    return {"name": copy.name, **texts} if copy.name else texts
 
 
 def code_pool_ids(program: Program | None) -> frozenset[str]:
@@ -294,7 +298,7 @@ def _validate_branding(raw: Any, values: dict[str, Any], fail: Any) -> None:
 
 
 def _validate_copy(raw: Any, locales: list[str], fail: Any) -> dict[str, dict[str, str]]:
-    limits = {"headline": 200, "description": 2000, "terms": 10000}
+    limits = {"name": 120, "headline": 200, "description": 2000, "terms": 10000}
     copy: dict[str, dict[str, str]] = {}
     if not isinstance(raw, dict):
         fail("copy", "Must be an object keyed by locale.")
@@ -304,7 +308,7 @@ def _validate_copy(raw: Any, locales: list[str], fail: Any) -> dict[str, dict[st
             fail(f"copy.{locale}", "Not one of the program's locales.")
             continue
         if not isinstance(texts, dict):
-            fail(f"copy.{locale}", "Must be an object with headline, description, terms.")
+            fail(f"copy.{locale}", "Must be an object with name, headline, description, terms.")
             continue
         copy[locale] = {}
         for key, value in texts.items():
@@ -555,6 +559,70 @@ def program_archive(
     *, actor: User | None, program: Program, request: HttpRequest | None = None
 ) -> Program:
     return _transition("archive", actor=actor, program=program, request=request)
+
+
+# The lifecycle transition that reaches each status (PATCH `status` goes through these).
+STATUS_ACTIONS = {
+    ProgramStatus.ACTIVE: "activate",
+    ProgramStatus.PAUSED: "pause",
+    ProgramStatus.ARCHIVED: "archive",
+}
+
+
+def program_update_with_status(
+    *,
+    actor: User | None,
+    program: Program,
+    data: dict[str, Any],
+    request: HttpRequest | None = None,
+) -> Program:
+    """`PATCH` of a program: the fields as `program_update`, then, when `status` is sent and
+    differs, the lifecycle transition that reaches it, with the same checks and errors as
+    `program_activate/pause/archive`. One transaction: if the transition is refused, the
+    fields are not changed either."""
+    data = dict(data)
+    if "status" not in data:
+        return program_update(actor=actor, program=program, data=data, request=request)
+    target = data.pop("status")
+    _check_status_value(target)
+    with transaction.atomic():
+        if set(data) - READ_ONLY_FIELDS:
+            program = program_update(actor=actor, program=program, data=data, request=request)
+        else:
+            program = Program.objects.get(pk=program.pk)
+        return _reach_status(program, target, actor=actor, request=request)
+
+
+def program_create_with_status(
+    *, actor: User | None, data: dict[str, Any], request: HttpRequest | None = None
+) -> Program:
+    """`POST` of a program: a draft, then (when `status` is sent and is not `draft`) the
+    transition that reaches it, in one transaction: a refused activation creates nothing."""
+    data = dict(data)
+    target = data.pop("status", ProgramStatus.DRAFT)
+    _check_status_value(target)
+    with transaction.atomic():
+        program = program_create(actor=actor, data=data, request=request)
+        return _reach_status(program, target, actor=actor, request=request)
+
+
+def _check_status_value(target: Any) -> None:
+    choices = [str(value) for value in ProgramStatus.values]
+    if not isinstance(target, str) or target not in choices:
+        raise SpecError({"status": f"Must be one of: {', '.join(choices)}."})
+
+
+def _reach_status(
+    program: Program, target: str, *, actor: User | None, request: HttpRequest | None
+) -> Program:
+    if target == program.status:
+        return program
+    action = STATUS_ACTIONS.get(ProgramStatus(target))
+    if action is None:
+        raise SpecError(
+            {"status": f"A {program.status} program cannot go back to draft; duplicate it."}
+        )
+    return _transition(action, actor=actor, program=program, request=request)
 
 
 @transaction.atomic

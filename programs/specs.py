@@ -96,6 +96,9 @@ class RewardSpec:
     percent: int | None = None
     points: int | None = None
     label: str = ""  # the product, upgrade or charity, for free_product / charity_donation
+    # The label in other languages (locale → text); `label` is the default locale's text and
+    # the fallback for any language missing here (see `programs.localized.localized_label`).
+    labels: dict[str, str] = field(default_factory=dict)
     expires_after_days: int | None = None
     code_prefix: str = ""
     code_length: int = 10
@@ -112,6 +115,9 @@ class RewardSpec:
             data["points"] = self.points
         if self.label:
             data["label"] = self.label
+        if self.labels:
+            # Only when set: configurations stored before per-locale labels stay byte-identical.
+            data["labels"] = dict(sorted(self.labels.items()))
         data["fulfilment"] = self.fulfilment
         if self.fulfilment == "generated_code":
             data["code_prefix"] = self.code_prefix
@@ -322,6 +328,7 @@ REWARD_FIELDS = {
     "percent",
     "points",
     "label",
+    "labels",
     "expires_after_days",
     "code_prefix",
     "code_length",
@@ -364,6 +371,7 @@ def _reward(reader: _Reader, raw: Any, path: str, ctx: _Context) -> RewardSpec |
     if kind in LABEL_KINDS and not label:
         what = "product or upgrade" if kind == "free_product" else "charity"
         reader.fail(_join(path, "label"), f"Name the {what}.")
+    labels = _labels(reader, data, path, ctx, kind)
     expires = reader.integer(data, "expires_after_days", path, low=1, high=3650)
     prefix = reader.text(data, "code_prefix", path, 12).upper()
     if not CODE_PREFIX.match(prefix):
@@ -398,11 +406,37 @@ def _reward(reader: _Reader, raw: Any, path: str, ctx: _Context) -> RewardSpec |
         percent=percent,
         points=points,
         label=label,
+        labels=labels,
         expires_after_days=expires,
         code_prefix=prefix,
         code_length=length,
         code_pool=pool if fulfilment == "code_pool" else "",
     )
+
+
+LABEL_MAX_LENGTH = 120
+
+
+def _labels(
+    reader: _Reader, data: dict[str, Any], path: str, ctx: _Context, kind: str | None
+) -> dict[str, str]:
+    """`labels`: the label per program language, e.g. {"it": "un sacchetto di miscela Roma"}.
+    Empty texts are dropped (that language falls back to `label`)."""
+    where = _join(path, "labels")
+    raw = reader.mapping(data.get("labels"), where)
+    if raw and kind not in LABEL_KINDS:
+        reader.fail(where, "Only free-product and charity rewards have a label to translate.")
+        return {}
+    labels: dict[str, str] = {}
+    for locale in raw:
+        if locale not in ctx.locales:
+            names = ", ".join(LOCALE_NAMES.get(code, code) for code in ctx.locales)
+            reader.fail(_join(where, str(locale)), f"Not one of the program's languages ({names}).")
+            continue
+        text = reader.text(raw, locale, where, LABEL_MAX_LENGTH)
+        if text:
+            labels[locale] = text
+    return labels
 
 
 def _tiers(reader: _Reader, raw: Any, ctx: _Context) -> tuple[Tier, ...]:
@@ -582,6 +616,8 @@ class _Context:
 
 VARIANT_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,29}$")
 LOCALES = ("en", "it", "ro", "pl")
+# The languages' names in English, for messages to merchants (the dashboard is in English).
+LOCALE_NAMES = {"en": "English", "it": "Italian", "ro": "Romanian", "pl": "Polish"}
 
 
 def _variants(reader: _Reader, raw: Any, ctx: _Context) -> tuple[Variant, ...]:

@@ -38,6 +38,7 @@ from babel.numbers import format_decimal
 from django.utils import translation
 from django.utils.translation import gettext, ngettext, pgettext
 
+from programs.localized import localized_label
 from programs.specs import MONEY_KINDS, ProgramConfig, RewardSpec, Tier
 from referral_saas.money import format_money, to_major
 
@@ -98,7 +99,7 @@ def _reward_core(spec: RewardSpec, loc: str) -> str:
             "count": format_decimal(points, locale=loc)
         }
     if kind == "free_product":
-        return gettext("a free %(label)s") % {"label": spec.label}
+        return gettext("a free %(label)s") % {"label": localized_label(spec, _language(loc))}
     amount = _reward_money(spec, loc)
     if kind == "fixed_discount":
         if _an(spec):
@@ -109,7 +110,7 @@ def _reward_core(spec: RewardSpec, loc: str) -> str:
     if kind == "cash":
         return gettext("%(amount)s cash") % {"amount": amount}
     if kind == "charity_donation":
-        values = {"amount": amount, "label": spec.label}
+        values = {"amount": amount, "label": localized_label(spec, _language(loc))}
         if _an(spec):
             return pgettext("before a vowel sound", "an %(amount)s donation to %(label)s") % values
         return gettext("a %(amount)s donation to %(label)s") % values
@@ -130,7 +131,13 @@ def _short_reward(spec: RewardSpec, loc: str, *, bare: bool = False) -> str:
         return pgettext("headline", "%(amount)s off") % {"amount": amount}
     if kind == "account_credit":
         return pgettext("headline", "%(amount)s credit") % {"amount": amount}
-    return pgettext("headline", "%(amount)s to %(label)s") % {"amount": amount, "label": spec.label}
+    label = localized_label(spec, _language(loc))
+    return pgettext("headline", "%(amount)s to %(label)s") % {"amount": amount, "label": label}
+
+
+def _language(loc: str) -> str:
+    """Babel's "pt_BR" → "pt": the program locale whose label the merchant wrote."""
+    return loc.split("_")[0].lower()
 
 
 def _expiry(days: int) -> str:

@@ -13,7 +13,7 @@ from django.db.models import Q, QuerySet
 
 from programs.models import Program, ProgramCopy, ProgramVersion
 from programs.selectors import program_list
-from programs.services import program_config
+from programs.services import copy_texts, program_config
 from programs.specs import ProgramConfig
 
 
@@ -56,11 +56,7 @@ def program_records(programs: Sequence[Program]) -> list[ProgramRecord]:
     copies: dict[int, dict[str, dict[str, str]]] = defaultdict(dict)
     rows = ProgramCopy.objects.filter(program_id__in=[program.pk for program in programs])
     for row in rows.order_by("locale"):
-        copies[row.program_id][row.locale] = {
-            "headline": row.headline,
-            "description": row.description,
-            "terms": row.terms,
-        }
+        copies[row.program_id][row.locale] = copy_texts(row)
     return [
         ProgramRecord(
             program=program,
