@@ -45,6 +45,7 @@ from programs.models import Program, ProgramStatus, ProgramVersion
 from programs.services import program_config
 from programs.specs import ProgramConfig, RewardSpec, SpecError
 from referral_saas import tenancy
+from referral_saas.db import skip_locked
 from referral_saas.workers import enqueue_on_commit
 from rewards.attribution import Attribution, attribute
 from rewards.models import (
@@ -661,7 +662,7 @@ WHERE id IN (
       AND (lease_until IS NULL OR lease_until < %s)
     ORDER BY created_at
     LIMIT %s
-    FOR UPDATE SKIP LOCKED
+    {skip_locked}
 )
 RETURNING id, merchant_id
 """
@@ -676,7 +677,7 @@ def conversions_dispatch(*, limit: int = 1000, batch: int = 50, now: datetime | 
     lease = now + timedelta(seconds=_lease_seconds())
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(DISPATCH_SQL, [lease, now, limit])
+            cursor.execute(DISPATCH_SQL.format(skip_locked=skip_locked()), [lease, now, limit])
             rows = cursor.fetchall()
         by_merchant: dict[int, list[int]] = defaultdict(list)
         for conversion_id, merchant_id in rows:

@@ -13,27 +13,18 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Func, Value
-from django.db.models.fields.json import JSONField
 from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.services import audit_record
 from programs.specs import SpecError
+from referral_saas.db import JsonArrayAppend
 from referral_saas.workers import enqueue_on_commit
 from rewards.models import Reward, RewardStatus
 
 # Methods where the merchant delivers the reward and confirms it through `fulfil`.
 MERCHANT_FULFILLED_METHODS = frozenset({"webhook", "manual"})
 MAX_TEXT = 200
-
-
-class _JsonbAppend(Func):
-    """`reasons || '[{...}]'::jsonb`: append in the UPDATE itself, so no read is needed."""
-
-    template = "%(expressions)s"
-    arg_joiner = " || "
-    output_field = JSONField()
 
 
 def _text(value: Any, name: str, *, required: bool = False) -> str:
@@ -75,7 +66,7 @@ def _transition(
     changed = Reward.objects.filter(
         pk=reward.pk, status__in=list(allowed), **(extra_filter or {})
     ).update(
-        reasons=_JsonbAppend("reasons", Value([reason], output_field=JSONField())),
+        reasons=JsonArrayAppend("reasons", [reason]),
         updated_at=now,
         **changes,
     )

@@ -30,13 +30,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import audit_record
 from programs.specs import SpecError
+from referral_saas.db import JsonArrayContains, xact_lock
 from referral_saas.tenancy import get_current_merchant
 from tracking.models import Conversion, StripeEvent
 from tracking.services import CODE_PATTERN, conversion_record, refund_record
@@ -145,12 +146,7 @@ def _lock_orders() -> None:
     (payment intent, invoice), and applying waiting events takes locks from inside another
     handler, so finer locks could deadlock. The merchant's own Stripe traffic is small and each
     transaction short."""
-    merchant = get_current_merchant()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-            [f"stripe-orders:{merchant.pk}"],
-        )
+    xact_lock(f"stripe-orders:{get_current_merchant().pk}")
 
 
 def _promotion_codes(obj: dict[str, Any]) -> Iterator[Any]:
@@ -225,7 +221,7 @@ def _apply_waiting(order_id: str) -> int:
     """Run the events that waited for this order (refunds, disputes that came first)."""
     waiting = list(
         StripeEvent.objects.select_for_update()
-        .filter(processed_at__isnull=True, waiting_for__contains=[order_id])
+        .filter(JsonArrayContains("waiting_for", order_id), processed_at__isnull=True)
         .order_by("received_at", "pk")
     )
     for record in waiting:

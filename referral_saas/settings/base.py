@@ -4,6 +4,8 @@ Every value comes from the environment (see `.env.example`), is parsed by django
 validated here, at start-up, so a typo fails the process instead of a request.
 """
 
+import re
+from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -111,7 +113,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"]["CONN_MAX_AGE"] = DATABASE_CONN_MAX_AGE
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     (BASE_DIR / "var").mkdir(exist_ok=True)
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20}
+    # Concurrent writers wait for each other instead of failing with "database is locked":
+    # every transaction takes the write lock when it begins (IMMEDIATE, so a reader never has to
+    # upgrade mid-transaction, which SQLite cannot wait for), readers never block the writer
+    # (WAL), and a writer waits up to 20 s for the lock (busy timeout).
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": (
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;"
+        ),
+    }
 else:
     raise ImproperlyConfigured(
         "DATABASE_URL must be a postgres:// or sqlite:/// URL, got scheme "
@@ -240,7 +252,18 @@ MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", default="Referral SaaS")
 # --- Email ----------------------------------------------------------------------------------
 EMAIL_URL: str = env.str("EMAIL_URL", default="consolemail://")
 vars().update(env.email_url_config(EMAIL_URL))
-DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Referral SaaS <no-reply@localhost>")
+PRODUCT_NAME = "Referral SaaS"
+# The one address every email leaves from (advocate emails pair it with the merchant's sender
+# name and Reply-To). Unset: referrals@ the PUBLIC_BASE_URL host when that is a domain name, else
+# the reserved, never-delivered example.invalid (RFC 2606): an install never claims an address
+# that is not its own. Set it to an address of your domain before sending real mail.
+_mail_host = urlparse(PUBLIC_BASE_URL).hostname or ""
+_mail_domain = _mail_host if re.fullmatch(r"(?=.*[a-z])[a-z0-9-]+(\.[a-z0-9-]+)+", _mail_host) else ""
+DEFAULT_FROM_EMAIL = env.str(
+    "DEFAULT_FROM_EMAIL", default=f"{PRODUCT_NAME} <referrals@{_mail_domain or 'example.invalid'}>"
+)
+if "@" not in parseaddr(DEFAULT_FROM_EMAIL)[1]:
+    raise ImproperlyConfigured("DEFAULT_FROM_EMAIL must be like 'Referrals <referrals@example.com>'")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- API ------------------------------------------------------------------------------------

@@ -31,3 +31,9 @@ STORAGES = {
 }
 # Tests must not be slowed or flaked by login throttling unless a test turns it on.
 ACCOUNT_RATE_LIMITS = {k: v for k, v in ACCOUNT_RATE_LIMITS.items() if k != "confirm_email"}  # noqa: F405
+
+# On the embedded default (`DATABASE_URL=sqlite:///…`, the journey tests), the test database is
+# a file beside it, not memory: live-server and concurrency tests open one connection per thread.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    _name = str(DATABASES["default"]["NAME"])  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": _name.replace(".sqlite3", "") + "_test.sqlite3"}  # noqa: F405
