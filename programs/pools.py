@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from django.core.files.base import File
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Upper
 from django.http import HttpRequest
@@ -30,6 +30,7 @@ from accounts.services import audit_record
 from programs.models import CodePool, PoolCode, Program
 from programs.specs import SpecError, plain_text
 from referral_saas import tenancy
+from referral_saas.db import xact_lock_id
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_LINES = 100_000
@@ -388,10 +389,7 @@ def code_pool_claim(*, pool: CodePool, reward_public_id: str) -> str | None:
     if not reward_public_id:
         raise ValueError("code_pool_claim() needs the reward's public id")
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(%s)", [_claim_lock_key(pool, reward_public_id)]
-            )
+        xact_lock_id(_claim_lock_key(pool, reward_public_id))
         mine = PoolCode.objects.filter(pool=pool, assigned_to=reward_public_id)
         already = mine.values_list("code", flat=True).first()
         if already is not None:
