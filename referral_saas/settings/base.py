@@ -258,12 +258,11 @@ PRODUCT_NAME = "Referral SaaS"
 # the reserved, never-delivered example.invalid (RFC 2606): an install never claims an address
 # that is not its own. Set it to an address of your domain before sending real mail.
 _mail_host = urlparse(PUBLIC_BASE_URL).hostname or ""
-_mail_domain = _mail_host if re.fullmatch(r"(?=.*[a-z])[a-z0-9-]+(\.[a-z0-9-]+)+", _mail_host) else ""
-DEFAULT_FROM_EMAIL = env.str(
-    "DEFAULT_FROM_EMAIL", default=f"{PRODUCT_NAME} <referrals@{_mail_domain or 'example.invalid'}>"
-)
+_is_domain = re.fullmatch(r"(?=.*[a-z])[a-z0-9-]+(\.[a-z0-9-]+)+", _mail_host)
+_mail_from = f"{PRODUCT_NAME} <referrals@{_mail_host if _is_domain else 'example.invalid'}>"
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default=_mail_from)
 if "@" not in parseaddr(DEFAULT_FROM_EMAIL)[1]:
-    raise ImproperlyConfigured("DEFAULT_FROM_EMAIL must be like 'Referrals <referrals@example.com>'")
+    raise ImproperlyConfigured("DEFAULT_FROM_EMAIL must be an address like Shop <news@example.com>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- API ------------------------------------------------------------------------------------
