@@ -14,8 +14,20 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import CharField, Count, F, Q, QuerySet, Sum, Value
-from django.db.models.functions import Coalesce, Lower, NullIf, TruncDate
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Concat, Lower, NullIf, TruncDate
 
 from analytics import sketch
 from analytics.models import SketchKind
@@ -146,26 +158,103 @@ def _key(*fields: Any) -> Coalesce:
     return Coalesce(*(NullIf(field, Value("")) for field in fields), output_field=CharField())
 
 
+def _visitor_key() -> Case:
+    """Who clicked, by the best evidence the click carries: the visitor id (set only with the
+    visitor's consent), else the keyed IP hash with the user agent, else the truncated IP
+    prefix with the user agent; a click with none of these (erased, or recorded without them)
+    is one visitor of its own. Keys other than the visitor id are only good for one day (an
+    address is shared and reassigned), so `_sketches` adds the day to them."""
+    return Case(
+        When(~Q(visitor_id=""), then=Concat(Value("v:"), "visitor_id")),
+        When(~Q(ip_hash=""), then=Concat(Value("ip:"), "ip_hash", Value("|"), "user_agent")),
+        When(~Q(ip_prefix=""), then=Concat(Value("net:"), "ip_prefix", Value("|"), "user_agent")),
+        default=Concat(Value("click:"), "public_id"),
+        output_field=CharField(),
+    )
+
+
 def _sketches(window: Window) -> dict[SketchKey, bytes]:
-    """Visitors per (day, program) by visitor id, else IP hash; customers per day (whole
-    merchant) by email, else the storefront's customer id."""
+    """Visitors per (day, program) (`_visitor_key`); customers per day (whole merchant) by
+    email, else the storefront's customer id; participants per (day, program): those of the
+    day's customers who had joined that program as advocates by the end of the day."""
     keys: dict[SketchKey, list[str]] = defaultdict(list)
     visitors = (
         window.rows(Click.objects.all(), "created_at")
-        .annotate(key=_key("visitor_id", "ip_hash"))
-        .filter(key__isnull=False)
+        .annotate(key=_visitor_key())
         .values_list("day", "program_id", "key")
         .distinct()
     )
     for day, program_id, key in visitors:
-        keys[(day, program_id, SketchKind.VISITORS)].append(key)
-    customers = (
-        window.rows(Conversion.objects.all(), "occurred_at")
-        .annotate(key=_key(Lower("customer_email"), "customer_id"))
+        per_day = key if key.startswith("v:") else f"{key}@{day}"
+        keys[(day, program_id, SketchKind.VISITORS)].append(per_day)
+    orders = window.rows(Conversion.objects.all(), "occurred_at")
+    customers = list(
+        orders.annotate(
+            key=_key(Lower("customer_email"), "customer_id"), email=Lower("customer_email")
+        )
         .filter(key__isnull=False)
-        .values_list("day", "key")
+        .values_list("day", "key", "email", "customer_id")
         .distinct()
     )
-    for day, key in customers:
+    for day, key, _email, _customer_id in customers:
         keys[(day, None, SketchKind.CUSTOMERS)].append(key)
+    for (day, program_id), participant in _participants(orders, customers):
+        keys[(day, program_id, SketchKind.PARTICIPANTS)].append(participant)
     return {key: sketch.sketch_of(values) for key, values in keys.items()}
+
+
+def _participants(
+    orders: QuerySet[Any], customers: list[tuple[date, str, str, str]]
+) -> Iterable[tuple[tuple[date, int], str]]:
+    """(day, program) → customer key, for each customer of the day who was an advocate of the
+    program by the end of that day (matched by email, or by the storefront's customer id).
+    The advocates are read in one query, restricted to those matching the window's orders."""
+    if not customers:
+        return
+    emails = orders.exclude(customer_email="").values(email=Lower("customer_email"))
+    customer_ids = orders.exclude(customer_id="").values("customer_id")
+    advocates = (
+        Advocate.objects.annotate(email_lower=Lower("email"))
+        .filter(Q(email_lower__in=emails) | (~Q(customer_id="") & Q(customer_id__in=customer_ids)))
+        .values_list("program_id", "email_lower", "customer_id", "created_at")
+    )
+    by_email: dict[str, list[tuple[int, datetime]]] = defaultdict(list)
+    by_customer_id: dict[str, list[tuple[int, datetime]]] = defaultdict(list)
+    for program_id, email, customer_id, joined_at in advocates:
+        by_email[email].append((program_id, joined_at))
+        if customer_id:
+            by_customer_id[customer_id].append((program_id, joined_at))
+    for day, key, email, customer_id in customers:
+        _low, day_end = day_bounds(day, day)
+        joined = by_email.get(email or "", []) + by_customer_id.get(customer_id or "", [])
+        for program_id in {program for program, joined_at in joined if joined_at < day_end}:
+            yield (day, program_id), key
+
+
+def click_cohort(*, start: date, end: date, program_id: int | None) -> dict[str, int]:
+    """What became of the clicks of start..end (inclusive, UTC) so far, each step a subset of
+    the one before: clicks after which a friend signed up (a referral recorded with that
+    click), of those the ones whose friend placed a referred order (attributed, qualified or in
+    review), and of those the ones whose order earned a reward (not rejected or voided).
+    Read from the referrals (one query), never from the clicks: a referral is always created
+    after its click, so only referrals created since `start` can qualify."""
+    low, high = day_bounds(start, end)
+    referred = Conversion.objects.filter(
+        referral=OuterRef("pk"), advocate__isnull=False, status__in=REFERRED_STATUSES
+    )
+    rewarded = Reward.objects.filter(
+        conversion__referral=OuterRef("pk"),
+        conversion__advocate__isnull=False,
+        conversion__status__in=REFERRED_STATUSES,
+    ).exclude(status__in=COSTLESS_REWARD_STATUSES)
+    referrals = Referral.objects.filter(
+        created_at__gte=low, click__created_at__gte=low, click__created_at__lt=high
+    )
+    if program_id is not None:
+        referrals = referrals.filter(program_id=program_id)
+    counts = referrals.aggregate(
+        signed_up=Count("click_id", distinct=True),
+        ordered=Count("click_id", distinct=True, filter=Q(Exists(referred))),
+        rewarded=Count("click_id", distinct=True, filter=Q(Exists(rewarded))),
+    )
+    return {name: counts[name] or 0 for name in ("signed_up", "ordered", "rewarded")}

@@ -13,12 +13,12 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Sum
+from django.db.models import Count, OuterRef, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from analytics import sketch
-from analytics.compute import COUNTERS, FIELDS, MONEY, Window, compute_days
+from analytics.compute import COUNTERS, FIELDS, MONEY, Window, click_cohort, compute_days
 from analytics.models import DailySketch, DailyStats, RollupState, SketchKind
 from programs.models import Program
 from tracking.models import Advocate, Click
@@ -51,15 +51,20 @@ DEFINITIONS = (
         "unique_visitors",
         _("Unique visitors"),
         _(
-            "Different people who clicked, by visitor id or else IP hash "
-            "(estimated within about 2% beyond a few thousand)."
+            "Different people who clicked: by visitor id where the visitor consented to it, "
+            "otherwise by hashed IP address and browser, counted once a day (a click with "
+            "neither counts as one visitor). Estimated within about 2% beyond a few thousand."
         ),
     ),
-    Definition("advocates", _("Advocates"), _("Customers who joined the program in the period.")),
+    Definition("advocates", _("Advocates"), _("People who joined the program in the period.")),
     Definition(
         "participation_rate",
         _("Participation rate"),
-        _("Advocates who joined ÷ different customers seen in your orders in the period."),
+        _(
+            "Of the different customers seen in your orders in the period, the share who had "
+            "joined the program as advocates by the day of their order (matched by email or "
+            "customer id)."
+        ),
     ),
     Definition("referrals", _("Referrals"), _("Friends who signed up through an advocate.")),
     Definition(
@@ -68,7 +73,13 @@ DEFINITIONS = (
         _("Referred orders (attributed to an advocate) that qualified or await review."),
     ),
     Definition(
-        "conversion_rate", _("Conversion rate"), _("Conversions ÷ clicks in the same period.")
+        "conversion_rate",
+        _("Conversion rate"),
+        _(
+            "Clicks in the period after which the friend placed a referred order (so far) ÷ "
+            "clicks in the period. Orders by a code typed at checkout, with no click, are "
+            "conversions but not part of this rate."
+        ),
     ),
     Definition(
         "referred_revenue",
@@ -114,6 +125,12 @@ class Totals:
     )
     unique_visitors: int = 0
     customers_seen: int = 0
+    # Customers seen who are advocates (of the program, or of any program for the merchant).
+    participants: int = 0
+    # What became of the period's clicks (`analytics.compute.click_cohort`).
+    cohort: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(("signed_up", "ordered", "rewarded"), 0)
+    )
 
 
 @dataclass
@@ -145,8 +162,8 @@ def ratio(numerator: float, denominator: float) -> Decimal | None:
 def program_overview(*, period: Period, program: Program | None, distinct: bool = True) -> Overview:
     """The numbers of one program (or the whole merchant) for `period`: the roll-ups' rows
     up to their last run plus, live, whatever was recorded since (every row when the roll-ups
-    have never run). Without `distinct`, unique visitors and customers are left at 0 (the
-    A/B results need only counts)."""
+    have never run). Without `distinct`, unique visitors, customers and the click cohort are
+    left at 0 (the A/B results need only counts)."""
     state = RollupState.objects.first()
     rows: list[tuple[tuple[date, int | None, str, str], dict[str, int]]] = []
     sketches: list[tuple[date, int | None, str, bytes]] = []
@@ -162,7 +179,12 @@ def program_overview(*, period: Period, program: Program | None, distinct: bool 
     live_rows, live_sketches = compute_days(window, distinct=distinct)
     rows += list(live_rows.items())
     sketches += [(d, p, k, r) for (d, p, k), r in live_sketches.items()]
-    return _assemble(period, program, rows, sketches, state)
+    overview = _assemble(period, program, rows, sketches, state)
+    if distinct:
+        overview.totals.cohort = click_cohort(
+            start=period.start, end=period.end, program_id=program.pk if program else None
+        )
+    return overview
 
 
 def _stored_rows(start: date, end: date) -> list[Any]:
@@ -214,8 +236,12 @@ def _assemble(
                 variant_counts[variant][name] += values[name]
     visitors = [r for _d, p, k, r in sketches if k == SketchKind.VISITORS and _wanted(p, program)]
     customers = [r for _d, _p, k, r in sketches if k == SketchKind.CUSTOMERS]
+    participants = [
+        r for _d, p, k, r in sketches if k == SketchKind.PARTICIPANTS and _wanted(p, program)
+    ]
     totals.unique_visitors = sketch.estimate(sketch.merge(visitors))
     totals.customers_seen = sketch.estimate(sketch.merge(customers))
+    totals.participants = sketch.estimate(sketch.merge(participants))
     series["days"] = [day.isoformat() for day in period.days]
     series["revenue"] = dict(revenue_by_day)
     return Overview(
@@ -248,10 +274,10 @@ def kpi_values(totals: Totals) -> dict[str, Any]:
         "clicks": counts["clicks"],
         "unique_visitors": totals.unique_visitors,
         "advocates": counts["advocates"],
-        "participation_rate": ratio(counts["advocates"], totals.customers_seen),
+        "participation_rate": ratio(totals.participants, totals.customers_seen),
         "referrals": counts["referrals"],
         "conversions": counts["referred_conversions"],
-        "conversion_rate": ratio(counts["referred_conversions"], counts["clicks"]),
+        "conversion_rate": ratio(totals.cohort["ordered"], counts["clicks"]),
         "referred_revenue": {c: v["referred_revenue"] for c, v in money.items()},
         "revenue_share": {c: ratio(v["referred_revenue"], v["revenue"]) for c, v in money.items()},
         "reward_cost": {c: v["reward_cost"] for c, v in money.items()},
@@ -273,16 +299,28 @@ def kpi_values(totals: Totals) -> dict[str, Any]:
 
 def all_time_counts() -> dict[str, int]:
     """Advocates and clicks since the start: roll-up sums plus the rows recorded since the
-    last roll-up (never a count over every raw click)."""
-    state = RollupState.objects.first()
-    if state is None or state.through_day is None:
-        clicks, advocates = Click.objects.all(), Advocate.objects.all()
-        stored: dict[str, int | None] = {}
-    else:
-        stored = DailyStats.objects.aggregate(clicks=Sum("clicks"), advocates=Sum("advocates"))
-        clicks = Click.objects.filter(created_at__gt=state.computed_at)
-        advocates = Advocate.objects.filter(created_at__gt=state.computed_at)
+    last roll-up (never a count over every raw click). One query once roll-ups exist."""
+    since = OuterRef("computed_at")
+    state = (
+        RollupState.objects.annotate(
+            stored_clicks=_scalar(DailyStats.objects.all(), Sum("clicks")),
+            stored_advocates=_scalar(DailyStats.objects.all(), Sum("advocates")),
+            clicks_since=_scalar(Click.objects.filter(created_at__gt=since), Count("pk")),
+            advocates_since=_scalar(Advocate.objects.filter(created_at__gt=since), Count("pk")),
+        )
+        .filter(through_day__isnull=False)
+        .first()
+    )
+    if state is None:
+        return {"advocates": Advocate.objects.count(), "clicks": Click.objects.count()}
     return {
-        "advocates": (stored.get("advocates") or 0) + advocates.count(),
-        "clicks": (stored.get("clicks") or 0) + clicks.count(),
+        "advocates": (state.stored_advocates or 0) + (state.advocates_since or 0),
+        "clicks": (state.stored_clicks or 0) + (state.clicks_since or 0),
     }
+
+
+def _scalar(queryset: Any, aggregate: Any) -> Subquery:
+    """One aggregate over `queryset` as a subquery (grouped by the merchant: one row)."""
+    return Subquery(
+        queryset.order_by().values("merchant").annotate(value=aggregate).values("value")[:1]
+    )

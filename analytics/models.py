@@ -50,11 +50,13 @@ class DailyStats(TenantModel):
 class SketchKind(models.TextChoices):
     VISITORS = "visitors", "Unique visitors (per program)"
     CUSTOMERS = "customers", "Customers seen in orders (whole merchant)"
+    PARTICIPANTS = "participants", "Customers seen in orders who are advocates (per program)"
 
 
 class DailySketch(TenantModel):
     """A HyperLogLog sketch of the distinct people of one day: visitors per program, customers
-    for the whole merchant (program null)."""
+    for the whole merchant (program null), and those customers who are the program's
+    advocates (participants, per program)."""
 
     day = models.DateField()
     program = models.ForeignKey(

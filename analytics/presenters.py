@@ -90,9 +90,12 @@ def kpi_cards(overview: Overview) -> list[dict[str, Any]]:
 
 def funnel(overview: Overview) -> list[dict[str, Any]]:
     """visit → join → share → click → signup → order → reward; steps we do not record say so
-    instead of showing a number. The step-to-step rate is shown from signup on (clicks per
-    joined advocate is not a rate)."""
+    instead of showing a number. From the click on, the steps follow the period's clicks
+    (`analytics.compute.click_cohort`): each counts the clicks of the step before that went
+    one step further, so the rate from the step before is a true share (never above 100 %).
+    Join → click has no rate: clicks per joined advocate is not a share."""
     counts = overview.totals.counts
+    cohort = overview.totals.cohort
     steps: list[dict[str, Any]] = [
         {
             "label": _("Visit"),
@@ -115,25 +118,25 @@ def funnel(overview: Overview) -> list[dict[str, Any]]:
         {
             "label": _("Click"),
             "value": counts["clicks"],
-            "note": _("Clicks on referral links"),
+            "note": _("Clicks on referral links in the period"),
             "rate": False,
         },
         {
             "label": _("Signup"),
-            "value": counts["referrals"],
-            "note": _("Friends referred"),
+            "value": cohort["signed_up"],
+            "note": _("Of those clicks, the ones after which the friend signed up"),
             "rate": True,
         },
         {
             "label": _("Order"),
-            "value": counts["referred_conversions"],
-            "note": _("Referred orders (qualified or in review)"),
+            "value": cohort["ordered"],
+            "note": _("…and then placed a referred order (qualified or in review)"),
             "rate": True,
         },
         {
             "label": _("Reward"),
-            "value": counts["rewards"],
-            "note": _("Rewards created (not rejected or voided)"),
+            "value": cohort["rewarded"],
+            "note": _("…whose order earned a reward (not rejected or voided)"),
             "rate": True,
         },
     ]
