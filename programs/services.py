@@ -36,6 +36,7 @@ from programs.models import (
 from programs.specs import (
     CONFIG_FIELDS,
     DOMAIN,
+    LOCALE_NAMES,
     LOCALES,
     ProgramConfig,
     SpecError,
@@ -72,6 +73,7 @@ READ_ONLY_FIELDS = {
     "summary",
     "headline",
     "updated_at",
+    "warnings",
 }
 # Fields that decide how conversions are judged: fixed once anything may have been judged.
 FIXED_AFTER_DRAFT = {"type", "currency"}
@@ -157,7 +159,7 @@ def _validate_fields(data: dict[str, Any], current: Program | None) -> _Fields:
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 120 or "\x00" in name:
         fail("name", "Give the program a name (up to 120 characters).")
     else:
-        values["name"] = plain_text(name.strip()) or name.strip()
+        values["name"] = plain_text(name.strip(), path="name", what="the name") or name.strip()
 
     derived = re.sub(r"[-_]+", "-", slugify(values.get("name", "")))[:60].strip("-")
     slug = get("slug") or (derived if current is None else "")
@@ -194,12 +196,15 @@ def _validate_fields(data: dict[str, Any], current: Program | None) -> _Fields:
         or any(loc not in LOCALES for loc in locales)
         or len(set(locales)) != len(locales)
     ):
-        fail("locales", f"A non-empty list of distinct locales from: {', '.join(LOCALES)}.")
+        fail("locales", _locales_message(locales))
         locales = list(LOCALES)
     values["locales"] = locales
     default_locale = get("default_locale", locales[0])
     if default_locale not in locales:
-        fail("default_locale", "Must be one of the program's locales.")
+        fail(
+            "default_locale",
+            f"The default language must be one of the program's languages ({_names(locales)}).",
+        )
     values["default_locale"] = default_locale
 
     _validate_destination(get("destination_url", ""), get("allowed_domains", []), values, fail)
@@ -208,6 +213,25 @@ def _validate_fields(data: dict[str, Any], current: Program | None) -> _Fields:
         _validate_branding(data["branding"], values, fail)
     copy = _validate_copy(data["copy"], locales, fail) if "copy" in data else None
     return _Fields(values=values, copy=copy, errors=errors)
+
+
+def _names(locales: list[str]) -> str:
+    return ", ".join(LOCALE_NAMES.get(code, str(code)) for code in locales)
+
+
+def _locales_message(locales: Any) -> str:
+    """What is wrong with `locales`, in words: none chosen, an unknown code, or one twice."""
+    every = _names(list(LOCALES))
+    if isinstance(locales, list) and locales:
+        unknown = [code for code in locales if code not in LOCALES]
+        if unknown:
+            codes = ", ".join(f"{code!r}" for code in unknown[:3])
+            known = ", ".join(f"{LOCALE_NAMES[code]} ({code})" for code in LOCALES)
+            return f"Unknown language {codes}: choose from {known}."
+        repeated = sorted({code for code in locales if locales.count(code) > 1})
+        if repeated:
+            return f"List each language once: {_names(repeated)} appears twice."
+    return f"Choose at least one language: {every}."
 
 
 def _validate_destination(url: Any, domains: Any, values: dict[str, Any], fail: Any) -> None:
@@ -280,7 +304,7 @@ def _validate_dates(starts: Any, ends: Any, values: dict[str, Any], fail: Any) -
         else:
             values[key] = value
     if start is not None and end is not None and end <= start:
-        fail("ends_at", "Must be after starts_at.")
+        fail("ends_at", "The end date must be after the start date.")
 
 
 def _validate_branding(raw: Any, values: dict[str, Any], fail: Any) -> None:
@@ -305,7 +329,7 @@ def _validate_copy(raw: Any, locales: list[str], fail: Any) -> dict[str, dict[st
         return copy
     for locale, texts in raw.items():
         if locale not in locales:
-            fail(f"copy.{locale}", "Not one of the program's locales.")
+            fail(f"copy.{locale}", f"Not one of the program's languages ({_names(locales)}).")
             continue
         if not isinstance(texts, dict):
             fail(f"copy.{locale}", "Must be an object with name, headline, description, terms.")
@@ -320,7 +344,8 @@ def _validate_copy(raw: Any, locales: list[str], fail: Any) -> dict[str, dict[st
             elif len(value) > limits[key]:
                 fail(path, f"At most {limits[key]} characters.")
             else:
-                copy[locale][key] = plain_text(value)
+                language = LOCALE_NAMES.get(locale, locale)
+                copy[locale][key] = plain_text(value, path=path, what=f"the {key} ({language})")
     return copy
 
 
@@ -372,6 +397,14 @@ def _parse(data: dict[str, Any], fields: _Fields, program: Program | None) -> Pr
 # --- Create, update ----------------------------------------------------------------------------
 
 
+def program_check(*, program: Program | None, data: dict[str, Any]) -> None:
+    """Judge `data` as `program_create` (no `program`) or `program_update` would, writing
+    nothing: raises `SpecError` listing every problem. The wizard uses it to show a step's
+    remaining errors alongside the ones its form found itself, all at once."""
+    fields = _validate_fields(data, program)
+    _parse(data, fields, program)
+
+
 def _save_copy(program: Program, copy: dict[str, dict[str, str]] | None) -> None:
     for locale, texts in (copy or {}).items():
         ProgramCopy.objects.update_or_create(program=program, locale=locale, defaults=texts)
@@ -385,6 +418,9 @@ def program_create(
     fields = _validate_fields(data, None)
     config = _parse(data, fields, None)
     assert config is not None  # _parse raised otherwise
+    from billing.limits import check_program_features  # A/B tests, Stripe/webhook fulfilment
+
+    check_program_features(config=config)
     if Program.objects.filter(slug=fields.values["slug"]).exists():
         raise SpecError({"slug": "Another program of yours already uses this slug."})
     try:
@@ -432,6 +468,11 @@ def program_update(
     current = program_current_version(program)
     new_config = config.to_dict()
     if new_config != current.config:
+        from billing.limits import check_program_features  # only the parts that change
+
+        check_program_features(
+            config=config, keys={k for k in new_config if new_config[k] != current.config.get(k)}
+        )
         changed += sorted(CONFIG_FIELDS & set(data))
         if program.status == ProgramStatus.DRAFT:
             current.config = new_config
@@ -632,6 +673,9 @@ def program_duplicate(
     """A new draft with the same settings, copy and current configuration (code pools are not
     copied: codes are single-use, so pool-fulfilled rewards must point at a new pool)."""
     program = Program.objects.get(pk=program.pk)  # the caller's instance may be stale
+    from billing.limits import check_program_features  # a copy is a new program
+
+    check_program_features(config=program_config(program))
     base = f"{program.slug[:48]}-copy"
     slug = base
     while Program.objects.filter(slug=slug).exists():

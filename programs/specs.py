@@ -7,11 +7,15 @@ what a decision reads.
 
 from __future__ import annotations
 
+import html
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from referral_saas.money import is_currency
+from referral_saas.money import format_money, is_currency
 
 REWARD_KINDS = (
     "percent_discount",
@@ -261,7 +265,10 @@ class _Reader:
         high: int,
         default: int | None = None,
         required: bool = False,
+        money: str | None = None,
     ) -> int | None:
+        """With `money` (a currency), the value is minor units and the range is written as
+        amounts ("from €0.01 to €100,000,000"): merchants type major units in the dashboard."""
         value = data.get(key)
         where = _join(path, key)
         if value is None:
@@ -272,7 +279,11 @@ class _Reader:
             self.fail(where, "Must be a whole number (money is in minor units, e.g. 1000 = €10).")
             return default
         if not low <= value <= high:
-            self.fail(where, f"Must be between {low} and {high}.")
+            if money is not None and is_currency(money):
+                low_text, high_text = format_money(low, money), format_money(high, money)
+                self.fail(where, f"Enter an amount from {low_text} to {high_text}.")
+            else:
+                self.fail(where, f"Must be between {low} and {high}.")
             return default
         return value
 
@@ -355,7 +366,9 @@ def _reward(reader: _Reader, raw: Any, path: str, ctx: _Context) -> RewardSpec |
         if has_amount and not has_percent:
             reader.fail(_join(path, "amount"), "A percent discount takes `percent`, not `amount`.")
     elif kind in MONEY_KINDS:
-        amount = reader.integer(data, "amount", path, low=1, high=MAX_MONEY, required=True)
+        amount = reader.integer(
+            data, "amount", path, low=1, high=MAX_MONEY, required=True, money=ctx.currency
+        )
         currency = data.get("currency", ctx.currency)
         if not isinstance(currency, str) or not is_currency(currency):
             reader.fail(_join(path, "currency"), "Must be an ISO-4217 code such as EUR.")
@@ -479,7 +492,9 @@ def _rules(reader: _Reader, raw: Any, ctx: _Context) -> Rules:
     reader.unknown(data, RULE_FIELDS, "rules")
     d = Rules()
     cap = reader.integer(data, "max_rewards_per_advocate", "rules", low=1, high=100_000)
-    budget = reader.integer(data, "budget_amount", "rules", low=1, high=MAX_MONEY)
+    budget = reader.integer(
+        data, "budget_amount", "rules", low=1, high=MAX_MONEY, money=ctx.currency
+    )
     return Rules(
         attribution_window_days=reader.integer(
             data,
@@ -491,7 +506,7 @@ def _rules(reader: _Reader, raw: Any, ctx: _Context) -> Rules:
         )
         or d.attribution_window_days,
         min_order_amount=reader.integer(
-            data, "min_order_amount", "rules", low=0, high=MAX_MONEY, default=0
+            data, "min_order_amount", "rules", low=0, high=MAX_MONEY, default=0, money=ctx.currency
         )
         or 0,
         first_purchase_only=reader.boolean(
@@ -686,23 +701,76 @@ def _variant_copy(
     for locale, texts in raw.items():
         where = f"{path}.copy.{locale}"
         if locale not in locales:
-            reader.fail(where, f"Not one of the program's languages ({', '.join(locales)}).")
+            names = ", ".join(LOCALE_NAMES.get(code, code) for code in locales)
+            reader.fail(where, f"Not one of the program's languages ({names}).")
             continue
         fields = reader.mapping(texts, where)
         reader.unknown(fields, set(VARIANT_COPY_LIMITS), where)
+        language = LOCALE_NAMES.get(locale, locale)
         copy[locale] = {
-            key: plain_text(reader.text(fields, key, where, limit))
+            key: plain_text(
+                reader.text(fields, key, where, limit),
+                path=f"{where}.{key}",
+                what=f"the {key} ({language}) of variant {index_of(path)}",
+            )
             for key, limit in VARIANT_COPY_LIMITS.items()
             if key in fields
         }
     return copy
 
 
-def plain_text(value: str) -> str:
-    """Strip every tag: merchant copy is text, never markup that could run in a page."""
+# Warnings: what the services fixed up in a merchant's input rather than refuse it (HTML removed
+# from copy). A caller that shows them (the API response's `warnings`, the dashboard's messages)
+# collects them around the service call with `collect_warnings()`; nobody listening, nothing kept.
+_warnings: ContextVar[list[dict[str, str]] | None] = ContextVar("program_warnings", default=None)
+TAG = re.compile(r"<\s*/?\s*([A-Za-z][A-Za-z0-9-]*)")
+
+
+@contextmanager
+def collect_warnings() -> Iterator[list[dict[str, str]]]:
+    """Collect the warnings (`{"param", "message", "code"}`) of the service calls inside."""
+    collected: list[dict[str, str]] = []
+    token = _warnings.set(collected)
+    try:
+        yield collected
+    finally:
+        _warnings.reset(token)
+
+
+def warn(param: str, message: str, code: str) -> None:
+    collected = _warnings.get()
+    if collected is not None and not any(w["param"] == param for w in collected):
+        collected.append({"param": param, "message": message, "code": code})
+
+
+def index_of(path: str) -> str:
+    """ "variants[1]" → "2" (people count from 1)."""
+    match = re.search(r"\[(\d+)\]$", path)
+    return str(int(match.group(1)) + 1) if match else path
+
+
+def plain_text(value: str, *, path: str = "", what: str = "") -> str:
+    """Strip every tag: merchant copy is text, never markup that could run in a page. Entities
+    are decoded back (templates escape on output: "Tom & Jerry" must not become "&amp;").
+
+    With `path`, removed HTML is reported as a warning (`html_removed`) naming the tags, so the
+    merchant learns why their text changed; `what` names the field in words ("terms (Italian)")."""
     import nh3
 
-    return nh3.clean(value.replace("\x00", ""), tags=set(), attributes={}).strip()
+    raw = value.replace("\x00", "")
+    cleaned = html.unescape(nh3.clean(raw, tags=set(), attributes={})).strip()
+    if path and cleaned != html.unescape(raw).strip():
+        tags = list(dict.fromkeys(f"<{name.lower()}>" for name in TAG.findall(raw)))
+        if "<!--" in raw:
+            tags.append("<!-- -->")
+        if tags:
+            warn(
+                path,
+                f"We removed HTML from {what or path}: {', '.join(tags)}. "
+                "The page shows it as plain text.",
+                "html_removed",
+            )
+    return cleaned
 
 
 CONFIG_FIELDS = {"advocate_reward", "friend_reward", "tiers", "rules", "fraud", "variants"}

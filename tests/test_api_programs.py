@@ -52,6 +52,7 @@ RESOURCE_FIELDS = {
     "summary",
     "headline",
     "updated_at",
+    "warnings",
 }
 
 
@@ -322,7 +323,7 @@ def test_create_with_each_reward_kind(
         (
             two_sided(locales=["en", "it"], default_locale="pl"),
             "default_locale",
-            "Must be one of the program's locales.",
+            "The default language must be one of the program's languages (English, Italian).",
         ),
         (two_sided(colour="red"), "colour", "Unknown field."),
         (
@@ -359,7 +360,7 @@ def test_invalid_create_is_400_naming_the_field_and_writes_nothing(
         "param": param,
         "message": message,
     }
-    assert error["errors"][0] == {"param": param, "message": message}
+    assert error["errors"][0] == {"param": param, "message": message, "code": "invalid"}
     assert snapshot(world.acme) == before
 
 

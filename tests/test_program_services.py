@@ -374,6 +374,6 @@ def test_variant_copy_is_held_to_the_programs_languages_and_limits(world: World)
         ],
     )
     assert errors == {
-        "variants[0].copy.pl": "Not one of the program's languages (en, it).",
+        "variants[0].copy.pl": "Not one of the program's languages (English, Italian).",
         "variants[1].copy.it.headline": "At most 200 characters.",
     }

@@ -4,6 +4,7 @@ words, long strings and links in terms, reported HTML removal, editable fraud se
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from programs.services import program_config, program_create, program_update
 from programs.specs import SpecError
 from programs.summary import offer_headline, reward_phrase
 from referral_saas import tenancy
-from tests.conftest import World
+from tests.conftest import World, make_key
 
 TIERED: dict[str, Any] = {
     "name": "Coffee club",
@@ -136,3 +137,116 @@ def test_a_per_language_name_is_saved_and_returned(world: World) -> None:
             actor=world.alice, program=program, data={"copy": {"pl": {"name": "Klub kawy"}}}
         )
         assert localized_copy(program, "pl").name == "Klub kawy"
+
+
+# --- Finding 7: every error at once, in merchant words (services and API) --------------------
+
+
+def test_locale_and_date_errors_are_in_merchant_words(world: World) -> None:
+    errors = errors_of(
+        world,
+        locales=[],
+        starts_at="2026-12-02T00:00:00Z",
+        ends_at="2026-12-01T00:00:00Z",
+    )
+    assert errors["locales"] == "Choose at least one language: English, Italian, Romanian, Polish."
+    assert errors["ends_at"] == "The end date must be after the start date."
+    assert "starts_at" not in errors["ends_at"]
+    unknown = errors_of(world, locales=["en", "xx"])["locales"]
+    assert unknown.startswith("Unknown language 'xx': choose from English (en)")
+    twice = errors_of(world, locales=["en", "it", "it"])["locales"]
+    assert twice == "List each language once: Italian appears twice."
+    default = errors_of(world, locales=["en", "it"], default_locale="pl")["default_locale"]
+    assert default == (
+        "The default language must be one of the program's languages (English, Italian)."
+    )
+
+
+def test_money_ranges_are_written_as_amounts_not_minor_units(world: World) -> None:
+    errors = errors_of(world, rules={"budget_amount": 10**13, "min_order_amount": -5})
+    assert errors["rules.budget_amount"] == "Enter an amount from €0.01 to €100,000,000."
+    assert errors["rules.min_order_amount"] == "Enter an amount from €0 to €100,000,000."
+
+
+def api_call(client: Any, method: str, path: str, key: str, body: Any) -> Any:
+    return getattr(client, method)(
+        path,
+        data=json.dumps(body),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {key}",
+    )
+
+
+def test_api_lists_every_invalid_field_with_its_code(client: Any, world: World) -> None:
+    key = make_key(world.acme).plaintext
+    body = {**TIERED, "name": "", "locales": [], "ends_at": "not a date"}
+    response = api_call(client, "post", "/api/v1/programs", key, body)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["param"], error["code"]) == (error["errors"][0]["param"], "invalid")
+    assert {(p["param"], p["code"]) for p in error["errors"]} == {
+        ("name", "invalid"),
+        ("locales", "invalid"),
+        ("ends_at", "invalid"),
+    }
+    assert all(set(problem) == {"param", "message", "code"} for problem in error["errors"])
+
+
+def test_drf_validation_errors_list_every_field(rf: Any) -> None:
+    from rest_framework.exceptions import ValidationError
+
+    from referral_saas.api.errors import exception_handler
+
+    detail = {
+        "email": ["Enter a valid email address."],
+        "customer": {"id": ["This field is required."]},
+        "items": [{}, {"amount": ["A valid integer is required."]}],
+    }
+    error = exception_handler(ValidationError(detail), {}).data["error"]
+    assert (error["param"], error["message"]) == ("email", "Enter a valid email address.")
+    assert [(p["param"], p["code"]) for p in error["errors"]] == [
+        ("email", "invalid"),
+        ("customer.id", "invalid"),
+        ("items[1].amount", "invalid"),
+    ]
+
+
+# --- Finding 8: HTML removed from copy is reported ---------------------------------------------
+
+
+def test_html_removed_from_copy_is_reported_in_the_api_response(client: Any, world: World) -> None:
+    key = make_key(world.acme).plaintext
+    body = {
+        **TIERED,
+        "copy": {
+            "it": {"terms": "<b>Solo</b> ordini <script>alert(1)</script>pagati & spediti"},
+            "en": {"headline": "Plain & simple"},
+        },
+    }
+    response = api_call(client, "post", "/api/v1/programs", key, body)
+    assert response.status_code == 201
+    data = response.json()
+    assert data["copy"]["it"]["terms"] == "Solo ordini pagati & spediti"
+    assert data["copy"]["en"]["headline"] == "Plain & simple"
+    assert data["warnings"] == [
+        {
+            "param": "copy.it.terms",
+            "message": "We removed HTML from the terms (Italian): <b>, <script>. "
+            "The page shows it as plain text.",
+            "code": "html_removed",
+        }
+    ]
+    fetched = client.get(
+        f"/api/v1/programs/{data['id']}", HTTP_AUTHORIZATION=f"Bearer {key}"
+    ).json()
+    assert fetched["warnings"] == []
+
+
+def test_labels_and_per_language_names_round_trip_through_the_api(
+    client: Any, world: World
+) -> None:
+    key = make_key(world.acme).plaintext
+    body = {**TIERED, "copy": {"it": {"name": "Club del caffè"}}}
+    data = api_call(client, "post", "/api/v1/programs", key, body).json()
+    assert data["tiers"][1]["reward"]["labels"] == {"it": "sacchetto della nostra miscela Roma"}
+    assert data["copy"]["it"]["name"] == "Club del caffè"

@@ -123,6 +123,12 @@ class RewardSpecSerializer(serializers.Serializer[dict[str, Any]]):
     label = serializers.CharField(  # type: ignore[assignment]
         required=False, help_text="The product, upgrade or charity (free_product, charity)."
     )
+    labels = serializers.DictField(
+        child=serializers.CharField(max_length=120),
+        required=False,
+        help_text="The label in the program's other languages, keyed by locale "
+        '(`{"it": "un sacchetto di miscela Roma"}`); a language missing here shows `label`.',
+    )
     fulfilment = FulfilmentMethodField(
         required=False,
         help_text="Default: generated_code where the kind allows it, else manual. Stripe "
@@ -201,6 +207,12 @@ FraudSerializer = type(
 
 
 class CopyTextSerializer(serializers.Serializer[dict[str, str]]):
+    name = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=120,
+        help_text="The program's name in this language (absent or empty: `name`).",
+    )
     headline = serializers.CharField(required=False, allow_blank=True, max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, max_length=2000)
     terms = serializers.CharField(required=False, allow_blank=True, max_length=10000)
@@ -228,6 +240,12 @@ class BrandingSerializer(serializers.Serializer[dict[str, Any]]):
     )
 
 
+class WarningSerializer(serializers.Serializer[dict[str, str]]):
+    param = serializers.CharField(help_text="The field path, e.g. `copy.it.terms`.")
+    message = serializers.CharField()
+    code = serializers.CharField(help_text="`html_removed`.")
+
+
 # --- Input (documentation only: programs.services validates) --------------------------------
 
 
@@ -235,7 +253,8 @@ class BrandingSerializer(serializers.Serializer[dict[str, Any]]):
 class ProgramInputSerializer(serializers.Serializer[dict[str, Any]]):
     """A program's settings. On PATCH every field is optional; rewards, tiers and variants are
     replaced whole, rules and fraud merge key by key. Read-only fields of the resource (id,
-    status, version, ...) are ignored, so a fetched program can be sent back as it is."""
+    version, ...) are ignored, so a fetched program can be sent back as it is; `status` is
+    not read-only: it performs the lifecycle transition to it."""
 
     name = serializers.CharField(max_length=120)
     slug = serializers.CharField(
@@ -253,7 +272,10 @@ class ProgramInputSerializer(serializers.Serializer[dict[str, Any]]):
     ends_at = serializers.DateTimeField(required=False, allow_null=True)
     branding = BrandingSerializer(required=False)
     copy = serializers.DictField(
-        child=CopyTextSerializer(), required=False, help_text="Keyed by locale."
+        child=CopyTextSerializer(),
+        required=False,
+        help_text="Keyed by locale. A text left empty in a language shows the default "
+        "locale's. Plain text: HTML is removed (and reported in `warnings`).",
     )
     advocate_reward = RewardSpecSerializer(
         required=False, allow_null=True, help_text="one_sided and two_sided programs."
@@ -265,6 +287,13 @@ class ProgramInputSerializer(serializers.Serializer[dict[str, Any]]):
     rules = RulesSerializer(required=False)
     fraud = FraudSerializer(required=False)
     variants = VariantSerializer(many=True, required=False, help_text="None, or 2 to 5.")
+    status = ProgramStatusField(
+        required=False,
+        help_text="Optional. A program is created as a draft; a different status (or, on "
+        "PATCH, a status other than the current one) is reached through the same lifecycle "
+        "transition as `/activate`, `/pause` or `/archive`, with the same checks and errors. "
+        "A refused transition changes nothing.",
+    )
 
 
 # --- Output ------------------------------------------------------------------------------------
@@ -333,6 +362,10 @@ class ProgramOutputSerializer(serializers.Serializer[ProgramRecord]):
         source="program.version", help_text="The configuration version new conversions use."
     )
     landing_url = serializers.SerializerMethodField()
+    warnings = serializers.SerializerMethodField(
+        help_text="What this request's input had changed rather than refused, e.g. HTML "
+        "removed from copy (`code` `html_removed`, `param` the field path). Empty on reads."
+    )
     created_at = serializers.DateTimeField(source="program.created_at")
     updated_at = serializers.DateTimeField(source="program.updated_at")
 
@@ -351,6 +384,10 @@ class ProgramOutputSerializer(serializers.Serializer[ProgramRecord]):
 
     def get_headline(self, record: ProgramRecord) -> str:
         return offer_headline(record.config, record.program.default_locale)
+
+    @extend_schema_field(WarningSerializer(many=True))
+    def get_warnings(self, record: ProgramRecord) -> list[dict[str, str]]:
+        return list(self.context.get("warnings") or [])
 
     def get_landing_url(self, record: ProgramRecord) -> str:
         path = reverse("program_landing", args=[self.context["merchant_slug"], record.program.slug])

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseBase
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
@@ -21,8 +21,8 @@ from programs.api.selectors import program_list_filtered, program_records
 from programs.api.serializers import ProgramInputSerializer, ProgramOutputSerializer
 from programs.models import Program, ProgramStatus, ProgramType
 from programs.selectors import program_get
-from programs.specs import SpecError
-from referral_saas.api.errors import error_body
+from programs.specs import SpecError, collect_warnings
+from referral_saas.api.errors import validation_error_body
 from referral_saas.api.pagination import list_schema, paginate
 from referral_saas.api.requests import choice_param, json_object_body
 from referral_saas.api.schema import IDEMPOTENCY_KEY, error_responses
@@ -34,15 +34,23 @@ ERRORS = error_responses(400, 404)
 
 def spec_error_response(error: SpecError) -> Response:
     """The envelope with the first problem, plus every problem in `errors`."""
-    problems = [{"param": path, "message": message} for path, message in error.errors.items()]
-    param, message = next(iter(error.errors.items()), (None, str(error)))
-    body = error_body(type="invalid_request_error", code="invalid", message=message, param=param)
-    body["error"]["errors"] = problems
-    return Response(body, status=status.HTTP_400_BAD_REQUEST)
+    problems: list[dict[str, Any]] = [
+        {"param": path, "message": message, "code": "invalid"}
+        for path, message in error.errors.items()
+    ] or [{"param": None, "message": str(error), "code": "invalid"}]
+    return Response(validation_error_body(problems), status=status.HTTP_400_BAD_REQUEST)
 
 
 class ProgramApiView(MerchantAPIView):
     """Answers `SpecError` from the services as a 400 naming the field path."""
+
+    warnings: list[dict[str, str]] | None = None
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        # What the services fix up rather than refuse (HTML removed from copy) is returned in
+        # the written program's `warnings`, not done silently.
+        with collect_warnings() as self.warnings:
+            return super().dispatch(request, *args, **kwargs)
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, SpecError):
@@ -53,7 +61,7 @@ class ProgramApiView(MerchantAPIView):
         serializer = ProgramOutputSerializer(
             instance=program_records(programs),  # type: ignore[arg-type]
             many=True,
-            context={"merchant_slug": self.merchant.slug},
+            context={"merchant_slug": self.merchant.slug, "warnings": self.warnings or []},
         )
         return list(serializer.data)
 
@@ -115,7 +123,7 @@ class ProgramListApi(ProgramApiView):
         ],
     )
     def post(self, request: Request) -> Response:
-        program = services.program_create(
+        program = services.program_create_with_status(
             actor=None, data=json_object_body(request), request=self.http_request(request)
         )
         return self.render_one(program, status.HTTP_201_CREATED)
@@ -137,7 +145,10 @@ class ProgramDetailApi(ProgramApiView):
         description="Partial update. Rewards, tiers and variants are replaced whole; rules and "
         "fraud merge key by key. Changing the configuration (rewards, tiers, rules, fraud, "
         "variants) of a program that has been live adds a version: earlier conversions keep "
-        "the version they were judged by. `type` and `currency` are fixed once live.",
+        "the version they were judged by. `type` and `currency` are fixed once live. "
+        "`status` (`active`, `paused`, `archived`) performs the same lifecycle transition as "
+        "`/activate`, `/pause` and `/archive`, with the same checks and errors; it is applied "
+        "after the other fields, and if it is refused nothing changes.",
         request=ProgramInputSerializer,
         responses=ERRORS | {200: ProgramOutputSerializer},
         examples=[
@@ -150,7 +161,7 @@ class ProgramDetailApi(ProgramApiView):
         ],
     )
     def patch(self, request: Request, program_id: str) -> Response:
-        program = services.program_update(
+        program = services.program_update_with_status(
             actor=None,
             program=self.get_program(program_id),
             data=json_object_body(request),

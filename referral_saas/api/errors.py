@@ -1,4 +1,6 @@
-"""The public error envelope: {"error": {"type", "code", "message", "param"}}."""
+"""The public error envelope: {"error": {"type", "code", "message", "param"}}; a validation
+error (400) also lists every invalid field in `errors: [{"param", "message", "code"}]`, so a
+client fixes them all in one round trip (`param` and `message` name the first)."""
 
 from __future__ import annotations
 
@@ -34,24 +36,70 @@ class ApiError(exceptions.APIException):
         self.headers = headers or {}
 
 
-def error_body(*, type: str, code: str, message: str, param: str | None = None) -> dict[str, Any]:
-    return {"error": {"type": type, "code": code, "message": message, "param": param}}
+def error_body(
+    *,
+    type: str,
+    code: str,
+    message: str,
+    param: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The envelope. `errors` (validation errors only) lists every problem as
+    `{"param", "message", "code"}`; `param`/`message`/`code` repeat its first."""
+    body: dict[str, Any] = {"type": type, "code": code, "message": message, "param": param}
+    if errors is not None:
+        body["errors"] = errors
+    return {"error": body}
 
 
-def _first_validation_error(detail: Any, prefix: str = "") -> tuple[str | None, str, str]:
-    """Walk DRF's nested error detail to the first leaf: (param path, message, code)."""
+def validation_error_body(problems: list[dict[str, Any]]) -> dict[str, Any]:
+    """The 400 envelope for every problem of a request (at least one): the first in
+    `param`/`message`/`code`, all of them in `errors`."""
+    first = problems[0]
+    return error_body(
+        type="invalid_request_error",
+        code=str(first.get("code") or "invalid"),
+        message=str(first["message"]),
+        param=first.get("param"),
+        errors=[
+            {
+                "param": problem.get("param"),
+                "message": str(problem["message"]),
+                "code": str(problem.get("code") or "invalid"),
+            }
+            for problem in problems
+        ],
+    )
+
+
+def _validation_errors(detail: Any, prefix: str = "") -> list[dict[str, Any]]:
+    """Walk DRF's nested error detail to every leaf, in order: `{"param", "message", "code"}`
+    with the field path (`customer.email`, `items[2].amount`)."""
     if isinstance(detail, dict):
+        found: list[dict[str, Any]] = []
         for key, value in detail.items():
             name = "" if key == "non_field_errors" else str(key)
             path = f"{prefix}.{name}" if prefix and name else (prefix or name)
-            return _first_validation_error(value, path)
-    if isinstance(detail, list) and detail:
+            found += _validation_errors(value, path)
+        return found
+    if isinstance(detail, list):
+        found = []
         for index, value in enumerate(detail):
             if value:
                 sub = f"{prefix}[{index}]" if isinstance(value, dict) else prefix
-                return _first_validation_error(value, sub)
+                found += _validation_errors(value, sub)
+        return found
     code = getattr(detail, "code", "invalid") or "invalid"
-    return (prefix or None, str(detail), str(code))
+    return [{"param": prefix or None, "message": str(detail), "code": str(code)}]
+
+
+def _first_validation_error(detail: Any, prefix: str = "") -> tuple[str | None, str, str]:
+    """The first leaf of DRF's nested error detail: (param path, message, code)."""
+    problems = _validation_errors(detail, prefix) or [
+        {"param": prefix or None, "message": "Invalid request.", "code": "invalid"}
+    ]
+    first = problems[0]
+    return (first["param"], first["message"], first["code"])
 
 
 _SIMPLE: dict[type[exceptions.APIException], tuple[str, str]] = {
@@ -74,15 +122,17 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         exc = exceptions.PermissionDenied()
 
     if isinstance(exc, ApiError):
+        # One problem by construction (a malformed body or header, a state refusal): no list.
         body = error_body(
             type=exc.error_type, code=exc.error_code, message=str(exc.detail), param=exc.param
         )
         return Response(body, status=exc.status_code, headers=exc.headers)
 
     if isinstance(exc, exceptions.ValidationError):
-        param, message, code = _first_validation_error(exc.detail)
-        body = error_body(type="invalid_request_error", code=code, message=message, param=param)
-        return Response(body, status=status.HTTP_400_BAD_REQUEST)
+        problems = _validation_errors(exc.detail) or [
+            {"param": None, "message": "Invalid request.", "code": "invalid"}
+        ]
+        return Response(validation_error_body(problems), status=status.HTTP_400_BAD_REQUEST)
 
     if isinstance(exc, exceptions.APIException):
         error_type, code = next(

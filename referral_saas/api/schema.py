@@ -10,8 +10,9 @@ from rest_framework import serializers
 
 
 class ErrorDetailSerializer(serializers.Serializer[dict[str, Any]]):
-    param = serializers.CharField(allow_null=True)
+    param = serializers.CharField(allow_null=True, help_text="The field path at fault.")
     message = serializers.CharField()
+    code = serializers.CharField(help_text="Machine-readable reason, e.g. `invalid`, `required`.")
 
 
 class ErrorBodySerializer(serializers.Serializer[dict[str, Any]]):
@@ -20,7 +21,10 @@ class ErrorBodySerializer(serializers.Serializer[dict[str, Any]]):
     message = serializers.CharField()
     param = serializers.CharField(allow_null=True, help_text="The field path at fault.")
     errors = ErrorDetailSerializer(  # type: ignore[assignment]  # a field, not Serializer.errors
-        many=True, required=False, help_text="Every problem found (validation errors only)."
+        many=True,
+        required=False,
+        help_text="Validation errors (400) only: every invalid field, in order; `param`, "
+        "`message` and `code` above repeat the first.",
     )
 
 
