@@ -110,6 +110,89 @@ class ApiKeyRollForm(forms.Form):
     )
 
 
+def _refuse_control_characters(value: str, field: str) -> None:
+    if any(ord(character) < 32 or ord(character) == 127 for character in value):
+        raise forms.ValidationError(f"The {field} cannot contain line breaks or tabs.")
+
+
+class MerchantProfileForm(forms.Form):
+    """What advocates and friends see of the merchant. The one parser of these fields, for the
+    Settings page and `PATCH /api/v1/merchant` alike; `accounts.services` saves what it cleans."""
+
+    name = forms.CharField(
+        max_length=120,
+        label="Business name",
+        help_text="Shown on your referral pages and in the emails advocates and friends get.",
+        error_messages={
+            "required": "Give your business a name.",
+            "max_length": "Keep the business name to %(limit_value)d characters or fewer.",
+        },
+        widget=forms.TextInput(attrs={"autocomplete": "organization"}),
+    )
+    privacy_policy_url = forms.URLField(
+        max_length=500,
+        required=False,
+        assume_scheme="https",
+        label="Privacy policy URL",
+        help_text="Linked from every referral page that asks for an email (footer and cookie "
+        "banner), from the join form's consent and from every email. Leave empty to link none.",
+        error_messages={
+            "invalid": "Enter the full address of your privacy policy, like "
+            "https://shop.example.com/privacy.",
+            "max_length": "Keep the privacy policy address to %(limit_value)d characters or fewer.",
+        },
+        widget=forms.URLInput(attrs={"placeholder": "https://shop.example.com/privacy"}),
+    )
+    sender_name = forms.CharField(
+        max_length=80,
+        required=False,
+        label="Email sender name",
+        help_text="The name advocates and friends see as the sender of their emails. Empty: "
+        "your business name.",
+        error_messages={
+            "max_length": "Keep the sender name to %(limit_value)d characters or fewer.",
+        },
+        widget=forms.TextInput(attrs={"placeholder": "Acme Coffee Rewards"}),
+    )
+    reply_to_email = forms.EmailField(
+        max_length=254,
+        required=False,
+        label="Reply-to address",
+        help_text="Where replies to those emails go. Empty: emails carry no reply address, "
+        "so a reply does not reach you.",
+        error_messages={
+            "invalid": "Enter an email address like support@shop.example.com.",
+            "max_length": "Keep the reply-to address to %(limit_value)d characters or fewer.",
+        },
+        widget=forms.EmailInput(attrs={"placeholder": "support@shop.example.com"}),
+    )
+
+    def clean_name(self) -> str:
+        value = self.cleaned_data["name"].strip()
+        _refuse_control_characters(value, "business name")
+        if not value:
+            raise forms.ValidationError("Give your business a name.")
+        return value
+
+    def clean_privacy_policy_url(self) -> str:
+        value: str = self.cleaned_data.get("privacy_policy_url") or ""
+        if value and not value.lower().startswith(("https://", "http://")):
+            raise forms.ValidationError(
+                "The privacy policy address must start with https:// (or http://)."
+            )
+        return value
+
+    def clean_sender_name(self) -> str:
+        value = self.cleaned_data["sender_name"].strip()
+        _refuse_control_characters(value, "sender name")
+        if any(character in value for character in '@<>"'):
+            # A name that looks like an address is how spoofed mail looks to spam filters.
+            raise forms.ValidationError(
+                'The sender name is a name, not an address: leave out @, < > and ".'
+            )
+        return value
+
+
 class MerchantSecurityForm(forms.Form):
     require_owner_mfa = forms.BooleanField(
         required=False,

@@ -72,7 +72,12 @@ class Merchant(models.Model):
     require_owner_mfa = models.BooleanField(
         default=False, help_text="Owners must have two-factor authentication to use the dashboard."
     )
+    # Shown on hosted pages that collect an email (footer, consent banner) and in emails.
     privacy_policy_url = models.URLField(max_length=500, blank=True)
+    # Advocate and friend emails: From is "<sender_name or name> <DEFAULT_FROM_EMAIL's address>"
+    # (our address, so SPF/DKIM hold), and replies go to the merchant's own address.
+    sender_name = models.CharField(max_length=80, blank=True)
+    reply_to_email = models.EmailField(max_length=254, blank=True)
     # The merchant's own Stripe account (Stripe fulfilment methods); set when they connect it.
     stripe_account_id = models.CharField(max_length=64, blank=True)
     # Signing secret (`whsec_…`) of the merchant's endpoint for POST /hooks/stripe/<public_id>/.

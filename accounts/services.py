@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.db.models import Model
 from django.http import HttpRequest
@@ -126,6 +126,47 @@ def merchant_update_security(
     return merchant
 
 
+PROFILE_FIELDS = ("name", "privacy_policy_url", "sender_name", "reply_to_email")
+
+
+@transaction.atomic
+def merchant_update_profile(
+    *, actor: User | None, values: dict[str, str], request: HttpRequest | None = None
+) -> Merchant:
+    """Save the business name, privacy policy URL, email sender name and reply-to address
+    (`values` as cleaned by `accounts.forms.MerchantProfileForm`; keys left out are kept).
+
+    The slug never changes with the name, so links already handed out keep working. Audited
+    as `merchant.profile_updated` with each changed field's before and after; nothing is
+    written when nothing changed."""
+    unknown = sorted(set(values) - set(PROFILE_FIELDS))
+    if unknown:
+        raise ValidationError({name: "This field cannot be changed here." for name in unknown})
+    if "name" in values and not values["name"].strip():
+        raise ValidationError({"name": "Give your business a name."})
+    current = tenancy.get_current_merchant()
+    merchant = Merchant.objects.select_for_update().get(pk=current.pk)
+    changes = {
+        field: {"from": getattr(merchant, field), "to": value}
+        for field, value in values.items()
+        if getattr(merchant, field) != value
+    }
+    if not changes:
+        return merchant
+    for field, change in changes.items():
+        setattr(merchant, field, change["to"])
+        setattr(current, field, change["to"])  # the request's copy shows the new values too
+    merchant.save(update_fields=sorted(changes))
+    audit_record(
+        action="merchant.profile_updated",
+        actor=actor,
+        target=merchant,
+        data={"changes": changes},
+        request=request,
+    )
+    return merchant
+
+
 # --- Members and invitations -----------------------------------------------------------------
 
 
@@ -181,14 +222,13 @@ def invitation_create(
         "accept_url": accept_url,
         "inviter": actor.user,
     }
-    transaction.on_commit(
-        lambda: send_mail(
-            subject=f"{actor.user.email} invited you to {merchant.name}",
-            message=render_to_string("accounts/email/invitation.txt", context),
-            from_email=None,
-            recipient_list=[email],
-        )
+    message = EmailMessage(
+        subject=f"{actor.user.email} invited you to {merchant.name}",
+        body=render_to_string("accounts/email/invitation.txt", context),
+        to=[email],
+        reply_to=[actor.user.email],  # a question about the invitation reaches the inviter
     )
+    transaction.on_commit(message.send)
     audit_record(
         action="member.invited",
         actor=actor.user,

@@ -48,6 +48,11 @@ urlpatterns = [
     path("m/<slug:merchant_slug>/audit/", views.audit_log, name="audit_log"),
     path("m/<slug:merchant_slug>/settings/", views.merchant_settings, name="merchant_settings"),
     path(
+        "m/<slug:merchant_slug>/settings/profile/",
+        views.merchant_profile_update,
+        name="merchant_profile_update",
+    ),
+    path(
         "m/<slug:merchant_slug>/settings/security/",
         views.merchant_security_update,
         name="merchant_security_update",

@@ -22,23 +22,27 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import services
+from accounts.audit_display import describe
 from accounts.decorators import SESSION_MERCHANT_KEY, merchant_view
 from accounts.forms import (
     ApiKeyCreateForm,
     ApiKeyRollForm,
     InvitationForm,
     MerchantCreateForm,
+    MerchantProfileForm,
     MerchantSecurityForm,
     RoleChangeForm,
     StripeWebhookSecretForm,
 )
+from accounts.mail import sending_address
 from accounts.models import ApiKey, AuditEvent, Invitation, Membership, Merchant, Role
 from accounts.models import User as UserModel
 from accounts.selectors import invitations_open_for_email, memberships_for_user
 from analytics.kpis import all_time_counts
 from analytics.views import overview_context
-from programs.models import Program
+from programs.models import Program, ProgramStatus
 from programs.specs import SpecError
+from tracking.models import Conversion
 from tracking.stripe_events import secret_ending, stripe_webhook_secret_set
 
 AUDIT_PAGE_SIZE = 50
@@ -178,37 +182,80 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
 # --- Overview --------------------------------------------------------------------------------
 
 
+def _getting_started(request: HttpRequest, counts: dict[str, int]) -> list[dict[str, Any]]:
+    """The newcomer's checklist. Each item is done when the thing itself exists (a program
+    that went live, a recorded click, a received conversion...), never by a flag we set, so an
+    item turns green the moment the store really does it, and back if it is undone."""
+    merchant, membership = _merchant(request), _membership(request)
+    slug = merchant.slug
+    is_admin, is_owner = membership.has_role(Role.ADMIN), membership.role == Role.OWNER
+    programs_url = _optional_url("program_list", merchant_slug=slug)
+    keys_url = reverse("api_keys", kwargs={"merchant_slug": slug}) if is_admin else ""
+    settings_url = reverse("merchant_settings", kwargs={"merchant_slug": slug}) if is_owner else ""
+    docs_url = reverse("api_docs")
+    return [
+        {"key": "account", "label": "Create your business account", "done": True, "url": ""},
+        {
+            "key": "program",
+            "label": "Create a referral program",
+            "done": counts["programs"] > 0,
+            "url": programs_url,
+        },
+        {
+            "key": "activate",
+            "label": "Activate it, so its landing page opens",
+            "done": Program.objects.exclude(status=ProgramStatus.DRAFT).exists(),
+            "url": programs_url,
+        },
+        {
+            "key": "api_key",
+            "label": "Create an API key for your store",
+            "done": ApiKey.objects.exists(),
+            "url": keys_url,
+        },
+        {
+            "key": "tracking",
+            "label": "Install tracking: record your first referral click",
+            "hint": "Share a referral link, or send POST /api/v1/clicks from your store.",
+            "done": counts["clicks"] > 0,
+            "url": docs_url,
+        },
+        {
+            "key": "conversion",
+            "label": "Report your first conversion",
+            "hint": "Send POST /api/v1/conversions when an order is paid, or connect Stripe "
+            "webhooks in Settings.",
+            "done": Conversion.objects.exists(),
+            "url": docs_url,
+        },
+        {
+            "key": "privacy",
+            "label": "Link your privacy policy",
+            "done": bool(merchant.privacy_policy_url),
+            "url": settings_url + "#business" if settings_url else "",
+        },
+        {
+            "key": "team",
+            "label": "Invite your team",
+            "done": Membership.objects.count() > 1,
+            "url": reverse("team", kwargs={"merchant_slug": slug}),
+        },
+        {
+            "key": "mfa",
+            "label": "Turn on two-factor authentication",
+            "done": is_mfa_enabled(request.user),
+            "url": reverse("mfa_index"),
+        },
+    ]
+
+
 @require_GET
 @merchant_view()
 def overview(request: HttpRequest) -> HttpResponse:
     """The merchant's numbers for the chosen period (analytics.views.overview_context) under
     the getting-started checklist. Totals come from the roll-ups, never a count of raw clicks."""
     counts = {"programs": Program.objects.count(), **all_time_counts()}
-    slug = _merchant(request).slug
-    is_admin = _membership(request).has_role(Role.ADMIN)
-    checklist = [
-        {"label": "Create your business account", "done": True, "url": ""},
-        {
-            "label": "Create a referral program",
-            "done": counts["programs"] > 0,
-            "url": _optional_url("program_list", merchant_slug=slug),
-        },
-        {
-            "label": "Create an API key for your store",
-            "done": ApiKey.objects.exists(),
-            "url": reverse("api_keys", kwargs={"merchant_slug": slug}) if is_admin else "",
-        },
-        {
-            "label": "Invite your team",
-            "done": Membership.objects.count() > 1,
-            "url": reverse("team", kwargs={"merchant_slug": slug}),
-        },
-        {
-            "label": "Turn on two-factor authentication",
-            "done": is_mfa_enabled(request.user),
-            "url": reverse("mfa_index"),
-        },
-    ]
+    checklist = _getting_started(request, counts)
     context, status = overview_context(request, None)
     context.update(
         {
@@ -428,49 +475,86 @@ def api_key_roll(request: HttpRequest, key_id: str) -> HttpResponse:
 def audit_log(request: HttpRequest) -> HttpResponse:
     events = AuditEvent.objects.order_by("-created_at", "-pk")
     page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = list(page.object_list)
+    for event in page.object_list:
+        event.line = describe(event)
     # htmx pagination swaps only the table, keeping the user's place and focus in the page.
     partial = bool(request.htmx)  # type: ignore[attr-defined]
     template = "dashboard/_audit_table.html" if partial else "dashboard/audit_log.html"
     return render(request, template, {"page": page})
 
 
-@require_http_methods(["GET", "POST"])
-@merchant_view(least_role=Role.OWNER)
-def merchant_settings(request: HttpRequest) -> HttpResponse:
-    """The settings page; a POST here sets or replaces the Stripe webhook signing secret."""
+def _render_settings(
+    request: HttpRequest,
+    *,
+    profile_form: MerchantProfileForm | None = None,
+    stripe_form: StripeWebhookSecretForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
     merchant = _merchant(request)
-    stripe_form = StripeWebhookSecretForm(request.POST or None)
-    status = 200
-    if request.method == "POST":
-        if stripe_form.is_valid():
-            try:
-                stripe_webhook_secret_set(
-                    actor=_user(request),
-                    secret=stripe_form.cleaned_data["stripe_webhook_secret"],
-                    request=request,
-                )
-            except SpecError as error:
-                for text in error.errors.values():
-                    stripe_form.add_error("stripe_webhook_secret", text)
-            else:
-                messages.success(request, "The Stripe signing secret was saved.")
-                return _to("merchant_settings", request)
-        status = 400
-    form = MerchantSecurityForm(initial={"require_owner_mfa": merchant.require_owner_mfa})
+    if profile_form is None:
+        profile_form = MerchantProfileForm(
+            initial={field: getattr(merchant, field) for field in services.PROFILE_FIELDS}
+        )
     return render(
         request,
         "dashboard/settings.html",
         {
-            "form": form,
+            "profile_form": profile_form,
+            "form": MerchantSecurityForm(initial={"require_owner_mfa": merchant.require_owner_mfa}),
             "user_has_mfa": is_mfa_enabled(request.user),
-            "stripe_form": stripe_form,
+            "stripe_form": stripe_form or StripeWebhookSecretForm(),
             "stripe_secret_ending": secret_ending(merchant.stripe_webhook_secret),
             "stripe_hook_url": request.build_absolute_uri(
                 reverse("stripe_hook", kwargs={"merchant_id": merchant.public_id})
             ),
+            "sending_address": sending_address(),
         },
         status=status,
     )
+
+
+@require_http_methods(["GET", "POST"])
+@merchant_view(least_role=Role.OWNER)
+def merchant_settings(request: HttpRequest) -> HttpResponse:
+    """The settings page; a POST here sets or replaces the Stripe webhook signing secret."""
+    if request.method != "POST":
+        return _render_settings(request)
+    stripe_form = StripeWebhookSecretForm(request.POST)
+    if stripe_form.is_valid():
+        try:
+            stripe_webhook_secret_set(
+                actor=_user(request),
+                secret=stripe_form.cleaned_data["stripe_webhook_secret"],
+                request=request,
+            )
+        except SpecError as error:
+            for text in error.errors.values():
+                stripe_form.add_error("stripe_webhook_secret", text)
+        else:
+            messages.success(request, "The Stripe signing secret was saved.")
+            return _to("merchant_settings", request)
+    return _render_settings(request, stripe_form=stripe_form, status=400)
+
+
+@require_POST
+@merchant_view(least_role=Role.OWNER)
+def merchant_profile_update(request: HttpRequest) -> HttpResponse:
+    """Business name, privacy policy URL, email sender name and reply-to: every invalid field
+    is shown at once, next to its field."""
+    form = MerchantProfileForm(request.POST)
+    if not form.is_valid():
+        return _render_settings(request, profile_form=form, status=400)
+    try:
+        services.merchant_update_profile(
+            actor=_user(request), values=form.cleaned_data, request=request
+        )
+    except ValidationError as error:
+        for field, texts in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, texts)
+        return _render_settings(request, profile_form=form, status=400)
+    messages.success(request, "Your business details were saved.")
+    return _to("merchant_settings", request)
 
 
 @require_POST

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from email.utils import formataddr, parseaddr
 from typing import Any
 
-from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
@@ -23,6 +21,7 @@ from django.utils import timezone, translation
 from django.utils.html import linebreaks, urlize
 from django.utils.safestring import mark_safe
 
+from accounts.mail import merchant_from_email, merchant_reply_to
 from hosted import email_overrides
 from hosted.models import EmailTemplateOverride, SentEmail, SentEmailStatus
 from programs.models import Program
@@ -118,11 +117,13 @@ def send_once(*, key: str, kind: str, to: str, locale: str, context: dict[str, A
     if not _claim(key, kind):
         return False
     rendered = render_email(kind, locale, context)
+    merchant = tenancy.get_current_merchant()
     message = EmailMultiAlternatives(
         subject=rendered.subject,
         body=rendered.text,
-        from_email=_sender(),
+        from_email=merchant_from_email(merchant),
         to=[to],
+        reply_to=merchant_reply_to(merchant),
         headers={"Auto-Submitted": "auto-generated", "Content-Language": locale},
     )
     message.attach_alternative(rendered.html, "text/html")
@@ -133,10 +134,3 @@ def send_once(*, key: str, kind: str, to: str, locale: str, context: dict[str, A
         raise
     SentEmail.objects.filter(key=key).update(status=SentEmailStatus.SENT, sent_at=timezone.now())
     return True
-
-
-def _sender() -> str:
-    """The merchant's name with our address: the email comes from the shop the person knows."""
-    _name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
-    merchant = tenancy.get_current_merchant()
-    return formataddr((merchant.name, address or "no-reply@localhost"))

@@ -4,6 +4,7 @@ from csp.decorators import csp_update
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from accounts.api.views import MerchantApi
 from programs.api.views import (
     ProgramActivateApi,
     ProgramArchiveApi,
@@ -50,6 +51,7 @@ urlpatterns = [
         name="api_schema",
     ),
     path("docs/", docs_view, name="api_docs"),
+    path("merchant", MerchantApi.as_view(), name="api_merchant"),
     path("programs", ProgramListApi.as_view(), name="api_programs"),
     path("programs/<str:program_id>", ProgramDetailApi.as_view(), name="api_program"),
     path(
