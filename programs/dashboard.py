@@ -21,7 +21,7 @@ from django import forms
 from django.contrib import messages
 from django.db import transaction
 from django.db.models import Count, F
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.clickjacking import xframe_options_sameorigin
@@ -31,8 +31,16 @@ from accounts.decorators import merchant_view
 from accounts.models import Membership, Merchant, Role, User
 from programs import forms as wizard
 from programs import services
+from programs.localized import missing_translations
 from programs.models import CodePool, Program, ProgramStatus, ProgramType, ProgramVersion
-from programs.specs import FRAUD_RULES, ProgramConfig, SpecError, Variant, config_from_stored
+from programs.specs import (
+    FRAUD_RULES,
+    ProgramConfig,
+    SpecError,
+    Variant,
+    collect_warnings,
+    config_from_stored,
+)
 from programs.summary import offer_headline, program_summary, reward_phrase
 from programs.views import (
     brand_css,
@@ -245,6 +253,7 @@ def program_detail(request: HttpRequest, program_id: str) -> HttpResponse:
         ],
         "config": config,
         "variants": _variant_rows(program, config),
+        "missing_translations": missing_translations(program, config),
         "actions": _allowed_actions(program) if _may_edit(request) else [],
         "may_edit": _may_edit(request) and program.status != ProgramStatus.ARCHIVED,
         "may_duplicate": _may_edit(request),
@@ -362,7 +371,12 @@ def _variant_formset(request: HttpRequest, program: Program) -> wizard.BaseVaria
             data,
             prefix="variants",
             initial=None if data else wizard.variants_initial(config.variants, program.currency),
-            form_kwargs={"locales": program.locales, "currency": program.currency, "pools": pools},
+            form_kwargs={
+                "locales": program.locales,
+                "default_locale": program.default_locale,
+                "currency": program.currency,
+                "pools": pools,
+            },
         ),
     )
 
@@ -472,12 +486,22 @@ def program_create(request: HttpRequest) -> HttpResponse:
         data = form.to_data()
         data.update(wizard.default_config(data["type"], data["currency"]))
         try:
-            program = services.program_create(actor=_user(request), data=data, request=request)
+            with collect_warnings() as warnings:
+                program = services.program_create(actor=_user(request), data=data, request=request)
         except SpecError as error:
             wizard.place_errors(_basics_only(error.errors), wizard.direct(form), fallback=errors)
         else:
             messages.success(request, f"Draft “{program.name}” created. Now set its rewards.")
+            _warn(request, warnings)
             return _to("program_edit_rewards", request, program)
+    elif request.method == "POST":
+        data = form.to_data()
+        data.update(
+            wizard.default_config(
+                str(data.get("type") or ProgramType.TWO_SIDED), str(data.get("currency") or "EUR")
+            )
+        )
+        _check_rest(None, data, wizard.direct(form), errors, adjust=_basics_only)
     status = 400 if request.method == "POST" else 200
     return _render_step(
         request,
@@ -517,13 +541,17 @@ def program_edit_basics(request: HttpRequest, program_id: str) -> HttpResponse:
             # A draft changing type starts from that type's default rewards.
             data.update(wizard.default_config(data["type"], data["currency"]))
         try:
-            services.program_update(
-                actor=_user(request), program=program, data=data, request=request
-            )
+            with collect_warnings() as warnings:
+                services.program_update(
+                    actor=_user(request), program=program, data=data, request=request
+                )
         except SpecError as error:
             wizard.place_errors(error.errors, wizard.direct(form), fallback=errors)
         else:
+            _warn(request, warnings)
             return _saved(request, program, "basics")
+    elif request.method == "POST":
+        _check_rest(program, _basics_edit_data(program, form), wizard.direct(form), errors)
     return _render_step(
         request,
         "programs/step_basics.html",
@@ -531,6 +559,13 @@ def program_edit_basics(request: HttpRequest, program_id: str) -> HttpResponse:
         {"form": form, "step_errors": errors},
         status=400 if request.method == "POST" else 200,
     )
+
+
+def _basics_edit_data(program: Program, form: wizard.BasicsForm) -> dict[str, Any]:
+    data = form.to_data()
+    if data.get("type", program.type) != program.type:
+        data.update(wizard.default_config(data["type"], data.get("currency") or program.currency))
+    return data
 
 
 def _archived(request: HttpRequest, program: Program) -> HttpResponse:
@@ -553,12 +588,13 @@ class RewardForms:
             results.append(self.tiers.is_valid())
         return all(results)
 
-    def to_data(self, program_type: str) -> dict[str, Any]:
+    def to_data(self, program_type: str, *, include_invalid: bool = False) -> dict[str, Any]:
         if program_type == ProgramType.TIERED:
             assert self.tiers is not None
+            rows = self.tiers.tier_forms(include_invalid=include_invalid)
             return {
                 "advocate_reward": None,
-                "tiers": [form.to_tier() for form in self.tiers.tier_forms()],
+                "tiers": [form.to_tier() for form in rows],
                 "friend_reward": self.friend.to_spec() if self.friend else None,
             }
         assert self.advocate is not None
@@ -569,15 +605,22 @@ class RewardForms:
         }
 
 
-def _reward_forms(request: HttpRequest, program: Program) -> RewardForms:
+def _reward_forms(
+    request: HttpRequest, program: Program, posted: QueryDict | None = None
+) -> RewardForms:
     config = services.program_config(program)
     currency = program.currency
     pools = [
         (pool.public_id, pool.name)
         for pool in CodePool.objects.filter(program=program).order_by("name")
     ]
-    data = request.POST if request.method == "POST" else None
-    options: dict[str, Any] = {"currency": currency, "pools": pools}
+    data = posted if posted is not None else (request.POST if request.method == "POST" else None)
+    options: dict[str, Any] = {
+        "currency": currency,
+        "pools": pools,
+        "locales": program.locales,
+        "default_locale": program.default_locale,
+    }
     advocate = friend = None
     tiers = None
     if program.type != ProgramType.TIERED:
@@ -615,6 +658,11 @@ def program_edit_rewards(request: HttpRequest, program_id: str) -> HttpResponse:
     program = _program(program_id)
     if program.status == ProgramStatus.ARCHIVED:
         return _archived(request, program)
+    edit = _tier_edit(request, program)
+    if edit is not None:
+        done = "Tier added." if "tier_add" in request.POST else "Tier removed."
+        forms_now = _reward_forms(request, program, edit)
+        return _render_rewards(request, program, forms_now, status=200, notice=done)
     reward_forms = _reward_forms(request, program)
     errors = _step_errors()
     if request.method == "POST" and reward_forms.all_valid():
@@ -633,11 +681,86 @@ def program_edit_rewards(request: HttpRequest, program_id: str) -> HttpResponse:
             wizard.place_errors(error.errors, resolve, fallback=errors)
         else:
             return _saved(request, program, "rewards")
+    elif request.method == "POST":
+        _check_rewards_rest(program, reward_forms, errors)
+    return _render_rewards(
+        request,
+        program,
+        reward_forms,
+        errors=errors,
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+def _tier_edit(request: HttpRequest, program: Program) -> QueryDict | None:
+    """The posted rewards with a tier added ("Add tier") or removed ("Remove"), to re-render
+    unsaved; None when the POST is a save (or not a tiered program)."""
+    if request.method != "POST" or program.type != ProgramType.TIERED:
+        return None
+    add = "tier_add" in request.POST
+    remove = request.POST.get("tier_remove")
+    if not add and remove is None:
+        return None
+    index = int(remove) if remove is not None and remove.isdigit() else None
+    return wizard.formset_rows_edited(request.POST, "tiers", add=add, remove=index)
+
+
+def _check_rewards_rest(program: Program, reward_forms: RewardForms, errors: forms.Form) -> None:
+    """The forms found problems of their own (say, 10.555 EUR): judge what did parse too, so
+    every problem of the step shows at once, each next to its field."""
+    tier_forms = reward_forms.tiers.tier_forms(include_invalid=True) if reward_forms.tiers else []
+    resolve = wizard.rewards_resolver(
+        reward_forms.advocate, reward_forms.friend, tier_forms, reward_forms.tiers
+    )
+    data = reward_forms.to_data(program.type, include_invalid=True)
+    _check_rest(program, data, resolve, errors)
+
+
+def _check_rest(
+    program: Program | None,
+    data: dict[str, Any],
+    resolve: wizard.Resolver,
+    errors: forms.Form,
+    adjust: Callable[[dict[str, str]], dict[str, str]] | None = None,
+) -> None:
+    """A step's form refused some fields: have the service judge the fields that parsed too,
+    and place its errors where the form has none, so the merchant sees every problem at once
+    (not one round of fixes per layer)."""
+    try:
+        services.program_check(program=program, data=data)
+    except SpecError as error:
+        found = adjust(error.errors) if adjust is not None else error.errors
+        wizard.place_errors(_unplaced(found, resolve), resolve, fallback=errors)
+
+
+def _unplaced(errors: dict[str, str], resolve: wizard.Resolver) -> dict[str, str]:
+    """The service's errors on fields whose form has not already refused them (a field the
+    form could not parse was not sent, so its stored value was judged instead)."""
+    kept = {}
+    for path, message in errors.items():
+        placed = resolve(path)
+        if placed is not None and placed.field and placed.form.has_error(placed.field):
+            continue
+        kept[path] = message
+    return kept
+
+
+def _render_rewards(
+    request: HttpRequest,
+    program: Program,
+    reward_forms: RewardForms,
+    *,
+    errors: forms.Form | None = None,
+    status: int,
+    notice: str = "",
+) -> HttpResponse:
     context = {
+        "tier_edited": notice,
         "advocate_form": reward_forms.advocate,
         "friend_form": reward_forms.friend,
         "tier_formset": reward_forms.tiers,
-        "step_errors": errors,
+        "max_tiers": wizard.MAX_TIERS,
+        "step_errors": errors if errors is not None else _step_errors(),
         "stripe_connected": _merchant(request).stripe_connected,
         "pools_url": _optional_url(
             "code_pool_list", merchant_slug=_merchant(request).slug, program_id=program.public_id
@@ -648,7 +771,7 @@ def program_edit_rewards(request: HttpRequest, program_id: str) -> HttpResponse:
         "programs/step_rewards.html",
         StepPage(program, "rewards"),
         context,
-        status=400 if request.method == "POST" else 200,
+        status=status,
     )
 
 
@@ -677,6 +800,8 @@ def program_edit_rules(request: HttpRequest, program_id: str) -> HttpResponse:
             wizard.place_errors(error.errors, wizard.rules_resolver(form), fallback=errors)
         else:
             return _saved(request, program, "rules")
+    elif request.method == "POST":
+        _check_rest(program, form.to_data(), wizard.rules_resolver(form), errors)
     return _render_step(
         request,
         "programs/step_rules.html",
@@ -700,15 +825,20 @@ def program_edit_copy(request: HttpRequest, program_id: str) -> HttpResponse:
         request.FILES or None,
         initial=wizard.copy_initial(program, services.program_copy(program)),
         locales=program.locales,
+        default_locale=program.default_locale,
     )
     errors = _step_errors()
     if request.method == "POST" and form.is_valid():
         try:
-            _save_copy(request, program, form)
+            with collect_warnings() as warnings:
+                _save_copy(request, program, form)
         except SpecError as error:
             wizard.place_errors(error.errors, wizard.copy_resolver(form), fallback=errors)
         else:
+            _warn(request, warnings)
             return _saved(request, program, "copy")
+    elif request.method == "POST":
+        _check_rest(program, form.to_data(), wizard.copy_resolver(form), errors)
     config = services.program_config(program)
     context = {
         "form": form,
@@ -723,6 +853,12 @@ def program_edit_copy(request: HttpRequest, program_id: str) -> HttpResponse:
         context,
         status=400 if request.method == "POST" else 200,
     )
+
+
+def _warn(request: HttpRequest, warnings: list[dict[str, str]]) -> None:
+    """What the save changed rather than refused (HTML removed), told, not done silently."""
+    for warning in warnings:
+        messages.warning(request, warning["message"])
 
 
 def _save_copy(request: HttpRequest, program: Program, form: wizard.CopyForm) -> None:

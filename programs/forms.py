@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.forms import BaseFormSet, formset_factory
+from django.http import QueryDict
 
 from programs.models import ProgramType
 from programs.specs import (
@@ -24,6 +25,7 @@ from programs.specs import (
     CAP_PERIODS,
     FRAUD_RULES,
     FULFILMENT_METHODS,
+    LABEL_KINDS,
     LOCALES,
     MONEY_KINDS,
     OUTCOMES,
@@ -205,20 +207,23 @@ class BasicsForm(forms.Form):
         return str(self.cleaned_data.get("currency") or "").strip().upper()
 
     def to_data(self) -> dict[str, Any]:
+        """The program's fields as the service takes them. On an invalid form, only the fields
+        that parsed (so the service can judge the rest and every error shows at once)."""
         data = self.cleaned_data
-        slug = {"slug": data["slug"].strip()} if data["slug"].strip() else {}
-        return {
-            **slug,
-            "name": data["name"],
-            "type": data["type"],
-            "currency": data["currency"],
-            "locales": list(data["locales"]),
-            "default_locale": data["default_locale"],
-            "destination_url": data["destination_url"].strip(),
-            "allowed_domains": split_list(data["allowed_domains"]),
-            "starts_at": _iso(data["starts_at"]),
-            "ends_at": _iso(data["ends_at"]),
+        converters: dict[str, Callable[[Any], Any]] = {
+            "name": lambda v: v,
+            "type": lambda v: v,
+            "currency": lambda v: v,
+            "locales": list,
+            "default_locale": lambda v: v,
+            "destination_url": lambda v: v.strip(),
+            "allowed_domains": split_list,
+            "starts_at": _iso,
+            "ends_at": _iso,
         }
+        values = {key: convert(data[key]) for key, convert in converters.items() if key in data}
+        slug = str(data.get("slug") or "").strip()
+        return {"slug": slug, **values} if slug else values
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -293,10 +298,26 @@ class RewardFields(forms.Form):
         *args: Any,
         currency: str = "EUR",
         pools: Iterable[tuple[str, str]] = (),
+        locales: Iterable[str] = (),
+        default_locale: str = "",
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.currency = currency
+        # The label in the program's other languages (the label field is the default one's).
+        self.label_locales = [code for code in locales if code != default_locale]
+        if self.label_locales:
+            language = LOCALE_NAMES.get(default_locale, default_locale)
+            self.fields[
+                "label"
+            ].help_text = f"In {language}, shown on the landing page, e.g. “a free coffee”."
+        for code in self.label_locales:
+            self.fields[label_field(code)] = forms.CharField(
+                label=LOCALE_NAMES.get(code, code),
+                required=False,
+                max_length=200,
+                help_text="Empty: the text above is shown.",
+            )
         kind = cast(forms.ChoiceField, self.fields["kind"])
         kind.choices = [("", self.blank_kind_label), *_choices(REWARD_KINDS, KIND_LABELS)]
         pool = cast(forms.ChoiceField, self.fields["code_pool"])
@@ -318,6 +339,13 @@ class RewardFields(forms.Form):
     def has_reward(self) -> bool:
         return bool(self.cleaned_data.get("kind"))
 
+    def label_fields(self) -> list[forms.BoundField]:
+        return [self[label_field(code)] for code in self.label_locales]
+
+    def labels_open(self) -> bool:
+        """Open the translations when one holds text or an error."""
+        return any(field.value() or field.errors for field in self.label_fields())
+
     def to_spec(self) -> dict[str, Any] | None:
         data = self.cleaned_data
         kind = data.get("kind")
@@ -332,6 +360,13 @@ class RewardFields(forms.Form):
             spec["points"] = data.get("points")
         if data.get("label"):
             spec["label"] = data["label"]
+        labels = {
+            code: data[label_field(code)]
+            for code in self.label_locales
+            if data.get(label_field(code))
+        }
+        if labels and kind in LABEL_KINDS:
+            spec["labels"] = labels
         if data.get("expires_after_days") is not None:
             spec["expires_after_days"] = data["expires_after_days"]
         if spec["fulfilment"] == "generated_code":
@@ -341,6 +376,10 @@ class RewardFields(forms.Form):
         if spec["fulfilment"] == "code_pool":
             spec["code_pool"] = data.get("code_pool") or ""
         return spec
+
+
+def label_field(locale: str) -> str:
+    return f"label_{locale}"
 
 
 class FriendRewardFields(RewardFields):
@@ -361,6 +400,7 @@ def reward_initial(spec: RewardSpec | None, currency: str) -> dict[str, Any]:
         "code_prefix": spec.code_prefix,
         "code_length": spec.code_length,
         "code_pool": spec.code_pool,
+        **{label_field(code): text for code, text in spec.labels.items()},
     }
 
 
@@ -393,18 +433,65 @@ else:
 
 
 class BaseTierFormSet(_TierFormSetBase):
-    def tier_forms(self) -> list[TierForm]:
-        """The filled-in, not removed tier forms, in order: index i here is `tiers[i]`."""
+    def tier_forms(self, *, include_invalid: bool = False) -> list[TierForm]:
+        """The filled-in, not removed tier forms, in order: index i here is `tiers[i]`. With
+        `include_invalid`, also those the form refused (what parsed of them is sent), so the
+        indexes still match when some rows have errors."""
         return [
             form
             for form in self.forms
-            if form.is_valid() and not form.is_blank() and not form.cleaned_data.get("DELETE")
+            if (form.is_valid() or include_invalid)
+            and not form.is_blank()
+            and not form.cleaned_data.get("DELETE")
         ]
 
 
 TierFormSet = formset_factory(
     TierForm, formset=BaseTierFormSet, extra=1, can_delete=True, max_num=20, absolute_max=20
 )
+
+
+MAX_TIERS = 20
+
+
+def formset_rows_edited(
+    data: QueryDict, prefix: str, *, add: bool = False, remove: int | None = None
+) -> QueryDict:
+    """The posted formset with row `remove` taken out (the rows after it renumbered) and/or an
+    empty row added at the end, everything else as posted: the "Add tier" and "Remove" submit
+    buttons re-render the step from it, so they work without script and lose nothing typed."""
+    total = min(_int(data.get(f"{prefix}-TOTAL_FORMS")), MAX_TIERS)
+    rows: list[dict[str, list[str]]] = []
+    for index in range(total):
+        head = f"{prefix}-{index}-"
+        rows.append({key[len(head) :]: data.getlist(key) for key in data if key.startswith(head)})
+    if remove is not None and 0 <= remove < len(rows):
+        rows.pop(remove)
+    if add and len(rows) < MAX_TIERS:
+        rows.append({})
+    edited = QueryDict(mutable=True)
+    for key in data:
+        if not key.startswith(f"{prefix}-"):
+            edited.setlist(key, data.getlist(key))
+    for index, row in enumerate(rows):
+        for name, values in row.items():
+            edited.setlist(f"{prefix}-{index}-{name}", values)
+    edited.update(
+        {
+            f"{prefix}-TOTAL_FORMS": str(len(rows)),
+            f"{prefix}-INITIAL_FORMS": "0",
+            f"{prefix}-MIN_NUM_FORMS": "0",
+            f"{prefix}-MAX_NUM_FORMS": str(MAX_TIERS),
+        }
+    )
+    return edited
+
+
+def _int(value: Any) -> int:
+    try:
+        return max(0, int(value))
+    except (TypeError, ValueError):
+        return 0
 
 
 def tiers_initial(tiers: Iterable[Tier], currency: str) -> list[dict[str, Any]]:
@@ -475,6 +562,18 @@ class RulesForm(forms.Form):
     blocked_email_domains = forms.CharField(
         label="Blocked email domains", required=False, help_text="e.g. example.net"
     )
+    velocity_per_program_per_hour = forms.IntegerField(
+        label="Referrals per hour, whole program",
+        required=False,
+        widget=_number(min=1),
+        help_text="Empty for no program-wide limit.",
+    )
+    blocked_referring_domains = forms.CharField(
+        label="Blocked referring websites",
+        required=False,
+        help_text="Domains whose links may not send friends, e.g. coupons.example.net. "
+        "Separated by commas or spaces; subdomains are blocked too.",
+    )
 
     RULE_FIELDS = (
         "attribution_window_days",
@@ -494,7 +593,11 @@ class RulesForm(forms.Form):
         "min_seconds_click_to_conversion",
         "blocked_countries",
         "blocked_email_domains",
+        "velocity_per_program_per_hour",
+        "blocked_referring_domains",
     )
+    # Empty means "no limit" (sent as null), not "keep the stored value".
+    NULLABLE_THRESHOLDS = ("velocity_per_program_per_hour",)
     MONEY_FIELDS = ("min_order_amount", "budget_amount")
 
     def __init__(self, *args: Any, currency: str = "EUR", **kwargs: Any) -> None:
@@ -538,7 +641,7 @@ class RulesForm(forms.Form):
             value = data.get(name)
             if name.startswith("blocked_"):
                 thresholds[name] = split_list(value or "")
-            elif value is not None:
+            elif value is not None or name in self.NULLABLE_THRESHOLDS:
                 thresholds[name] = value
         fraud["thresholds"] = thresholds
         return {"rules": rules, "fraud": fraud}
@@ -560,6 +663,8 @@ def rules_initial(rules: Rules, fraud: Fraud, currency: str) -> dict[str, Any]:
         min_seconds_click_to_conversion=fraud.min_seconds_click_to_conversion,
         blocked_countries=", ".join(fraud.blocked_countries),
         blocked_email_domains=", ".join(fraud.blocked_email_domains),
+        velocity_per_program_per_hour=fraud.velocity_per_program_per_hour,
+        blocked_referring_domains=", ".join(fraud.blocked_referring_domains),
     )
     return initial
 
@@ -585,11 +690,26 @@ class CopyForm(forms.Form):
         ),
     )
 
-    def __init__(self, *args: Any, locales: Iterable[str] = LOCALES, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        locales: Iterable[str] = LOCALES,
+        default_locale: str = "",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.locales = list(locales)
+        self.default_locale = default_locale
         for locale in self.locales:
             name = LOCALE_NAMES.get(locale, locale)
+            if locale != default_locale:
+                # The default language's name is the program's own (Basics).
+                self.fields[copy_field(locale, "name")] = forms.CharField(
+                    label=f"Program name ({name})",
+                    required=False,
+                    max_length=120,
+                    help_text="Empty: the program's name is shown.",
+                )
             self.fields[copy_field(locale, "headline")] = forms.CharField(
                 label=f"Headline ({name})",
                 required=False,
@@ -610,16 +730,23 @@ class CopyForm(forms.Form):
             (
                 locale,
                 LOCALE_NAMES.get(locale, locale),
-                [self[copy_field(locale, k)] for k in COPY_KEYS],
+                [self[name] for name in self._names(locale)],
             )
             for locale in self.locales
         ]
+
+    def _names(self, locale: str) -> list[str]:
+        keys = ("name", *COPY_KEYS)
+        return [copy_field(locale, k) for k in keys if copy_field(locale, k) in self.fields]
 
     def to_data(self) -> dict[str, Any]:
         data = self.cleaned_data
         branding = {key: data[key] for key in ("brand_color", "accent_color") if data.get(key)}
         copy = {
-            locale: {key: data.get(copy_field(locale, key)) or "" for key in COPY_KEYS}
+            locale: {
+                name.removeprefix(f"{locale}_"): data.get(name) or ""
+                for name in self._names(locale)
+            }
             for locale in self.locales
         }
         return {"branding": branding, "copy": copy}
@@ -635,7 +762,7 @@ def copy_initial(program: Any, copy: dict[str, dict[str, str]]) -> dict[str, Any
         "accent_color": program.accent_color,
     }
     for locale, texts in copy.items():
-        for key in COPY_KEYS:
+        for key in ("name", *COPY_KEYS):
             initial[copy_field(locale, key)] = texts.get(key, "")
     return initial
 
@@ -704,13 +831,15 @@ def direct(form: forms.BaseForm, mapping: dict[str, str] | None = None) -> Resol
     return resolve
 
 
-REWARD_PATH = re.compile(r"^(advocate_reward|friend_reward)(?:\.(\w+))?$")
-TIER_PATH = re.compile(r"^tiers\[(\d+)\](?:\.(threshold|repeat)|\.reward(?:\.(\w+))?)?$")
+REWARD_PATH = re.compile(r"^(advocate_reward|friend_reward)(?:\.(\w+(?:\.\w+)?))?$")
+TIER_PATH = re.compile(r"^tiers\[(\d+)\](?:\.(threshold|repeat)|\.reward(?:\.(\w+(?:\.\w+)?))?)?$")
 
 
 def _reward_field(key: str | None) -> str:
     if key is None:
         return "kind"
+    if key.startswith("labels."):
+        return label_field(key.removeprefix("labels."))
     return "amount" if key == "currency" else key
 
 
@@ -755,7 +884,7 @@ def copy_resolver(form: CopyForm) -> Resolver:
     def resolve(path: str) -> Placed | None:
         if path.startswith("branding."):
             return Placed(form, path.removeprefix("branding."))
-        match = re.match(r"^copy\.(\w+)\.(headline|description|terms)$", path)
+        match = re.match(r"^copy\.(\w+)\.(name|headline|description|terms)$", path)
         if match:
             return Placed(form, copy_field(match.group(1), match.group(2)))
         if path == "logo":
@@ -798,6 +927,7 @@ class VariantForm(forms.Form):
         locales: Iterable[str] = LOCALES,
         currency: str = "EUR",
         pools: Iterable[tuple[str, str]] = (),
+        default_locale: str = "",
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -806,7 +936,12 @@ class VariantForm(forms.Form):
         self.empty_permitted = False
         self.locales = list(locales)
         initial = self.initial or {}
-        options: dict[str, Any] = {"currency": currency, "pools": list(pools)}
+        options: dict[str, Any] = {
+            "currency": currency,
+            "pools": list(pools),
+            "locales": list(locales),
+            "default_locale": default_locale,
+        }
         self.advocate = RewardFields(
             self.data if self.is_bound else None,
             prefix=f"{self.prefix}-advocate",
@@ -960,7 +1095,7 @@ def variants_initial(variants: Iterable[Any], currency: str) -> list[dict[str, A
 
 VARIANT_PATH = re.compile(
     r"^variants\[(\d+)\](?:\.(key|name|weight)"
-    r"|\.(advocate_reward|friend_reward)(?:\.(\w+))?"
+    r"|\.(advocate_reward|friend_reward)(?:\.(\w+(?:\.\w+)?))?"
     r"|\.copy\.(\w+)(?:\.(headline|description))?)?$"
 )
 

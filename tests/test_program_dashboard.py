@@ -491,7 +491,7 @@ def test_basics_errors_and_duplicate_slug(alice_client: Client, world: World) ->
     assert response.status_code == 400
     assert response.context["form"].errors == {
         "currency": ["Must be an ISO-4217 currency code such as EUR."],
-        "locales": ["A non-empty list of distinct locales from: en, it, ro, pl."],
+        "locales": ["Choose at least one language: English, Italian, Romanian, Polish."],
         "allowed_domains": ["List the domains referral links may redirect to."],
     }
     response = alice_client.post(url("program_create", world.acme), basics())

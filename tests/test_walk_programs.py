@@ -250,3 +250,218 @@ def test_labels_and_per_language_names_round_trip_through_the_api(
     data = api_call(client, "post", "/api/v1/programs", key, body).json()
     assert data["tiers"][1]["reward"]["labels"] == {"it": "sacchetto della nostra miscela Roma"}
     assert data["copy"]["it"]["name"] == "Club del caffè"
+
+
+# --- Dashboard: the wizard -------------------------------------------------------------------
+
+from django.test import Client  # noqa: E402
+
+from tests.test_program_dashboard import (  # noqa: E402
+    basics,
+    config_of,
+    copy,
+    create_draft,
+    messages_of,
+    reward,
+    rules,
+    text,
+    tiers,
+    url,
+)
+
+
+def test_add_tier_re_renders_with_one_more_row_and_keeps_what_was_typed(
+    alice_client: Client, world: World
+) -> None:
+    program = create_draft(alice_client, world, "tiered")
+    before = config_of(world.acme, program)
+    data = tiers(
+        {"threshold": 1, "kind": "account_credit", "amount": "10"},
+        {"threshold": 5, "kind": "account_credit", "amount": "75"},
+    )
+    data["tiers-1-amount"] = "80"  # typed, not saved
+    response = alice_client.post(
+        url("program_edit_rewards", world.acme, program), {**data, "tier_add": "1"}
+    )
+    assert response.status_code == 200
+    formset = response.context["tier_formset"]
+    assert formset.total_form_count() == 3
+    assert formset.forms[1]["amount"].value() == "80"
+    assert formset.forms[2]["threshold"].value() in (None, "")
+    assert 'name="tiers-2-threshold"' in text(response)
+    assert "Tier added. Save to keep it." in text(response)
+    assert config_of(world.acme, program) == before  # nothing saved
+
+
+def test_remove_tier_renumbers_the_rows_and_saving_keeps_the_rest(
+    alice_client: Client, world: World
+) -> None:
+    program = create_draft(alice_client, world, "tiered")
+    data = tiers(
+        {"threshold": 1, "kind": "account_credit", "amount": "10"},
+        {"threshold": 3, "kind": "account_credit", "amount": "30"},
+        {"threshold": 5, "kind": "account_credit", "amount": "75"},
+    )
+    response = alice_client.post(
+        url("program_edit_rewards", world.acme, program), {**data, "tier_remove": "1"}
+    )
+    assert response.status_code == 200
+    formset = response.context["tier_formset"]
+    assert [form["threshold"].value() for form in formset.forms] == ["1", "5"]
+    assert 'name="tier_remove" value="1"' in text(response)
+    assert [t["threshold"] for t in config_of(world.acme, program)["tiers"]] == [1, 5]  # default
+
+    # when the merchant saves the re-rendered rows
+    posted = {
+        key: value
+        for key, value in response.context["tier_formset"].data.items()
+        if key.startswith("tiers-")
+    }
+    saved = alice_client.post(url("program_edit_rewards", world.acme, program), posted)
+    assert saved.status_code == 302
+    assert [
+        (t["threshold"], t["reward"]["amount"]) for t in config_of(world.acme, program)["tiers"]
+    ] == [(1, 1000), (5, 7500)]
+
+
+def test_the_rewards_step_shows_form_and_service_errors_at_once(
+    alice_client: Client, world: World
+) -> None:
+    program = create_draft(alice_client, world, "two_sided")
+    response = alice_client.post(
+        url("program_edit_rewards", world.acme, program),
+        {
+            **reward("advocate", "account_credit", amount="10.555"),
+            **reward("friend", "percent_discount", percent="101"),
+        },
+    )
+    assert response.status_code == 400
+    assert response.context["advocate_form"].errors == {
+        "amount": ["EUR takes at most 2 decimal places."]
+    }
+    assert response.context["friend_form"].errors == {"percent": ["Must be between 1 and 100."]}
+
+
+def test_the_basics_step_shows_form_and_service_errors_at_once(
+    alice_client: Client, world: World
+) -> None:
+    response = alice_client.post(
+        url("program_create", world.acme),
+        basics(
+            locales=[],
+            starts_at="not a date",
+            destination_url="https://evil.example.net/",
+            allowed_domains="shop.example.com",
+        ),
+    )
+    assert response.status_code == 400
+    errors = response.context["form"].errors
+    assert set(errors) == {"locales", "starts_at", "destination_url"}
+    assert errors["locales"] == [
+        "Choose at least one language: English, Italian, Romanian, Polish."
+    ]
+
+
+def test_end_before_start_reads_as_dates_in_the_wizard(alice_client: Client, world: World) -> None:
+    response = alice_client.post(
+        url("program_create", world.acme),
+        basics(starts_at="2026-12-02T10:00", ends_at="2026-12-01T10:00"),
+    )
+    assert response.status_code == 400
+    assert response.context["form"].errors["ends_at"] == [
+        "The end date must be after the start date."
+    ]
+
+
+def test_reward_labels_per_language_in_the_wizard(alice_client: Client, world: World) -> None:
+    program = create_draft(alice_client, world, "tiered")
+    page = alice_client.get(url("program_edit_rewards", world.acme, program))
+    assert 'name="tiers-0-label_it"' in text(page)
+    assert 'name="tiers-0-label_en"' not in text(page)  # the default language is the label
+    data = tiers(
+        {"threshold": 1, "kind": "account_credit", "amount": "10"},
+        {
+            "threshold": 5,
+            "kind": "free_product",
+            "label": "bag of our Roma blend",
+            "label_it": "sacchetto di miscela Roma",
+            "label_pl": "",
+        },
+    )
+    response = alice_client.post(url("program_edit_rewards", world.acme, program), data)
+    assert response.status_code == 302
+    spec = config_of(world.acme, program)["tiers"][1]["reward"]
+    assert spec["labels"] == {"it": "sacchetto di miscela Roma"}
+    again = alice_client.get(url("program_edit_rewards", world.acme, program))
+    assert again.context["tier_formset"].forms[1]["label_it"].value() == (
+        "sacchetto di miscela Roma"
+    )
+
+
+def test_fraud_settings_offered_are_editable(alice_client: Client, world: World) -> None:
+    program = create_draft(alice_client, world, "two_sided")
+    page = alice_client.get(url("program_edit_rules", world.acme, program))
+    assert 'name="blocked_referring_domains"' in text(page)
+    assert 'name="velocity_per_program_per_hour"' in text(page)
+    response = alice_client.post(
+        url("program_edit_rules", world.acme, program),
+        rules(
+            blocked_referring_domains="Coupons.example.net, deals.example.org",
+            velocity_per_program_per_hour="40",
+        ),
+    )
+    assert response.status_code == 302, response.context and response.context["form"].errors
+    thresholds = config_of(world.acme, program)["fraud"]["thresholds"]
+    assert thresholds["blocked_referring_domains"] == ["coupons.example.net", "deals.example.org"]
+    assert thresholds["velocity_per_program_per_hour"] == 40
+    # emptying the limit turns it off again
+    response = alice_client.post(
+        url("program_edit_rules", world.acme, program),
+        rules(blocked_referring_domains="", velocity_per_program_per_hour=""),
+    )
+    thresholds = config_of(world.acme, program)["fraud"]["thresholds"]
+    assert thresholds["velocity_per_program_per_hour"] is None
+    assert thresholds["blocked_referring_domains"] == []
+    bad = alice_client.post(
+        url("program_edit_rules", world.acme, program),
+        rules(blocked_referring_domains="not a domain!"),
+    )
+    assert bad.status_code == 400
+    assert bad.context["form"].errors["blocked_referring_domains"]
+
+
+def test_copy_step_reports_removed_html_and_saves_per_language_names(
+    alice_client: Client, world: World
+) -> None:
+    program = create_draft(alice_client, world, "two_sided")
+    response = alice_client.post(
+        url("program_edit_copy", world.acme, program),
+        copy(en_terms="<b>Only</b> paid orders", it_name="Primavera", pl_headline="Wiosna"),
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert (
+        "We removed HTML from the terms (English): <b>. The page shows it as plain text."
+        in messages_of(response)
+    )
+    with tenancy.merchant_context(world.acme):
+        assert localized_copy(program, "it").name == "Primavera"
+        assert localized_copy(program, "en").terms == "Only paid orders"
+
+
+def test_review_step_lists_what_is_missing_per_language(alice_client: Client, world: World) -> None:
+    program = create_draft(alice_client, world, "two_sided", locales=["en", "it", "pl"])
+    alice_client.post(
+        url("program_edit_copy", world.acme, program),
+        {
+            **copy(en_headline="Spring", en_terms="Terms.", it_headline="Primavera"),
+            "it_name": "Primavera",
+        },
+    )
+    page = alice_client.get(url("program_detail", world.acme, program))
+    body = text(page)
+    assert "Italian: terms missing — the default language (English) text will be shown." in body
+    assert (
+        "Polish: name, headline, terms missing — the default language (English) text will be "
+        "shown." in body
+    )
