@@ -8,6 +8,9 @@ checked against a maximum age), so nothing needs a table: a portal link is valid
 
 from __future__ import annotations
 
+import json
+import zlib
+from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -70,6 +73,45 @@ def read_portal_token(token: str) -> tuple[int, str] | None:
     return None
 
 
+@dataclass(frozen=True)
+class PortalLinkSubject:
+    """Whose a portal link that no longer opens the portal was: enough to answer in their
+    language and offer the right program's "send me a new link" form, never to show data."""
+
+    merchant_id: int
+    advocate_public_id: str
+    authentic: bool  # our signature checked (the link expired); else only its payload was read
+
+
+def portal_link_subject(token: str) -> PortalLinkSubject | None:
+    """The advocate a portal token names, whether or not it is still valid: an expired token
+    (signature intact) is authentic; a damaged one (an email client cut the signature off)
+    may still carry its payload, read without trust. None when neither can be read."""
+    value = _load(token, _PORTAL, None)
+    authentic = value is not None
+    if value is None:
+        value = _unverified_payload(token)
+    if isinstance(value, list) and len(value) == 2 and isinstance(value[0], int):
+        return PortalLinkSubject(value[0], str(value[1])[:32], authentic)
+    return None
+
+
+def _unverified_payload(token: str) -> object:
+    """The JSON inside a `signing.dumps` value without checking its signature, decompressed
+    at most to 1 KB (a forged payload cannot inflate into memory)."""
+    if not token or len(token) > 500:
+        return None
+    payload = token.split(":", 1)[0]
+    compressed = payload.startswith(".")
+    try:
+        data = signing.b64_decode(payload.lstrip(".").encode())
+        if compressed:
+            data = zlib.decompressobj().decompress(data, 1024)
+        return json.loads(data.decode())
+    except (ValueError, zlib.error, UnicodeDecodeError):
+        return None
+
+
 def welcome_token(advocate: Advocate, *, created: bool) -> str:
     """The after-joining page: the portal link only for an advocate created by that very join
     (someone typing another person's address must not get into their portal)."""
@@ -115,7 +157,8 @@ def read_click_token(token: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _load(token: str, salt: str, max_age: timedelta) -> object:
+def _load(token: str, salt: str, max_age: timedelta | None) -> object:
+    """The signed value, or None when forged, damaged or (with `max_age`) too old."""
     if not token or len(token) > 500:
         return None
     try:

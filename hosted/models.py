@@ -17,7 +17,8 @@ from tracking.models import Advocate, Click
 
 class HostedSettings(TenantModel):
     """A program's hosted-page switches. No row means the defaults: friends are never emailed,
-    and the friend page lets visitors straight through to the shop."""
+    the friend page lets visitors straight through to the shop, and advocates enrolled by the
+    API are welcomed by email like those who join on the landing page."""
 
     program = models.OneToOneField(Program, on_delete=models.CASCADE, related_name="+")
     # Friends are emailed by us (advocate invitations, their reward notices) only when this is on
@@ -25,6 +26,9 @@ class HostedSettings(TenantModel):
     friend_emails_enabled = models.BooleanField(default=False)
     # The friend page asks for the friend's email (recorded as a referral) before the shop.
     friend_email_capture = models.BooleanField(default=False)
+    # Advocates enrolled through `POST /api/v1/advocates` (the shop's own sign-up) get the same
+    # welcome email (link, code, portal) as those who join on the landing page.
+    welcome_email_for_api_enrolments = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -14,6 +14,7 @@ from django.utils import translation
 
 from accounts.models import Merchant
 from hosted.consent import CONSENT_TEXT_VERSION, consent_state
+from hosted.languages import language_name
 from programs.models import Program
 from programs.views import choose_locale
 
@@ -51,7 +52,7 @@ def chrome(
         "languages": [
             {
                 "code": code,
-                "name": translation.get_language_info(code)["name_local"],
+                "name": language_name(code),
                 "url": f"{path}?{urlencode({**keep, 'lang': code})}",
                 "current": code == locale,
             }

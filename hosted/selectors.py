@@ -3,6 +3,7 @@ rewards and tier progress, formatted for one locale (money and dates through bab
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -12,6 +13,7 @@ from django.utils import translation
 from django.utils.translation import gettext, ngettext
 from ua_parser import parse as parse_user_agent
 
+from hosted.ladder import tier_ladder
 from programs.models import Program
 from programs.services import program_config
 from programs.specs import ProgramConfig, RewardSpec, Tier
@@ -66,8 +68,20 @@ def is_bot(user_agent: str) -> bool:
     fetched by them before any friend sees it, and those fetches are not visits."""
     if not user_agent:
         return False
+    if PREVIEW_FETCHERS.search(user_agent):
+        return True
     device = parse_user_agent(user_agent).device
     return device is not None and device.family == "Spider"
+
+
+# Preview fetchers the user-agent database misses: Facebook's and iMessage's wear a browser's
+# user agent with their name appended, Skype's is not listed. Only the fetchers' own names: an
+# in-app browser (Facebook's FBAV, Instagram, Pinterest) carries a real person.
+PREVIEW_FETCHERS = re.compile(
+    r"facebookexternalhit|Facebot|Twitterbot|iMessageLinkPreviewer|SkypeUriPreview"
+    r"|TelegramBot|Slackbot-LinkExpanding|Discordbot|redditbot|Embedly",
+    re.IGNORECASE,
+)
 
 
 # Why a referral did not count, in the advocate's words (rules from the pipeline and the fraud
@@ -227,6 +241,7 @@ def portal_data(advocate: Advocate, program: Program, locale: str) -> dict[str, 
         "rewards": [_reward_row(r, locale) for r in rewards],
         # Tiers count what the pipeline counts (its counter, kept under the advocate's lock).
         "tiers": tier_progress(config, advocate.qualified_conversions, locale),
+        "ladder": tier_ladder(config, locale, advocate.qualified_conversions),
     }
 
 

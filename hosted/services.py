@@ -37,6 +37,9 @@ from tracking.services import (
 )
 
 MAX_INVITATIONS_PER_REQUEST = 10
+SETTINGS = frozenset(
+    {"friend_emails_enabled", "friend_email_capture", "welcome_email_for_api_enrolments"}
+)
 VANITY_CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{2,39}$")
 
 
@@ -47,7 +50,7 @@ def hosted_settings(program: Program) -> HostedSettings:
 
 
 def hosted_settings_update(*, program: Program, **values: bool) -> HostedSettings:
-    unknown = set(values) - {"friend_emails_enabled", "friend_email_capture"}
+    unknown = set(values) - SETTINGS
     if unknown:
         raise SpecError({sorted(unknown)[0]: "Unknown setting."})
     row, _created = HostedSettings.objects.get_or_create(program=program)
@@ -97,6 +100,23 @@ def hosted_join(
     else:
         portal_link_resend(advocate=enrolment.advocate)
     return enrolment
+
+
+def advocate_welcome_after_api_enrolment(*, advocate: Advocate) -> bool:
+    """An advocate the API just created (`POST /api/v1/advocates`) gets the welcome email the
+    landing page sends, after commit, when the program's setting is on (the default). Sent
+    once: the email's key is `welcome:<advocate>`, whichever way the advocate came in.
+    True when the email was enqueued."""
+    if not hosted_settings(advocate.program).welcome_email_for_api_enrolments:
+        return False
+    from hosted import tasks
+
+    enqueue_on_commit(
+        tasks.email_advocate_welcome_task,
+        merchant_id=advocate.merchant_id,
+        advocate_id=advocate.pk,
+    )
+    return True
 
 
 def portal_link_resend(*, advocate: Advocate) -> None:

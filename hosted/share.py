@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlencode
 
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext
 
 from programs.specs import ProgramConfig
 from programs.summary import reward_phrase
@@ -33,7 +33,9 @@ def share_links(*, url: str, message: str, subject: str) -> list[dict[str, str]]
         },
         {
             "network": "email",
-            "label": gettext("Email"),
+            # Its own context: Django's and allauth's catalogues also translate "Email" (Polish
+            # "Adres e-mail", a form label) and are found first; a share button says "E-mail".
+            "label": pgettext("share button", "Email"),
             "href": "mailto:?subject=" + quote(subject) + "&body=" + quote(text),
         },
         {"network": "sms", "label": gettext("SMS"), "href": "sms:?&body=" + quote(text)},

@@ -14,8 +14,10 @@ urlpatterns = [
     path(f"{LANDING}join", join.join, name="hosted_join"),
     path(f"{LANDING}link", join.resend, name="hosted_resend"),
     path(f"{LANDING}welcome/<str:token>", join.welcome, name="hosted_welcome"),
+    path(f"{LANDING}share-<str:locale>.png", referral.share_image, name="hosted_share_image"),
     path("portal/<str:token>/", portal.portal, name="hosted_portal"),
     path("portal/<str:token>/invite", portal.invite, name="hosted_invite"),
+    path("portal/<str:token>/new-link", portal.new_link, name="hosted_portal_new_link"),
     path("consent", consent.consent, name="hosted_consent"),
     path("opt-out/<str:token>", consent.opt_out, name="hosted_opt_out"),
     # The merchant's switches; parameter names as tests/test_outsider.py fills them.

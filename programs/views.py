@@ -27,6 +27,8 @@ from django.views.decorators.http import require_GET
 from accounts.models import Merchant
 from hosted import links
 from hosted.consent import CONSENT_TEXT_VERSION, ConsentState, consent_state
+from hosted.ladder import tier_ladder
+from hosted.languages import language_name
 from programs.models import Program, ProgramStatus
 from programs.services import program_config, program_copy
 from programs.specs import ProgramConfig, Variant
@@ -117,6 +119,8 @@ def render_landing(
             "description": texts["description"],
             "terms": copy.get("terms", ""),
             "has_friend_reward": variant_offer(config, variant).friend_reward is not None,
+            "has_advocate_reward": bool(variant_offer(config, variant).advocate_reward),
+            "ladder": tier_ladder(config, locale),
             "is_live": program.status == ProgramStatus.ACTIVE,
             "preview": preview,
             "preview_variant": variant.name if preview and variant is not None else "",
@@ -135,7 +139,7 @@ def render_landing(
             "languages": [
                 {
                     "code": code,
-                    "name": translation.get_language_info(code)["name_local"],
+                    "name": language_name(code),
                     "url": f"{language_url}?lang={code}{keep}",
                     "current": code == locale,
                 }

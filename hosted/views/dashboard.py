@@ -28,6 +28,8 @@ def program_hosted_settings(request: HttpRequest, program_id: str) -> HttpRespon
             program=program,
             friend_emails_enabled=request.POST.get("friend_emails_enabled") == "on",
             friend_email_capture=request.POST.get("friend_email_capture") == "on",
+            welcome_email_for_api_enrolments=request.POST.get("welcome_email_for_api_enrolments")
+            == "on",
         )
         messages.success(request, "Hosted page settings saved.")
         return redirect(request.path)

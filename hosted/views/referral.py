@@ -15,25 +15,31 @@ from __future__ import annotations
 
 import io
 from typing import Any
+from urllib.parse import urlencode
 
 import segno
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.models import Merchant
 from hosted import links
 from hosted.consent import consent_state
 from hosted.models import CodeAlias
+from hosted.offer import friend_conditions, friend_offer
 from hosted.pages import chrome, page_locale, render_page, same_origin
 from hosted.ratelimit import allow
 from hosted.selectors import is_bot
 from hosted.services import friend_capture, hosted_settings
+from hosted.share_image import CACHE_SECONDS, cached_share_image, draw_share_image
+from programs.localized import localized_copy
 from programs.models import Program, ProgramStatus, ProgramType
-from programs.services import program_config, program_copy
-from programs.specs import SpecError
-from programs.summary import reward_phrase
-from programs.views import landing_texts
+from programs.services import program_config
+from programs.specs import SpecError, Variant
+from programs.views import DEFAULT_BRAND, _color, _contrast, find_variant, variant_offer
 from referral_saas import tenancy
 from referral_saas.privacy import client_ip, truncate_ip
 from tracking.models import Advocate, Click
@@ -120,13 +126,17 @@ def _friend_page(
     email: str = "",
     status: int = 200,
 ) -> HttpResponse:
+    """The page a friend sees: the friend's own reward (the advocate's variant of it), its
+    conditions, the code, and the preview tags (Open Graph, X card) link previews read."""
     program = advocate.program
     merchant = advocate.merchant
     with tenancy.merchant_context(merchant):
         config = program_config(program)
         locale = page_locale(request, program)
-        copy = program_copy(program).get(locale, {})
         capture = hosted_settings(program).friend_email_capture
+        has_terms = bool(localized_copy(program, locale).terms)
+    variant = find_variant(config, advocate.variant_key)
+    spec = variant_offer(config, variant).friend_reward
     token = links.click_token(click_id) if click_id else ""
     path = f"/r/{advocate.code}"
     context: dict[str, Any] = chrome(
@@ -135,13 +145,33 @@ def _friend_page(
     if token:
         context["consent_next"] = f"{path}?k={token}"
     with translation.override(locale):
-        offer = reward_phrase(config.friend_reward, locale) if config.friend_reward else ""
+        offer = (
+            friend_offer(spec, locale, first_order=config.rules.first_purchase_only)
+            if spec is not None
+            else ""
+        )
+        conditions = (
+            friend_conditions(
+                config, spec, merchant_name=merchant.name, currency=program.currency, locale=locale
+            )
+            if spec is not None
+            else []
+        )
+        landing = links.landing_url(program, merchant.slug)
+        first_name = (advocate.name.split() or [""])[0]
+        names = {"name": first_name, "merchant": merchant.name}
         context.update(
             {
-                "advocate_name": (advocate.name.split() or [""])[0],
+                "og_title": gettext("%(name)s invites you to %(merchant)s") % names
+                if first_name
+                else gettext("A friend invites you to %(merchant)s") % names,
+                "og_description": f"{offer}."
+                if offer
+                else gettext("Discover %(merchant)s, recommended by a friend.") % names,
+                "advocate_name": first_name,
                 "offer": offer,
-                "texts": landing_texts(config, copy, locale),
-                "terms": copy.get("terms", ""),
+                "conditions": conditions,
+                "terms_url": f"{landing}?lang={locale}#terms" if has_terms else "",
                 "code": advocate.code,
                 "destination": destination,
                 "capture": capture,
@@ -150,9 +180,74 @@ def _friend_page(
                 "errors": errors or {},
                 "email": email,
                 "og_url": links.referral_url(advocate),
+                "og_image": share_image_url(program, merchant.slug, locale, variant),
+                "og_locale": translation.to_locale(locale),
             }
         )
     return render_page(request, "hosted/friend.html", context, locale=locale, status=status)
+
+
+def share_image_url(
+    program: Program, merchant_slug: str, locale: str, variant: Variant | None = None
+) -> str:
+    """The absolute, versioned URL of the program's share picture in `locale`."""
+    path = reverse("hosted_share_image", args=[merchant_slug, program.slug, locale])
+    query = {"v": _image_version(program)}
+    if variant is not None:
+        query["variant"] = variant.key
+    return links.absolute(f"{path}?{urlencode(query)}")
+
+
+def _image_version(program: Program) -> str:
+    return f"{program.version}-{int(program.updated_at.timestamp())}"
+
+
+@require_GET
+def share_image(
+    request: HttpRequest, merchant_slug: str, program_slug: str, locale: str
+) -> HttpResponse:
+    """The program's link-preview picture (`og:image`): public and cacheable, since it shows
+    only what the program's public landing page shows (no advocate, no person)."""
+    merchant = Merchant.objects.filter(slug=merchant_slug).first()
+    if merchant is None:
+        raise Http404("No such program.")
+    with tenancy.merchant_context(merchant):
+        program = Program.objects.filter(slug=program_slug).first()
+        if program is None or program.status == ProgramStatus.DRAFT:
+            raise Http404("No such program.")
+        if locale not in program.locales:
+            raise Http404("The program does not speak this language.")
+        config = program_config(program)
+    variant = find_variant(config, request.GET.get("variant"))
+    offer_config = variant_offer(config, variant)
+    key = (
+        f"hosted:share-image:{program.pk}:{_image_version(program)}:{locale}:"
+        f"{variant.key if variant is not None else ''}"
+    )
+
+    def draw() -> bytes:
+        with translation.override(locale):
+            spec = offer_config.friend_reward
+            if spec is not None:
+                headline = friend_offer(spec, locale, first_order=config.rules.first_purchase_only)
+                footer = gettext("A gift for you from %(merchant)s") % {"merchant": merchant.name}
+            else:
+                headline = gettext("Recommended by a friend")
+                footer = merchant.name
+        brand = _color(program.brand_color, DEFAULT_BRAND)
+        return draw_share_image(
+            program=program,
+            merchant_name=merchant.name,
+            headline=headline,
+            footer=footer,
+            brand=brand,
+            text=_contrast(brand),
+        )
+
+    response = HttpResponse(cached_share_image(key, draw), content_type="image/png")
+    response["Cache-Control"] = f"public, max-age={CACHE_SECONDS}"
+    response["Content-Security-Policy"] = "default-src 'none'"
+    return response
 
 
 @csrf_exempt
@@ -238,8 +333,6 @@ def _qr(code: str) -> segno.QRCode:
     )
     if not exists:
         raise Http404("No such referral code.")
-    from django.urls import reverse
-
     return segno.make(links.absolute(reverse("hosted_referral", args=[normalised])), error="m")
 
 

@@ -190,6 +190,12 @@ class AdvocateListApi(TrackingApiView):
             customer_id=data.get("customer_id", ""),
             locale=data.get("locale"),
         )
+        if enrolment.created:
+            # The welcome email is hosted's (which sits above tracking): imported here, as the
+            # pipeline imports hosted's email tasks; it is enqueued after commit.
+            from hosted.services import advocate_welcome_after_api_enrolment
+
+            advocate_welcome_after_api_enrolment(advocate=enrolment.advocate)
         return Response(
             AdvocateOutputSerializer(
                 instance=enrolment.advocate, context={"request": request}
