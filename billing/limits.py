@@ -4,7 +4,11 @@
   and `monthly_usage()` (the meter and banners);
 - programs: `check_program_activation()` before a program goes live;
 - accounts: `check_seat_available()` before an invitation is sent;
-- any feature gate: `feature_enabled()` / `require_feature()`.
+- any feature gate: `feature_enabled()` / `require_feature()` (webhook endpoints, and program
+  configurations through `check_program_features()`).
+
+On a self-hosted installation (`billing.plans.billing_configured()` is false) every merchant has
+`SELF_HOSTED_PLAN`: every answer is "unlimited" and every feature is on, without a query.
 
 The reads that take a `merchant_id` use the unscoped managers *with an explicit merchant
 filter*: the pipeline calls them from workers that may be between merchants, and a wrong tenant
@@ -28,20 +32,39 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Invitation, Membership, Merchant
 from billing.models import Subscription
-from billing.plans import FREE, PLANS, Feature, Plan, plan_for
+from billing.plans import (
+    FREE,
+    PLANS,
+    SELF_HOSTED_PLAN,
+    Feature,
+    Plan,
+    billing_configured,
+    plan_for,
+)
 from programs.models import Program, ProgramStatus
-from programs.specs import SpecError
+from programs.specs import STRIPE_METHODS, ProgramConfig, RewardSpec, SpecError
 from referral_saas import tenancy
+from referral_saas.api.errors import ApiError
 from tracking.models import Conversion
 
 NEAR_LIMIT_RATIO = 0.8
 
 
-class FeatureNotInPlan(Exception):
-    """The merchant's plan does not include a feature; `message` is safe to show."""
+class FeatureNotInPlan(ApiError):
+    """The merchant's plan does not include a feature; `message` is safe to show.
+
+    Raised by the services where the feature is created or switched on. The API answers it as
+    it answers every `ApiError`: a 403 in the error envelope, code `plan_feature_unavailable`,
+    `param` the feature. The dashboard shows `message` (`billing.middleware`)."""
 
     def __init__(self, message: str, *, feature: str) -> None:
-        super().__init__(message)
+        super().__init__(
+            status_code=403,
+            type="permission_error",
+            code="plan_feature_unavailable",
+            message=message,
+            param=feature,
+        )
         self.message = message
         self.feature = feature
 
@@ -65,8 +88,11 @@ class Usage:
 
 
 def current_plan(*, merchant_id: int) -> Plan:
-    """The plan the merchant has *now*: Free without a subscription row, and Free as soon as
-    a payment grace period has run out (even before the sweeper has written the downgrade)."""
+    """The plan the merchant has *now*: on a self-hosted installation the unlimited
+    `SELF_HOSTED_PLAN` (no query); otherwise Free without a subscription row, and Free as soon
+    as a payment grace period has run out (even before the sweeper has written the downgrade)."""
+    if not billing_configured():
+        return SELF_HOSTED_PLAN
     row = (
         Subscription.unscoped_all_merchants.filter(merchant_id=merchant_id)
         .values_list("plan", "grace_period_ends_at")
@@ -139,12 +165,63 @@ def feature_enabled(*, merchant_id: int, feature: str) -> bool:
 def require_feature(*, merchant_id: int, feature: str) -> None:
     """Raise `FeatureNotInPlan` when the merchant's plan lacks `feature`."""
     plan = current_plan(merchant_id=merchant_id)
-    if not plan.has(feature):
-        raise FeatureNotInPlan(
-            _("%(feature)s is not included in the %(plan)s plan. Upgrade on the Billing page.")
-            % {"feature": str(Feature.LABELS.get(feature, feature)), "plan": plan.name},
-            feature=feature,
-        )
+    if plan.has(feature):
+        return
+    label = str(Feature.LABELS.get(feature, feature))
+    including = [p.name for p in PLANS.values() if p.has(feature)]
+    if including:
+        message = _(
+            "%(feature)s is not included in the %(plan)s plan; it comes with %(plans)s. "
+            "Upgrade on the Billing page."
+        ) % {"feature": label, "plan": plan.name, "plans": _(" and ").join(including)}
+    else:
+        message = _("%(feature)s is not included in the %(plan)s plan.") % {
+            "feature": label,
+            "plan": plan.name,
+        }
+    raise FeatureNotInPlan(message, feature=feature)
+
+
+def _reward_specs(config: ProgramConfig, keys: set[str]) -> list[RewardSpec]:
+    specs: list[RewardSpec | None] = []
+    if "advocate_reward" in keys:
+        specs.append(config.advocate_reward)
+    if "friend_reward" in keys:
+        specs.append(config.friend_reward)
+    if "tiers" in keys:
+        specs += [tier.reward for tier in config.tiers]
+    if "variants" in keys:
+        for variant in config.variants:
+            specs += [variant.advocate_reward, variant.friend_reward]
+    return [spec for spec in specs if spec is not None]
+
+
+def program_features(config: ProgramConfig, *, keys: set[str] | None = None) -> list[str]:
+    """The plan features a program configuration uses, looking only at its parts named in
+    `keys` (all of them when None): A/B variants, Stripe fulfilment, webhook fulfilment."""
+    keys = {"advocate_reward", "friend_reward", "tiers", "variants"} if keys is None else keys
+    used: list[str] = []
+    if "variants" in keys and config.variants:
+        used.append(Feature.AB_TESTS)
+    methods = {spec.fulfilment for spec in _reward_specs(config, keys)}
+    if methods & STRIPE_METHODS:
+        used.append(Feature.STRIPE_FULFILMENT)
+    if "webhook" in methods:
+        used.append(Feature.WEBHOOKS)
+    return used
+
+
+def check_program_features(*, config: ProgramConfig, keys: set[str] | None = None) -> None:
+    """Refuse (`FeatureNotInPlan`) a program configuration of the current merchant that uses a
+    feature its plan lacks. Only the parts being written (`keys`: the configuration fields of
+    the request; None = all, as when a program is duplicated) are judged, so a program set up
+    on a bigger plan can still have its copy or dates edited after a downgrade."""
+    used = program_features(config, keys=keys)
+    if not used:
+        return
+    merchant = tenancy.get_current_merchant()
+    for feature in used:
+        require_feature(merchant_id=merchant.pk, feature=feature)
 
 
 def check_program_activation(*, program: Program) -> None:

@@ -4,6 +4,10 @@ Everything that asks "may this merchant do X?" reads a `Plan` from here (through
 `billing.limits`), so a new plan or a changed limit is one edit. `None` as a limit means
 unlimited. Prices live in Stripe; we only keep the price id of each paid plan (settings
 `STRIPE_PRICE_GROWTH`, `STRIPE_PRICE_SCALE`) and a display price for the plan cards.
+
+An installation that does not sell plans (`billing_configured()` is false: no Stripe secret key,
+or no paid plan with a price) is *self-hosted*: every merchant has `SELF_HOSTED_PLAN`, with no
+limits and every feature. The software is AGPL: a self-hosted copy is not a crippled one.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ class Plan:
 
     @property
     def is_paid(self) -> bool:
-        return self.code != FREE
+        return self.code not in (FREE, SELF_HOSTED)
 
     @property
     def price_id(self) -> str:
@@ -67,6 +71,8 @@ class Plan:
 FREE = "free"
 GROWTH = "growth"
 SCALE = "scale"
+# Not sold and never stored on a subscription row: what every merchant has when billing is off.
+SELF_HOSTED = "self_hosted"
 
 PLANS: dict[str, Plan] = {
     FREE: Plan(
@@ -103,6 +109,27 @@ PLANS: dict[str, Plan] = {
 }
 
 PLAN_CHOICES = [(plan.code, plan.name) for plan in PLANS.values()]
+
+SELF_HOSTED_PLAN = Plan(
+    code=SELF_HOSTED,
+    name="Self-hosted",
+    rank=max(plan.rank for plan in PLANS.values()) + 1,
+    monthly_price_display="",
+    limits=Limits(active_programs=None, conversions_per_month=None, seats=None),
+    features=frozenset(Feature.LABELS),
+)
+
+
+def billing_configured() -> bool:
+    """True when this installation sells plans: Stripe's secret key is set and at least one paid
+    plan has its price id. The one definition every "is billing on?" question reads.
+
+    The secret key alone is not enough: it is also the key reward fulfilment acts with, so an
+    installation may have it and still sell nothing. Without a plan on sale nobody could ever
+    leave Free, so the installation is self-hosted instead: no limits at all."""
+    if not getattr(settings, "STRIPE_SECRET_KEY", ""):
+        return False
+    return any(plan.price_id for plan in PLANS.values() if plan.is_paid)
 
 
 def plan_for(code: str) -> Plan:

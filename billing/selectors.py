@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from babel.numbers import format_currency
-from django.conf import settings
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
@@ -22,7 +21,7 @@ from billing.limits import (
     seats_used,
 )
 from billing.models import PAYMENT_FAILED_STATUSES, Subscription, SubscriptionStatus
-from billing.plans import FREE, PLANS, Plan
+from billing.plans import FREE, PLANS, Feature, Plan, billing_configured
 from programs.models import Program, ProgramStatus
 from referral_saas.money import to_major
 from referral_saas.stripe_gateway import BillingInvoice
@@ -57,11 +56,8 @@ class PlanCard:
     upgrade: bool  # bigger than the current plan
 
 
-def billing_configured() -> bool:
-    return bool(settings.STRIPE_SECRET_KEY)
-
-
 def billing_page(*, merchant_id: int) -> dict[str, Any]:
+    configured = billing_configured()
     row = subscription_or_default()
     plan = current_plan(merchant_id=merchant_id)
     usage = monthly_usage(merchant_id=merchant_id)
@@ -82,6 +78,7 @@ def billing_page(*, merchant_id: int) -> dict[str, Any]:
             upgrade=candidate.rank > plan.rank,
         )
         for candidate in PLANS.values()
+        if configured  # a self-hosted installation sells nothing
     ]
     has_live_subscription = bool(row.stripe_subscription_id) and row.status in {
         SubscriptionStatus.ACTIVE,
@@ -95,7 +92,9 @@ def billing_page(*, merchant_id: int) -> dict[str, Any]:
         "usage": usage,
         "meters": meters,
         "cards": cards,
-        "billing_configured": billing_configured(),
+        "billing_configured": configured,
+        "self_hosted": not configured,
+        "feature_labels": [str(label) for label in Feature.LABELS.values()],
         "has_customer": bool(row.stripe_customer_id),
         "has_live_subscription": has_live_subscription,
         "payment_failed": row.status in PAYMENT_FAILED_STATUSES and row.grace_period_ends_at,
@@ -115,7 +114,10 @@ class Banner:
 
 def banners(*, merchant_id: int) -> list[Banner]:
     """Billing problems every dashboard page shows: a failed payment's grace period, and this
-    month's conversion limit near or reached. Two small queries (the row, a capped count)."""
+    month's conversion limit near or reached. Two small queries (the row, a capped count).
+    None on a self-hosted installation: there is no plan to pay for and no limit to reach."""
+    if not billing_configured():
+        return []
     # Explicit merchant filter: also rendered where the merchant context has already ended.
     row = Subscription.unscoped_all_merchants.filter(merchant_id=merchant_id).first()
     found: list[Banner] = []

@@ -32,7 +32,15 @@ from billing.models import (
     Subscription,
     SubscriptionStatus,
 )
-from billing.plans import FREE, PLANS, Plan, limit_grew, plan_for, plan_for_price
+from billing.plans import (
+    FREE,
+    PLANS,
+    Plan,
+    billing_configured,
+    limit_grew,
+    plan_for,
+    plan_for_price,
+)
 from programs.models import Program, ProgramStatus
 from programs.services import program_pause
 from referral_saas import stripe_gateway, tenancy
@@ -94,6 +102,14 @@ def checkout_start(*, actor: User, plan_code: str, success_url: str, cancel_url:
     portal, so nobody ends up paying for two subscriptions). Audited as `billing.checkout_started`.
     The plan itself changes only when Stripe's webhook says the subscription exists.
     """
+    if not billing_configured():
+        raise ValidationError(
+            {
+                "plan": _(
+                    "This installation does not sell plans: it is self-hosted, with no plan limits."
+                )
+            }
+        )
     plan = PLANS.get(plan_code)
     if plan is None or not plan.is_paid:
         raise ValidationError({"plan": _("Choose a paid plan to upgrade to.")})

@@ -32,7 +32,10 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import audit_record
+from billing.limits import require_feature
+from billing.plans import Feature
 from programs.specs import SpecError
+from referral_saas import tenancy
 from rewards.models import WEBHOOK_EVENTS, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks prefix, not a secret
@@ -189,6 +192,11 @@ def _description(raw: Any) -> str:
     return raw.strip()
 
 
+def _require_webhooks() -> None:
+    """Outgoing webhooks are a plan feature (`billing.limits.FeatureNotInPlan` otherwise)."""
+    require_feature(merchant_id=tenancy.get_current_merchant().pk, feature=Feature.WEBHOOKS)
+
+
 def endpoint_create(
     *,
     url: Any,
@@ -200,6 +208,7 @@ def endpoint_create(
     """Register an endpoint with a fresh secret (the caller shows it once). `events` empty or
     omitted subscribes to every event. Audited `webhook_endpoint.created`. Not idempotent by
     itself: the API's `Idempotency-Key` covers retried requests."""
+    _require_webhooks()
     parsed_events = _events(events)
     parsed_description = _description(description)
     try:
@@ -335,6 +344,7 @@ def endpoint_enable(
     locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
     if locked.enabled:
         return locked
+    _require_webhooks()
     locked.enabled = True
     locked.disabled_at = None
     locked.disabled_reason = ""

@@ -23,8 +23,12 @@ from programs.specs import SpecError
 from referral_saas import tenancy
 from tests.conftest import World
 from tests.factories import make_program
+from tests.test_billing_support import billing_configured  # noqa: F401  (fixture)
 from tracking.models import Conversion
 from tracking.services import conversion_record
+
+# An installation that sells plans: without billing configured there are no limits at all.
+pytestmark = pytest.mark.usefixtures("billing_configured")
 
 
 def on_plan(merchant: Any, plan: str, **fields: Any) -> Subscription:

@@ -315,6 +315,16 @@ class FakeCheckout:
         return event("checkout.session.completed", public)
 
 
+@pytest.fixture
+def billing_configured(settings: Any) -> None:
+    """An installation that sells plans (`billing.plans.billing_configured`): Stripe's key and
+    the paid plans' prices are set, so a merchant without a subscription is on Free with its
+    limits. Without it the suite runs as a self-hosted installation: no plan limits at all."""
+    settings.STRIPE_SECRET_KEY = "sk_test_billing_configured"
+    settings.STRIPE_PRICE_GROWTH = PRICE_GROWTH
+    settings.STRIPE_PRICE_SCALE = PRICE_SCALE
+
+
 @dataclass
 class BillingStripe:
     stripe_side: LocalStripe

@@ -73,6 +73,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "billing.middleware.PlanFeatureMiddleware",  # a feature the plan lacks: a message, not a 500
     "referral_saas.middleware.TenantContextGuardMiddleware",
     "referral_saas.api.cors.CorsPreflightMiddleware",
 ]
@@ -310,7 +311,8 @@ if min(API_RATE_LIMIT_WINDOW_SECONDS, API_RATE_LIMIT_SECRET, API_RATE_LIMIT_PUBL
     raise ImproperlyConfigured("API_RATE_LIMIT_* must be positive integers")
 
 # --- Stripe: our platform account (SaaS billing; also the key reward fulfilment acts with) ----
-# Empty STRIPE_SECRET_KEY: billing pages say billing is not set up; everyone stays on Free.
+# Billing is on when STRIPE_SECRET_KEY and at least one STRIPE_PRICE_* are set
+# (billing.plans.billing_configured); otherwise the installation is self-hosted: no plan limits.
 STRIPE_SECRET_KEY: str = env.str("STRIPE_SECRET_KEY", default="")
 # Signing secret of our endpoint for POST /hooks/billing/stripe/ (whsec_…).
 STRIPE_BILLING_WEBHOOK_SECRET: str = env.str("STRIPE_BILLING_WEBHOOK_SECRET", default="")
