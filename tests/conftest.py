@@ -22,6 +22,42 @@ from referral_saas import tenancy
 from tests.factories import MerchantFactory, UserFactory, add_member
 
 
+# The journey tests: a newcomer's path (API flow, review approve/reject, refunds, hosted pages,
+# the browser walk). `make test` runs them a second time on the embedded default (SQLite, tasks
+# in-process, no Redis), which is what `make run` serves (`pytest -m journey`).
+JOURNEY_FILES = frozenset(
+    {
+        "test_embedded_default.py",
+        "test_api_tracking.py",
+        "test_api_rewards.py",
+        "test_api_programs.py",
+        "test_ops_review.py",
+        "test_ops_rewards.py",
+        "test_pipeline.py",
+        "test_stripe_hooks.py",
+        "test_hosted_join.py",
+        "test_hosted_referral.py",
+        "test_hosted_emails.py",
+        "test_landing.py",
+        "test_signup_flow.py",
+        "test_browser_merchant_path.py",
+        "test_hosted_browser.py",
+    }
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in JOURNEY_FILES:
+            item.add_marker(pytest.mark.journey)
+
+
+def on_sqlite() -> bool:
+    from django.db import connection
+
+    return connection.vendor == "sqlite"
+
+
 @dataclass
 class World:
     acme: Merchant
