@@ -21,7 +21,6 @@ from accounts.services import IssuedKey, api_key_create
 from referral_saas import tenancy
 from tests.factories import MerchantFactory, UserFactory, add_member
 
-
 # The journey tests: a newcomer's path (API flow, review approve/reject, refunds, hosted pages,
 # the browser walk). `make test` runs them a second time on the embedded default (SQLite, tasks
 # in-process, no Redis), which is what `make run` serves (`pytest -m journey`).

@@ -18,7 +18,7 @@ os.environ.setdefault("API_RATE_LIMIT_SECRET", "100000")
 os.environ.setdefault("API_RATE_LIMIT_PUBLISHABLE", "100000")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
-from referral_saas.settings.base import *  # noqa: F403
+from referral_saas.settings.base import *  # noqa: E402, F403
 
 SECRET_KEY = "test-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGH"
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
