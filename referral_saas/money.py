@@ -33,11 +33,26 @@ def to_major(amount: int, currency: str) -> Decimal:
     return Decimal(amount).scaleb(-minor_units(currency))
 
 
-def format_money(amount: int, currency: str, locale: str = "en") -> str:
-    """`1000, "EUR", "it"` → "10 €". Whole amounts drop zero decimals ("€10", not "€10.00")."""
+def major_text(amount: int, currency: str) -> str:
+    """Minor units as a plain major-units number with the currency's decimals, for files a
+    spreadsheet reads (CSV): `3000, "EUR"` → "30.00", `3000, "JPY"` → "3000". No grouping, a
+    dot for the decimals, whatever the locale."""
+    return f"{to_major(int(amount), currency):f}"
+
+
+def format_money(amount: int, currency: str, locale: str = "en", *, exact: bool = False) -> str:
+    """`1000, "EUR", "it"` → "10 €". Whole amounts drop zero decimals ("€10", not "€10.00"),
+    unless `exact` (amounts compared with each other: "€29.99 is below €30.00")."""
     major = to_major(amount, currency)
-    if major != major.to_integral_value():
+    if exact or major != major.to_integral_value():
         return str(format_currency(major, currency, locale=locale))
     pattern = Locale.parse(locale).currency_formats["standard"].pattern
     whole = pattern.split(";")[0].replace(".00", "")
     return str(format_currency(major, currency, format=whole, locale=locale, currency_digits=False))
+
+
+def reader_locale() -> str:
+    """The babel locale of whoever reads the page now (the active Django language)."""
+    from django.utils import translation
+
+    return (translation.get_language() or "en").replace("-", "_")

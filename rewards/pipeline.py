@@ -55,6 +55,7 @@ from rewards.models import (
     RewardStatus,
     WebhookEndpoint,
 )
+from rewards.review_evidence import money_detail
 from tracking.models import Advocate, Conversion, ConversionStatus, Referral
 
 logger = logging.getLogger(__name__)
@@ -217,14 +218,18 @@ def _qualification(
         )
     elif conversion.amount - conversion.refunded_amount < rules.min_order_amount:
         net = conversion.amount - conversion.refunded_amount
+        evidence = {
+            "amount": net,
+            "minimum": rules.min_order_amount,
+            "currency": program.currency,
+            "refunded": bool(conversion.refunded_amount),
+        }
         failed.append(
             _reason(
                 "min_order_amount",
                 "reject",
-                f"The order ({net}{' after refunds' if conversion.refunded_amount else ''}) "
-                f"is below the minimum of {rules.min_order_amount} {program.currency} minor "
-                "units.",
-                evidence={"amount": net, "minimum": rules.min_order_amount},
+                str(money_detail("min_order_amount", evidence)),
+                evidence=evidence,
             )
         )
     if rules.new_customers_only and conversion.new_customer is False:
@@ -388,13 +393,11 @@ def _plan_rewards(
         for item in plans:
             if spent + item.cost > rules.budget_amount:
                 decision.budget_exhausted = True
+                evidence: dict[str, Any] = {"budget": rules.budget_amount, "spent": spent}
+                evidence |= {"currency": program.currency, "recipient": item.recipient}
                 decision.reasons.append(
                     _reason(
-                        "budget",
-                        "info",
-                        f"The program budget ({rules.budget_amount}) is spent ({spent}); "
-                        f"no {item.recipient} reward.",
-                        evidence={"budget": rules.budget_amount, "spent": spent},
+                        "budget", "info", str(money_detail("budget", evidence)), evidence=evidence
                     )
                 )
                 continue

@@ -9,10 +9,12 @@ order came from the address the advocate enrolled from (as the fraud rule compar
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from referral_saas.money import format_money, reader_locale
 from rewards.fraud.emails import is_disposable, normalise_email, normalise_name
 from tracking.models import Click, Conversion
 
@@ -43,6 +45,37 @@ RULE_LABELS = {
 }
 
 
+# Rules whose evidence holds amounts (minor units of the evidence's `currency`).
+MONEY_EVIDENCE = {"min_order_amount": ("amount", "minimum"), "budget": ("budget", "spent")}
+
+
+def _money(amount: Any, currency: str, locale: str) -> str:
+    try:
+        return format_money(int(amount), currency, locale, exact=True)
+    except (TypeError, ValueError, LookupError):  # an unknown locale or currency: still readable
+        return f"{amount} {currency}"
+
+
+def money_detail(rule: str, evidence: Any, locale: str = "en") -> str | None:
+    """The sentence of a rule about amounts, with the amounts as people read them in `locale`
+    ("The order (€25.00) is below the minimum of €30.00."); None for other rules or evidence
+    without its currency. The pipeline stores the English sentence as the reason's `detail`;
+    the dashboard renders it again in the reader's locale from the same evidence."""
+    if rule not in MONEY_EVIDENCE or not isinstance(evidence, dict):
+        return None
+    currency = evidence.get("currency")
+    first, second = MONEY_EVIDENCE[rule]
+    if not currency or first not in evidence or second not in evidence:
+        return None
+    one = _money(evidence[first], str(currency), locale)
+    two = _money(evidence[second], str(currency), locale)
+    if rule == "min_order_amount":
+        after = " after refunds" if evidence.get("refunded") else ""
+        return f"The order ({one}{after}) is below the minimum of {two}."
+    recipient = evidence.get("recipient") or "new"
+    return f"The program budget ({one}) is spent ({two}); no {recipient} reward."
+
+
 @dataclass(frozen=True)
 class Comparison:
     label: str
@@ -64,6 +97,13 @@ class RuleHit:
     @property
     def is_hit(self) -> bool:
         return self.outcome in HIT_OUTCOMES
+
+
+def mask_email(email: str) -> str:
+    """ "j•••@example.com": enough to recognise someone, not to harvest addresses (the same
+    mask as the advocate portal's, `hosted.selectors.mask_email`, which sits above us)."""
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}•••@{domain}" if domain else "•••"
 
 
 def rule_label(rule: str) -> str:
@@ -232,23 +272,54 @@ def evidence_rows(evidence: Any) -> list[tuple[str, str]]:
     return rows
 
 
-def rule_hits(reasons: Any) -> list[RuleHit]:
+def _with_money(rule: str, evidence: Any, currency: str, locale: str) -> Any:
+    """Evidence of a money rule with its amounts formatted (reasons stored before the evidence
+    carried its currency take `currency`, the order's or program's)."""
+    if rule not in MONEY_EVIDENCE or not isinstance(evidence, dict):
+        return evidence
+    money = str(evidence.get("currency") or currency)
+    if not money:
+        return evidence
+    shown = {
+        name: value for name, value in evidence.items() if name not in ("currency", "refunded")
+    }
+    for name in MONEY_EVIDENCE[rule]:
+        if name in shown:
+            shown[name] = _money(shown[name], money, locale)
+    return shown
+
+
+def _from_old_detail(rule: str, detail: str) -> dict[str, Any]:
+    """What reasons stored before their evidence said it is only in their sentence."""
+    if rule == "min_order_amount":
+        return {"refunded": "after refunds" in detail}
+    found = re.search(r"no (advocate|friend) reward", detail) if rule == "budget" else None
+    return {"recipient": found.group(1)} if found else {}
+
+
+def rule_hits(reasons: Any, *, currency: str = "") -> list[RuleHit]:
     """Every stored reason, in order, with its evidence laid out. Hits (reject, review,
-    score only) are marked so the template can put them first."""
+    score only) are marked so the template can put them first. Amounts read in the reader's
+    locale; `currency` is the one of reasons that do not name theirs."""
+    locale = reader_locale()
     hits = []
     for reason in reasons if isinstance(reasons, list) else []:
         if not isinstance(reason, dict):
             continue
         rule = str(reason.get("rule", ""))
         score = reason.get("score")
+        evidence = reason.get("evidence")
+        detail = str(reason.get("detail", ""))
+        if isinstance(evidence, dict) and currency and "currency" not in evidence:
+            evidence = {**evidence, "currency": currency, **_from_old_detail(rule, detail)}
         hits.append(
             RuleHit(
                 rule=rule,
                 label=rule_label(rule),
                 outcome=str(reason.get("outcome", "")),
-                detail=str(reason.get("detail", "")),
+                detail=money_detail(rule, evidence, locale) or detail,
                 score=score if isinstance(score, int) else None,
-                evidence=evidence_rows(reason.get("evidence")),
+                evidence=evidence_rows(_with_money(rule, evidence, currency, locale)),
             )
         )
     return hits

@@ -83,10 +83,17 @@ def _with_evidence(queryset: Any) -> Any:
     return queryset.select_related("advocate", "referral", "referral__click", "program")
 
 
+def _program_currency(conversion: Conversion) -> str:
+    """The currency of the amounts in a conversion's reasons (minimums and budgets are the
+    program's); stored reasons older than their evidence's `currency` need it."""
+    program = conversion.program
+    return program.currency if program is not None else conversion.currency
+
+
 def _item(conversion: Conversion) -> ReviewItem:
     return ReviewItem(
         conversion=conversion,
-        hits=rule_hits(conversion.reasons),
+        hits=rule_hits(conversion.reasons, currency=_program_currency(conversion)),
         comparisons=comparisons(conversion),
         timing=timing(conversion),
     )
@@ -218,7 +225,11 @@ def conversion_list(request: HttpRequest) -> HttpResponse:
         {
             "conversion": conversion,
             "badge": STATUS_BADGES.get(conversion.status, "badge-muted"),
-            "hits": [hit for hit in rule_hits(conversion.reasons) if hit.outcome != "info"],
+            "hits": [
+                hit
+                for hit in rule_hits(conversion.reasons, currency=_program_currency(conversion))
+                if hit.outcome != "info"
+            ],
         }
         for conversion in page.rows
     ]

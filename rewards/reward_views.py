@@ -31,8 +31,8 @@ from programs.models import Program
 from programs.specs import SpecError
 from rewards import fulfilment, services
 from rewards.models import Reward, RewardStatus
-from rewards.review_evidence import rule_hits
-from tracking.exports import CHUNK_SIZE, csv_response
+from rewards.review_evidence import mask_email, rule_hits
+from tracking.exports import CHUNK_SIZE, csv_response, friend_of_conversion, in_major_units
 from tracking.paging import bounded_page, page_number
 
 PAGE_SIZE = 50
@@ -58,6 +58,8 @@ PAYOUT_HEADER = [
     "conversion_id",
     "order_id",
     "updated_at",
+    "friend_email",
+    "friend_name",
 ]
 
 
@@ -72,12 +74,25 @@ def _membership(request: HttpRequest) -> Membership:
 def _reward(reward_id: str) -> Reward:
     reward = (
         Reward.objects.filter(public_id=reward_id)
-        .select_related("advocate", "conversion", "program")
+        .select_related("advocate", "conversion", "conversion__referral", "program")
         .first()
     )
     if reward is None:
         raise Http404("No such reward.")
     return reward
+
+
+def friend_shown(reward: Reward, membership: Membership) -> dict[str, str]:
+    """The friend behind the reward's order (the referral's email and name, else the buyer's),
+    as the member may see them: viewers read the address masked ("j•••@example.com", as the
+    advocate portal shows friends), reviewers and above in full, to act on it."""
+    conversion = reward.conversion
+    referral = conversion.referral
+    email = (referral.email if referral else "") or conversion.customer_email
+    name = (referral.name if referral else "") or conversion.customer_name
+    if not membership.has_role(Role.REVIEWER):
+        return {"email": mask_email(email) if email else "", "name": "", "masked": "yes"}
+    return {"email": email, "name": name, "masked": ""}
 
 
 @contextmanager
@@ -105,7 +120,9 @@ def reward_list(request: HttpRequest) -> HttpResponse:
     counts = dict(scope.order_by().values_list("status").annotate(total=Count("pk")))
     rows = scope.filter(status=status) if status else scope
     page = bounded_page(
-        rows.select_related("advocate", "conversion").order_by("-created_at", "-pk"),
+        rows.select_related("advocate", "conversion", "conversion__referral").order_by(
+            "-created_at", "-pk"
+        ),
         number=page_number(request.GET.get("page")),
         size=PAGE_SIZE,
     )
@@ -115,7 +132,14 @@ def reward_list(request: HttpRequest) -> HttpResponse:
         "rewards_ops/list.html",
         {
             "page": page,
-            "rows": [{"reward": r, "badge": STATUS_BADGES.get(r.status, "")} for r in page.rows],
+            "rows": [
+                {
+                    "reward": r,
+                    "badge": STATUS_BADGES.get(r.status, ""),
+                    "friend": friend_shown(r, membership),
+                }
+                for r in page.rows
+            ],
             "tabs": [(value, label, counts.get(value, 0)) for value, label in RewardStatus.choices],
             "total": sum(counts.values()),
             "status": status,
@@ -138,7 +162,11 @@ def reward_detail(request: HttpRequest, reward_id: str) -> HttpResponse:
         {
             "reward": reward,
             "badge": STATUS_BADGES.get(reward.status, ""),
-            "hits": rule_hits(reward.reasons),
+            "friend": friend_shown(reward, membership),
+            "hits": rule_hits(
+                reward.reasons,
+                currency=reward.program.currency if reward.program else reward.currency,
+            ),
             "may_review": membership.has_role(Role.REVIEWER),
             "may_admin": membership.has_role(Role.ADMIN),
             "merchant_fulfilled": reward.fulfilment_method in services.MERCHANT_FULFILLED_METHODS,
@@ -244,6 +272,10 @@ def reward_payout_export(request: HttpRequest) -> HttpResponse:
     merchant = _merchant(request)
     rows = (
         Reward.objects.filter(status=RewardStatus.APPROVED, fulfilment_method="manual")
+        .annotate(
+            friend_email=friend_of_conversion("email", "conversion__"),
+            friend_name=friend_of_conversion("name", "conversion__"),
+        )
         .order_by("pk")
         .values_list(
             "public_id",
@@ -257,6 +289,8 @@ def reward_payout_export(request: HttpRequest) -> HttpResponse:
             "conversion__public_id",
             "conversion__order_id",
             "updated_at",
+            "friend_email",
+            "friend_name",
         )
     )
     audit_record(
@@ -272,6 +306,6 @@ def reward_payout_export(request: HttpRequest) -> HttpResponse:
             merchant=merchant,
             filename=f"{merchant.slug}-manual-payouts-{stamp}.csv",
             header=PAYOUT_HEADER,
-            rows=rows.iterator(chunk_size=CHUNK_SIZE),
+            rows=in_major_units(rows.iterator(chunk_size=CHUNK_SIZE), PAYOUT_HEADER, ["amount"]),
         ),
     )

@@ -102,7 +102,7 @@ def test_each_export_streams_the_merchants_rows_defused(
     assert [(row[4], row[9]) for row in conversions[1:]] == [("'-ORDER-1", "'+SUM(A1)")]
     rewards = read_csv(client.get("/m/acme/exports/rewards.csv"))
     assert [(row[0], row[9], row[12]) for row in rewards[1:]] == [
-        (acme_data["reward"].public_id, "1000", "EUR")
+        (acme_data["reward"].public_id, "10.00", "EUR")  # major units, with the currency
     ]
     body = "".join(str(row) for row in advocates + referrals + conversions + rewards)
     assert "globex" not in body

@@ -241,7 +241,7 @@ def test_manual_payout_csv_lists_only_approved_manual_rewards(client: Client, wo
             '\'=HYPERLINK("http://x")',
             "advocate",
             "account_credit",
-            "2500",
+            "25.00",  # major units, with the currency
             "EUR",
         ]
     ]

@@ -286,3 +286,233 @@ def test_the_page_defines_every_figure(client: Client, world: World, walk: Any) 
     assert "by visitor id where the visitor consented to it" in text
     assert "each rate is the share of the step before that made it" in text
     assert "Of those clicks, the ones after which the friend signed up" in text
+
+
+# --- Finding 6: money in major units with its currency -----------------------------------------
+
+
+def _program_with_rules(world: World, **rules: Any) -> Program:
+    from programs.specs import parse_config
+
+    parsed = parse_config(
+        {
+            "advocate_reward": {"kind": "account_credit", "amount": 1000},
+            "friend_reward": {"kind": "fixed_discount", "amount": 1000},
+            "rules": rules,
+        },
+        program_type="two_sided",
+        currency="EUR",
+        stripe_connected=True,
+    )
+    return make_program(world.acme, config=parsed.to_dict())
+
+
+def _order_through_pipeline(advocate: Advocate, order_id: str, amount: int, email: str) -> Any:
+    from tracking.services import conversion_record
+
+    recorded = conversion_record(
+        order_id=order_id,
+        amount=amount,
+        currency="EUR",
+        customer={"email": email},
+        code=advocate.code,
+    ).conversion
+    return Conversion.objects.get(pk=recorded.pk)
+
+
+def _reason(conversion: Conversion, rule: str) -> dict[str, Any]:
+    return next(reason for reason in conversion.reasons if reason["rule"] == rule)
+
+
+@pytest.mark.django_db(transaction=True)  # the pipeline runs on commit (tasks eager)
+def test_a_rejection_below_the_minimum_reads_as_money(world: World) -> None:
+    from tracking.services import advocate_enroll
+
+    program = _program_with_rules(world, min_order_amount=3000)
+    with tenancy.merchant_context(world.acme):
+        advocate = advocate_enroll(program=program, email="maria@example.com").advocate
+        small = _order_through_pipeline(advocate, "o-small", 2500, "luca@example.com")
+    reason = _reason(small, "min_order_amount")
+    # the machine-readable fields are as before (DESIGN §3): rule, outcome, amounts in minor
+    # units; the evidence gains the currency they are in
+    assert (reason["rule"], reason["outcome"]) == ("min_order_amount", "reject")
+    assert reason["evidence"]["amount"] == 2500
+    assert reason["evidence"]["minimum"] == 3000
+    assert reason["evidence"]["currency"] == "EUR"
+    assert reason["detail"] == "The order (€25.00) is below the minimum of €30.00."
+    assert "minor units" not in reason["detail"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_budget_reason_reads_as_money(world: World) -> None:
+    from tracking.services import advocate_enroll
+
+    program = _program_with_rules(world, budget_amount=2500)
+    with tenancy.merchant_context(world.acme):
+        advocate = advocate_enroll(program=program, email="maria@example.com").advocate
+        _order_through_pipeline(advocate, "b-1", 5000, "f1@example.com")
+        second = _order_through_pipeline(advocate, "b-2", 5000, "f2@example.com")
+    details = [r["detail"] for r in second.reasons if r["rule"] == "budget"]
+    assert details[0] == "The program budget (€25.00) is spent (€20.00); no advocate reward."
+    assert _reason(second, "budget")["evidence"]["budget"] == 2500
+
+
+def test_the_review_pages_show_reasons_in_the_readers_locale(
+    client: Client, world: World, advocate: Advocate
+) -> None:
+    from django.utils import translation
+
+    from rewards.review_evidence import rule_hits
+
+    # a reason stored before this fix (no currency in its evidence, the old sentence)
+    old = {
+        "rule": "min_order_amount",
+        "outcome": "reject",
+        "detail": "The order (2500 after refunds) is below the minimum of 3000 EUR minor units.",
+        "evidence": {"amount": 2500, "minimum": 3000},
+    }
+    with translation.override("it"):
+        (hit,) = rule_hits([old], currency="EUR")
+    assert hit.detail == (
+        "The order (25,00\xa0€ after refunds) is below the minimum of 30,00\xa0€."
+    )
+    assert hit.evidence == [("Amount", "25,00\xa0€"), ("Minimum", "30,00\xa0€")]
+    with tenancy.merchant_context(world.acme):
+        conversion = _order(
+            "o-old",
+            at(3),
+            "luca@example.com",
+            status="rejected",
+            program=advocate.program,
+            advocate=advocate,
+            reasons=[old],
+        )
+    response = login(client, world.alice).get(
+        reverse(
+            "conversion_detail",
+            kwargs={"merchant_slug": world.acme.slug, "conversion_id": conversion.public_id},
+        )
+    )
+    text = page_text(response)
+    assert "The order (€25.00 after refunds) is below the minimum of €30.00." in text
+    assert "minor units" not in text
+    assert "3000" not in text
+
+
+def test_money_for_files_is_plain_major_units() -> None:
+    from referral_saas.money import major_text
+
+    assert major_text(3000, "EUR") == "30.00"
+    assert major_text(5, "EUR") == "0.05"
+    assert major_text(3000, "JPY") == "3000"
+    assert major_text(1234567, "KWD") == "1234.567"
+
+
+# --- Findings 6 and 12: the rewards page and its CSVs ------------------------------------------
+
+
+@pytest.fixture
+def friend_reward(world: World, program: Program, advocate: Advocate) -> Reward:
+    with tenancy.merchant_context(world.acme):
+        friend = Referral.objects.create(
+            program=program, advocate=advocate, email="julia@example.com", name="Julia Berg"
+        )
+        conversion = _order(
+            "o-julia",
+            at(3),
+            "julia.shop@example.com",
+            amount=12345,
+            status="qualified",
+            program=program,
+            advocate=advocate,
+            referral=friend,
+        )
+        return Reward.objects.create(
+            recipient="friend",
+            advocate=advocate,
+            conversion=conversion,
+            program=program,
+            kind="account_credit",
+            amount=1050,
+            currency="EUR",
+            cost=1050,
+            status="approved",
+            fulfilment_method="manual",
+        )
+
+
+def _csv(response: Any) -> list[dict[str, str]]:
+    import csv
+    import io
+
+    body = b"".join(response.streaming_content).decode("utf-8").removeprefix("\ufeff")
+    return list(csv.DictReader(io.StringIO(body)))
+
+
+def test_the_rewards_page_names_the_friend_in_full_for_reviewers(
+    client: Client, world: World, friend_reward: Reward
+) -> None:
+    login(client, world.alice)
+    listing = page_text(client.get(reverse("rewards", kwargs={"merchant_slug": "acme"})))
+    assert "julia@example.com</span> · Julia Berg" in listing
+    detail = page_text(
+        client.get(
+            reverse(
+                "reward_detail",
+                kwargs={"merchant_slug": "acme", "reward_id": friend_reward.public_id},
+            )
+        )
+    )
+    assert "julia@example.com</span> · Julia Berg" in detail
+
+
+def test_a_viewer_sees_the_friend_masked(
+    client: Client, world: World, friend_reward: Reward
+) -> None:
+    login(client, world.bob)  # a viewer
+    listing = page_text(client.get(reverse("rewards", kwargs={"merchant_slug": "acme"})))
+    detail = page_text(
+        client.get(
+            reverse(
+                "reward_detail",
+                kwargs={"merchant_slug": "acme", "reward_id": friend_reward.public_id},
+            )
+        )
+    )
+    for text in (listing, detail):
+        assert "j•••@example.com" in text
+        assert "julia@example.com" not in text
+        assert "Julia Berg" not in text
+
+
+def test_the_csvs_name_the_friend_and_give_amounts_in_major_units(
+    client: Client, world: World, friend_reward: Reward
+) -> None:
+    login(client, world.alice)
+    (reward,) = _csv(client.get("/m/acme/exports/rewards.csv"))
+    assert (reward["amount"], reward["currency"]) == ("10.50", "EUR")
+    assert (reward["friend_email"], reward["friend_name"]) == ("julia@example.com", "Julia Berg")
+    (payout,) = _csv(client.get("/m/acme/rewards/manual-payouts.csv"))
+    assert (payout["amount"], payout["currency"], payout["recipient"]) == ("10.50", "EUR", "friend")
+    assert payout["friend_email"] == "julia@example.com"
+    (conversion,) = _csv(client.get("/m/acme/exports/conversions.csv"))
+    assert (conversion["amount"], conversion["refunded_amount"], conversion["currency"]) == (
+        "123.45",
+        "0.00",
+        "EUR",
+    )
+
+
+def test_an_order_without_a_referral_names_its_buyer_as_the_friend(
+    client: Client, world: World, friend_reward: Reward
+) -> None:
+    with tenancy.merchant_context(world.acme):
+        Conversion.objects.filter(pk=friend_reward.conversion_id).update(
+            referral=None, customer_name="Julia B."
+        )
+    login(client, world.alice)
+    (reward,) = _csv(client.get("/m/acme/exports/rewards.csv"))
+    assert (reward["friend_email"], reward["friend_name"]) == (
+        "julia.shop@example.com",
+        "Julia B.",
+    )

@@ -11,6 +11,9 @@ Safety:
 - CSV injection: a cell starting with `=`, `+`, `-`, `@`, tab or carriage return is prefixed
   with `'`, so a spreadsheet shows it as text instead of running it as a formula.
 - Audited: every export writes `export.<kind>` with its filters before the first byte.
+
+Money: every amount column is in major units of the row's `currency` column, as a plain
+number with the currency's decimals ("30.00" EUR, "3000" JPY), the same in every export.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any, cast
 
-from django.db.models import QuerySet
+from django.db.models import CharField, QuerySet, Value
+from django.db.models.functions import Coalesce, NullIf
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -32,6 +36,7 @@ from accounts.models import Merchant, Role, User
 from accounts.services import audit_record
 from programs.models import Program
 from referral_saas import tenancy
+from referral_saas.money import major_text
 from tracking.models import Advocate, Conversion, Referral
 
 CHUNK_SIZE = 2000
@@ -143,12 +148,40 @@ def export_filters(request: HttpRequest) -> ExportFilters:
 # --- Exports ----------------------------------------------------------------------------------
 
 
+def in_major_units(
+    rows: Iterable[Iterable[Any]], header: list[str], amounts: Iterable[str]
+) -> Iterator[list[Any]]:
+    """Rows with the named amount columns (minor units) turned into major units of the row's
+    `currency` column; an empty amount (a percent reward) stays empty."""
+    columns = [header.index(name) for name in amounts]
+    currency = header.index("currency") if columns else -1
+    for row in rows:
+        cells = list(row)
+        for column in columns:
+            if cells[column] is not None and cells[currency]:
+                cells[column] = major_text(cells[column], cells[currency])
+        yield cells
+
+
+def friend_of_conversion(field: str, prefix: str = "") -> Coalesce:
+    """The friend behind a conversion (`field` "email" or "name"): the referral's, else the
+    buyer's as the order reported it."""
+    return Coalesce(
+        NullIf(f"{prefix}referral__{field}", Value("")),
+        NullIf(f"{prefix}customer_{field}", Value("")),
+        Value(""),
+        output_field=CharField(),
+    )
+
+
 @dataclass(frozen=True)
 class Export:
     kind: str
     title: str
     header: list[str]
     rows: Callable[[ExportFilters], QuerySet[Any]]
+    # Amount columns in minor units in the database, written in major units.
+    amounts: tuple[str, ...] = ()
 
 
 def _advocates(filters: ExportFilters) -> QuerySet[Any]:
@@ -220,6 +253,10 @@ def _rewards(filters: ExportFilters) -> QuerySet[Any]:
 
     return (
         filters.apply(Reward.objects.all())
+        .annotate(
+            friend_email=friend_of_conversion("email", "conversion__"),
+            friend_name=friend_of_conversion("name", "conversion__"),
+        )
         .order_by("pk")
         .values_list(
             "public_id",
@@ -242,6 +279,8 @@ def _rewards(filters: ExportFilters) -> QuerySet[Any]:
             "available_at",
             "issued_at",
             "created_at",
+            "friend_email",
+            "friend_name",
         )
     )
 
@@ -304,6 +343,7 @@ EXPORTS = {
             "created_at",
         ],
         _conversions,
+        amounts=("amount", "refunded_amount"),
     ),
     "rewards": Export(
         "rewards",
@@ -329,8 +369,11 @@ EXPORTS = {
             "available_at",
             "issued_at",
             "created_at",
+            "friend_email",
+            "friend_name",
         ],
         _rewards,
+        amounts=("amount",),
     ),
 }
 
@@ -371,7 +414,9 @@ def _export(request: HttpRequest, kind: str) -> HttpResponse:
             merchant=merchant,
             filename=f"{merchant.slug}-{kind}-{stamp}.csv",
             header=export.header,
-            rows=export.rows(filters).iterator(chunk_size=CHUNK_SIZE),
+            rows=in_major_units(
+                export.rows(filters).iterator(chunk_size=CHUNK_SIZE), export.header, export.amounts
+            ),
         ),
     )
 
