@@ -35,7 +35,7 @@ class JsonArrayAppend(Func):
         super().__init__(F(field))
         self.items = list(items)
 
-    def as_postgresql(  # type: ignore[override]
+    def as_postgresql(
         self, compiler: Any, connection: Any, **extra_context: Any
     ) -> tuple[str, list[Any]]:
         column_sql, params = compiler.compile(self.source_expressions[0])
@@ -66,7 +66,7 @@ class JsonArrayContains(Func):
         super().__init__(F(field))
         self.value = value
 
-    def as_postgresql(  # type: ignore[override]
+    def as_postgresql(
         self, compiler: Any, connection: Any, **extra_context: Any
     ) -> tuple[str, list[Any]]:
         column_sql, params = compiler.compile(self.source_expressions[0])

@@ -291,3 +291,20 @@ def test_create_with_status_active_is_created_live_or_not_at_all(
     assert ended.status_code == 400
     assert ended.json()["error"]["param"] == "ends_at"
     assert not Program.unscoped_all_merchants.filter(name="Ended").exists()
+
+
+# --- The audit log is append-only on both databases ------------------------------------------
+
+
+def test_the_audit_log_refuses_updates_and_deletes_on_either_database(world: World) -> None:
+    from django.db import DatabaseError, transaction
+
+    from accounts.services import audit_record
+
+    with tenancy.merchant_context(world.acme):
+        event = audit_record(action="api_key.created", actor=world.alice)
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            AuditEvent.objects.filter(pk=event.pk).update(action="tampered")
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            AuditEvent.objects.filter(pk=event.pk).delete()
+        assert AuditEvent.objects.get(pk=event.pk).action == "api_key.created"
