@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
@@ -195,6 +195,12 @@ class BasicsForm(forms.Form):
 
     def __init__(self, *args: Any, fixed: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        for name in ("starts_at", "ends_at"):
+            # The browser draws the picker in its own format; say the saved time the way the
+            # program page shows it, so the two can be compared at a glance.
+            saved = (self.initial or {}).get(name)
+            if isinstance(saved, datetime):
+                self.fields[name].help_text = f"Saved: {display_datetime(saved)}."
         if fixed:
             # Type and currency judge conversions: fixed once the program has been live.
             for name in ("type", "currency"):
@@ -224,6 +230,17 @@ class BasicsForm(forms.Form):
         values = {key: convert(data[key]) for key, convert in converters.items() if key in data}
         slug = str(data.get("slug") or "").strip()
         return {"slug": slug, **values} if slug else values
+
+
+# How the dashboard writes a program's dates (the program page's "Runs" line too).
+DISPLAY_DATETIME = "j M Y H:i"
+
+
+def display_datetime(value: datetime) -> str:
+    """2026-12-01T10:00Z → "1 Dec 2026 10:00 UTC"."""
+    from django.utils import dateformat, timezone
+
+    return f"{dateformat.format(timezone.localtime(value, UTC), DISPLAY_DATETIME)} UTC"
 
 
 def _iso(value: datetime | None) -> str | None:

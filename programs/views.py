@@ -29,8 +29,10 @@ from hosted import links
 from hosted.consent import CONSENT_TEXT_VERSION, ConsentState, consent_state
 from hosted.ladder import tier_ladder
 from hosted.languages import language_name
+from programs.localized import localized_copy
 from programs.models import Program, ProgramStatus
-from programs.services import program_config, program_copy
+from programs.richtext import linkify
+from programs.services import program_config
 from programs.specs import ProgramConfig, Variant
 from programs.summary import offer_headline
 from referral_saas import tenancy
@@ -105,7 +107,8 @@ def render_landing(
 
     `forms` carries the join and "send my link again" forms' state (errors, values, notices)
     on the public page; the preview shows the same forms, inert, and no consent banner."""
-    copy = program_copy(program).get(locale, {})
+    localized = localized_copy(program, locale)  # each text falls back to the default locale
+    copy = localized.as_dict()
     config = program_config(program)
     variant = find_variant(config, variant_key)
     texts = landing_texts(config, copy, locale, variant)
@@ -114,10 +117,12 @@ def render_landing(
         context: dict[str, Any] = {
             "merchant": merchant,
             "program": program,
+            "program_name": localized.name,
             "locale": locale,
             "headline": texts["headline"],
             "description": texts["description"],
             "terms": copy.get("terms", ""),
+            "terms_html": linkify(copy.get("terms", "")),
             "has_friend_reward": variant_offer(config, variant).friend_reward is not None,
             "has_advocate_reward": bool(variant_offer(config, variant).advocate_reward),
             "ladder": tier_ladder(config, locale),

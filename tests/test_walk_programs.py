@@ -5,6 +5,7 @@ words, long strings and links in terms, reported HTML removal, editable fraud se
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -465,3 +466,104 @@ def test_review_step_lists_what_is_missing_per_language(alice_client: Client, wo
         "Polish: name, headline, terms missing — the default language (English) text will be "
         "shown." in body
     )
+
+
+# --- Finding 8: long strings, links in terms ----------------------------------------------------
+
+from programs.richtext import linkify  # noqa: E402
+from programs.services import program_activate  # noqa: E402
+
+
+def test_linkify_links_only_http_urls_safely() -> None:
+    html = linkify(
+        "Full rules: https://shop.example.com/terms?a=1&b=2.\n"
+        "Not links: javascript:alert(1) www.example.com data:text/html,x "
+        '<script>alert(1)</script> "https://x.example/"><img src=x>'
+    )
+    assert (
+        '<a href="https://shop.example.com/terms?a=1&amp;b=2" rel="nofollow noopener" '
+        'target="_blank">https://shop.example.com/terms?a=1&amp;b=2</a>.<br>' in html
+    )
+    assert "<script>" not in html
+    assert "<img" not in html
+    assert "&lt;script&gt;" in html
+    assert html.count("<a ") == 2  # the second: https://x.example/ (quote ends it)
+    assert 'href="https://x.example/"' in html
+    hrefs = re.findall(r'href="([^"]*)"', html)
+    assert hrefs == ["https://shop.example.com/terms?a=1&amp;b=2", "https://x.example/"]
+
+
+def test_landing_terms_fall_back_to_the_default_language_with_links(
+    client: Client, world: World
+) -> None:
+    long_word = "x" * 5000
+    program = create(
+        world,
+        copy={"en": {"terms": f"See https://shop.example.com/rules for details. {long_word}"}},
+    )
+    with tenancy.merchant_context(world.acme):
+        program_activate(actor=world.alice, program=program)
+    response = client.get(f"/p/acme/{program.slug}/?lang=pl")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert (
+        '<a href="https://shop.example.com/rules" rel="nofollow noopener" target="_blank">' in body
+    )
+    assert long_word in body
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_long_unbroken_text_never_widens_a_page(browser: Any, live_server: Any) -> None:
+    from accounts.models import Merchant
+    from tests.browser import MOBILE, PASSWORD
+    from tests.factories import MerchantFactory, UserFactory, add_member
+
+    merchant: Merchant = MerchantFactory(name="Acme Coffee Roasters", slug="acme")
+    user = UserFactory(email="alice@example.com", password=PASSWORD)
+    add_member(merchant, user, "owner")
+    word = "Roma" * 30  # 120 characters, the longest name
+    with tenancy.merchant_context(merchant):
+        program = program_create(
+            actor=user,
+            data={
+                **TIERED,
+                "name": word,
+                "copy": {"en": {"terms": "T" * 9000, "description": "D" * 1900}},
+            },
+        )
+        program_activate(actor=user, program=program)
+    context = browser.new_context(viewport=MOBILE)
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/p/acme/{program.slug}/")
+        assert page.evaluate("document.documentElement.scrollWidth") <= MOBILE["width"]
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.get_by_label("Email").fill("alice@example.com")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign In").click()
+        page.wait_for_url("**/m/acme/", timeout=10_000)
+        for path in ("", "edit/copy/", "edit/rewards/"):
+            page.goto(f"{live_server.url}/m/acme/programs/{program.public_id}/{path}")
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= MOBILE["width"], (path, width)
+    finally:
+        context.close()
+
+
+# --- Finding 13 (part): dates in the wizard as the page shows them --------------------------
+
+
+def test_date_inputs_show_the_saved_time_as_the_program_page_does(
+    alice_client: Client, world: World
+) -> None:
+    program = create_draft(
+        alice_client, world, "two_sided", starts_at="2026-12-01T10:00", ends_at="2027-01-31T18:30"
+    )
+    page = alice_client.get(url("program_edit_basics", world.acme, program))
+    body = text(page)
+    assert 'type="datetime-local" name="starts_at" value="2026-12-01T10:00"' in body
+    assert "Saved: 1 Dec 2026 10:00 UTC." in body
+    assert "Saved: 31 Jan 2027 18:30 UTC." in body
+    detail = text(alice_client.get(url("program_detail", world.acme, program)))
+    assert "from 1 Dec 2026 10:00 UTC until 31 Jan 2027 18:30 UTC" in detail
