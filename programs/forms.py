@@ -130,6 +130,11 @@ def _money() -> forms.NumberInput:
     return forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal"})
 
 
+def money_step(currency: str) -> str:
+    """The input step of an amount in `currency`: 0.01 EUR, 1 JPY, 0.001 KWD."""
+    return str(Decimal(1).scaleb(-minor_units(currency)))
+
+
 # --- Step 1: basics ----------------------------------------------------------------------------
 
 
@@ -340,6 +345,7 @@ class RewardFields(forms.Form):
         pool = cast(forms.ChoiceField, self.fields["code_pool"])
         pool.choices = [("", "— choose a pool —"), *pools]
         self.fields["amount"].label = f"Amount ({currency})"
+        self.fields["amount"].widget.attrs["step"] = money_step(currency)
         for name in REWARD_FIELD_NAMES:
             # Lets programs.js show only the fields that fit the chosen kind and method.
             self.fields[name].widget.attrs["data-reward-field"] = name
@@ -629,6 +635,7 @@ class RulesForm(forms.Form):
             )
         for name in self.MONEY_FIELDS:
             self.fields[name].label = f"{self.fields[name].label} ({currency})"
+            self.fields[name].widget.attrs["step"] = money_step(currency)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

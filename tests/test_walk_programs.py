@@ -567,3 +567,17 @@ def test_date_inputs_show_the_saved_time_as_the_program_page_does(
     assert "Saved: 31 Jan 2027 18:30 UTC." in body
     detail = text(alice_client.get(url("program_detail", world.acme, program)))
     assert "from 1 Dec 2026 10:00 UTC until 31 Jan 2027 18:30 UTC" in detail
+
+
+@pytest.mark.parametrize(("currency", "step"), [("EUR", "0.01"), ("JPY", "1"), ("KWD", "0.001")])
+def test_money_inputs_name_their_currency_and_step_by_its_minor_unit(
+    currency: str, step: str
+) -> None:
+    from programs.forms import RewardFields, RulesForm
+
+    rules = RulesForm(currency=currency)
+    reward = RewardFields(currency=currency)
+
+    for field in (rules["min_order_amount"], rules["budget_amount"], reward["amount"]):
+        assert f"({currency})" in str(field.label)
+        assert f'step="{step}"' in str(field)
