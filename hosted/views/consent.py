@@ -10,6 +10,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.models import Merchant
 from hosted import links
 from hosted.consent import consent_state, new_visitor_id, set_choice_cookies
+from hosted.form_text import refuse_invalid_text
 from hosted.models import ConsentChoice
 from hosted.pages import page_locale, render_page, same_origin
 from hosted.services import consent_record, friend_opt_out
@@ -31,6 +32,7 @@ def _program(public_id: str) -> Program | None:
 
 @csrf_exempt
 @require_POST
+@refuse_invalid_text
 def consent(request: HttpRequest) -> HttpResponse:
     """One click: accept (a visitor id is created), refuse, or withdraw (the id is deleted)."""
     program = _program(request.POST.get("program", ""))
@@ -61,6 +63,7 @@ def consent(request: HttpRequest) -> HttpResponse:
 
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
+@refuse_invalid_text
 def opt_out(request: HttpRequest, token: str) -> HttpResponse:
     """A friend's "never email me again": GET shows the button (mail scanners follow links, so
     a GET must not opt anyone out), POST records it."""

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.models import Merchant
 from hosted import links
 from hosted.consent import consent_state
+from hosted.form_text import refuse_invalid_text
 from hosted.pages import chrome, page_locale, render_page, same_origin
 from hosted.ratelimit import allow
 from hosted.services import hosted_join, portal_link_resend
@@ -65,6 +66,7 @@ def _guard(request: HttpRequest, program: Program, action: str, limit: int) -> s
 
 @csrf_exempt
 @require_POST
+@refuse_invalid_text
 def join(request: HttpRequest, merchant_slug: str, program_slug: str) -> HttpResponse:
     merchant, program = _program(merchant_slug, program_slug)
     values = {
@@ -114,6 +116,7 @@ def join(request: HttpRequest, merchant_slug: str, program_slug: str) -> HttpRes
 
 @csrf_exempt
 @require_POST
+@refuse_invalid_text
 def resend(request: HttpRequest, merchant_slug: str, program_slug: str) -> HttpResponse:
     """ "Send me my link again": the same answer whether or not the address is enrolled, so the
     form cannot be used to find out who takes part."""

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Merchant
 from hosted import links
+from hosted.form_text import refuse_invalid_text
 from hosted.pages import chrome, page_locale, render_page, same_origin
 from hosted.ratelimit import allow
 from hosted.selectors import portal_data
@@ -112,6 +113,7 @@ def _browser_locale(request: HttpRequest) -> str:
 
 @csrf_exempt
 @require_POST
+@refuse_invalid_text
 def new_link(request: HttpRequest, token: str) -> HttpResponse:
     """ "Send me a new link" from an expired or damaged portal link: emails a fresh portal link
     when the address is an advocate of the link's program, and answers the same either way,
@@ -189,6 +191,7 @@ def _render(
 
 @csrf_exempt
 @require_POST
+@refuse_invalid_text
 def invite(request: HttpRequest, token: str) -> HttpResponse:
     """Invite friends by email (comma, space or line separated addresses)."""
     found = _advocate(token)

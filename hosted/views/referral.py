@@ -28,6 +28,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.models import Merchant
 from hosted import links
 from hosted.consent import consent_state
+from hosted.form_text import refuse_invalid_text
 from hosted.models import CodeAlias
 from hosted.offer import friend_conditions, friend_offer
 from hosted.pages import chrome, page_locale, render_page, same_origin
@@ -252,6 +253,7 @@ def share_image(
 
 @csrf_exempt
 @require_POST
+@refuse_invalid_text
 def claim(request: HttpRequest, code: str) -> HttpResponse:
     """The friend page's email capture: records the friend as this advocate's referral, then
     sends them on to the shop with `ref`."""

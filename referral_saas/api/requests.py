@@ -8,6 +8,7 @@ from typing import Any
 from rest_framework.request import Request
 
 from referral_saas.api.errors import ApiError
+from referral_saas.api.parsers import text_problem
 
 
 def invalid(message: str, param: str | None) -> ApiError:
@@ -16,33 +17,25 @@ def invalid(message: str, param: str | None) -> ApiError:
     )
 
 
-def nul_character_at(value: Any) -> str | None:
-    """The path of a string (or key) holding a NUL character: PostgreSQL can store
-    none in text or jsonb, so it must be refused here rather than fail at INSERT."""
-    stack: list[tuple[str, Any]] = [("", value)]
-    while stack:
-        path, item = stack.pop()
-        if isinstance(item, str) and "\x00" in item:
-            return path or None
-        if isinstance(item, dict):
-            for key, child in item.items():
-                child_path = f"{path}.{key}" if path else str(key)
-                if "\x00" in str(key):
-                    return child_path
-                stack.append((child_path, child))
-        elif isinstance(item, list):
-            stack.extend((f"{path}[{index}]", child) for index, child in enumerate(item))
-    return None
-
-
 def json_object_body(request: Request) -> dict[str, Any]:
     data = request.data
+    # NUL and lone surrogates were refused by the parser (`referral_saas.api.parsers`).
     if not isinstance(data, dict):
         raise invalid("The request body must be a JSON object.", None)
-    path = nul_character_at(data)
-    if path is not None:
-        raise invalid("Text cannot contain NUL (\\u0000) characters.", path)
     return data
+
+
+def query_params_check(request: Request) -> None:
+    """Every query parameter, on every route, before a view reads one: NUL (which PostgreSQL
+    cannot compare) or invalid Unicode is a 400 naming the parameter."""
+    for name, values in request.query_params.lists():
+        problem = text_problem(name)
+        if problem is not None:
+            raise invalid("A parameter name: " + problem[0].lower() + problem[1:], None)
+        for value in values:
+            problem = text_problem(value)
+            if problem is not None:
+                raise invalid(f"{name}: {problem}", name)
 
 
 def choice_param(request: Request, name: str, choices: list[str]) -> str | None:

@@ -16,6 +16,7 @@ from referral_saas import tenancy
 from referral_saas.api import idempotency
 from referral_saas.api.permissions import api_key_of
 from referral_saas.api.ratelimit import RateLimit, rate_limit_check
+from referral_saas.api.requests import query_params_check
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponseBase
@@ -46,6 +47,7 @@ class MerchantAPIView(APIView):
         # Audit events written during this request name the key that acted.
         self._actor_token = audit_actor_activate(f"API key {key.masked}")
         self._rate_limit = rate_limit_check(key)
+        query_params_check(request)  # bodies are checked by the parser, when a view reads one
         if request.method == "POST":
             self._idempotency_claim = idempotency.idempotency_begin(
                 request._request, merchant_id=key.merchant_id

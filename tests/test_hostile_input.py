@@ -1,0 +1,283 @@
+"""What an outside attacker found (issue 20), each reproduced here before it was fixed.
+
+1. Invalid Unicode (a lone UTF-16 surrogate, NUL) in any text field of any API operation or
+   public form: a 400 naming the field, never a 500 with a traceback, and nothing written.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from accounts.services import IssuedKey
+from hosted import links
+from programs.models import Program
+from referral_saas import tenancy
+from tests.conftest import World, make_key
+from tests.factories import make_program
+from tracking import services
+from tracking.models import Advocate, Click, Conversion, Referral, Refund
+
+ORIGIN = "https://shop.example.com"
+SURROGATE = "\ud800"
+
+
+def call(client: Client, method: str, path: str, key: str, body: Any = None, **headers: str) -> Any:
+    # json.dumps escapes the surrogate as the six characters `\ud800`, as an attacker sends it.
+    payload = body if isinstance(body, str) else json.dumps(body) if body is not None else ""
+    return client.generic(
+        method,
+        path,
+        payload,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {key}",
+        **headers,
+    )
+
+
+def counts(world: World) -> tuple[int, ...]:
+    with tenancy.merchant_context(world.acme):
+        return (
+            Advocate.objects.count(),
+            Click.objects.count(),
+            Referral.objects.count(),
+            Conversion.objects.count(),
+            Refund.objects.count(),
+            Program.objects.count(),
+        )
+
+
+@pytest.fixture
+def objects(world: World) -> dict[str, str]:
+    program = make_program(world.acme)
+    with tenancy.merchant_context(world.acme):
+        advocate = services.advocate_enroll(
+            program=program, email="maria@example.com", name="Maria"
+        ).advocate
+        conversion = services.conversion_record(
+            order_id="ORD-1",
+            amount=8900,
+            currency="EUR",
+            customer={"email": "luca@example.com"},
+            code=advocate.code,
+        ).conversion
+    return {"program": program.public_id, "code": advocate.code, "conversion": conversion.public_id}
+
+
+def _bodies(o: dict[str, str]) -> list[tuple[str, str, dict[str, Any], str]]:
+    """(method, path, body, the field at fault): one hostile value in each text field."""
+    s = SURROGATE
+    program, code = o["program"], o["code"]
+    enrol = {"program": program, "email": "new@example.com"}
+    order = {"order_id": "ORD-9", "amount": 100, "currency": "EUR"}
+    return [
+        ("POST", "/api/v1/advocates", {**enrol, "name": s}, "name"),
+        ("POST", "/api/v1/advocates", {**enrol, "customer_id": "c" + s}, "customer_id"),
+        ("POST", "/api/v1/advocates", {**enrol, "locale": s}, "locale"),
+        ("POST", "/api/v1/advocates", {**enrol, "email": s + "@example.com"}, "email"),
+        ("POST", "/api/v1/advocates", {"program": s, "email": "x@example.com"}, "program"),
+        ("POST", "/api/v1/clicks", {"code": code, "landing_url": f"{ORIGIN}/{s}"}, "landing_url"),
+        ("POST", "/api/v1/clicks", {"code": code, "visitor_id": s}, "visitor_id"),
+        ("POST", "/api/v1/clicks", {"code": s}, "code"),
+        ("POST", "/api/v1/referrals", {"code": code, "email": "f@example.com", "name": s}, "name"),
+        (
+            "POST",
+            "/api/v1/referrals",
+            {"code": code, "email": "f@example.com", "customer_id": s},
+            "customer_id",
+        ),
+        ("POST", "/api/v1/referrals", {"code": code, "email": f"f{s}@example.com"}, "email"),
+        ("POST", "/api/v1/referrals", {"click_id": s, "email": "f@example.com"}, "click_id"),
+        ("POST", "/api/v1/conversions", {**order, "order_id": s}, "order_id"),
+        ("POST", "/api/v1/conversions", {**order, "currency": s}, "currency"),
+        ("POST", "/api/v1/conversions", {**order, "metadata": {"note": s}}, "metadata.note"),
+        ("POST", "/api/v1/conversions", {**order, "user_agent": s}, "user_agent"),
+        (
+            "POST",
+            "/api/v1/conversions",
+            {**order, "customer": {"email": "a@example.com", "name": s}},
+            "customer.name",
+        ),
+        (
+            "POST",
+            f"/api/v1/conversions/{o['conversion']}/refunds",
+            {"external_id": s},
+            "external_id",
+        ),
+        ("POST", "/api/v1/programs", {"name": s, "type": "one_sided"}, "name"),
+        ("PATCH", f"/api/v1/programs/{program}", {"name": s}, "name"),
+        (
+            "PATCH",
+            f"/api/v1/programs/{program}",
+            {"copy": {"en": {"headline": s}}},
+            "copy.en.headline",
+        ),
+        ("POST", "/api/v1/webhook-endpoints", {"url": f"https://example.com/{s}"}, "url"),
+        (
+            "POST",
+            "/api/v1/webhook-endpoints",
+            {"url": "https://example.com/", "description": s},
+            "description",
+        ),
+        ("POST", "/api/v1/privacy/export", {"email": s}, "email"),
+        ("POST", "/api/v1/privacy/erase", {"email": s}, "email"),
+        ("PATCH", "/api/v1/merchant", {"name": s}, "name"),
+        (
+            "POST",
+            "/api/v1/conversions",
+            {**order, "metadata": {"a": [1, {"b": s}]}},
+            "metadata.a[1].b",
+        ),
+        ("POST", "/api/v1/conversions", {**order, "metadata": {"nul": "a\x00b"}}, "metadata.nul"),
+    ]
+
+
+def _expect_400_naming(response: Any, field: str | None) -> None:
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["param"] == field
+    assert "Unicode" in error["message"] or "NUL" in error["message"]
+
+
+def test_invalid_unicode_in_any_text_field_of_any_api_operation_is_a_400_naming_it(
+    client: Client, world: World, objects: dict[str, str], acme_secret: IssuedKey
+) -> None:
+    before = counts(world)
+    for method, path, body, field in _bodies(objects):
+        response = call(client, method, path, acme_secret.plaintext, body)
+        assert response.status_code == 400, (method, path, field, response.content)
+        _expect_400_naming(response, field)
+    assert counts(world) == before
+
+
+@pytest.mark.parametrize("route", ["/api/v1/advocates", "/api/v1/clicks", "/api/v1/referrals"])
+def test_publishable_key_routes_refuse_invalid_unicode_too(
+    client: Client, world: World, objects: dict[str, str], route: str
+) -> None:
+    key = make_key(world.acme, kind="publishable", origins=[ORIGIN])
+    before = counts(world)
+    for method, path, body, field in _bodies(objects):
+        if path != route:
+            continue
+        response = call(client, method, path, key.plaintext, body, HTTP_ORIGIN=ORIGIN)
+        _expect_400_naming(response, field)
+    assert counts(world) == before
+
+
+def test_an_invalid_field_name_is_refused_without_echoing_it(
+    client: Client, world: World, objects: dict[str, str], acme_secret: IssuedKey
+) -> None:
+    body = '{"order_id": "ORD-9", "amount": 100, "currency": "EUR", "metadata": {"\\ud800": 1}}'
+    response = call(client, "POST", "/api/v1/conversions", acme_secret.plaintext, body)
+    _expect_400_naming(response, "metadata")
+    assert response.json()["error"]["message"].startswith("A field name: ")
+    response.content.decode("utf-8")  # the answer itself is valid UTF-8
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "param"),
+    [
+        ("/api/v1/advocates", "email=a%00b", "email"),
+        ("/api/v1/rewards", "program=%00", "program"),
+        ("/api/v1/programs", "program=%00", "program"),
+        ("/api/v1/conversions", "anything=%00", "anything"),
+    ],
+)
+def test_nul_in_any_query_parameter_is_a_400_naming_it(
+    client: Client, acme_secret: IssuedKey, path: str, query: str, param: str
+) -> None:
+    response = client.get(f"{path}?{query}", HTTP_AUTHORIZATION=f"Bearer {acme_secret.plaintext}")
+    _expect_400_naming(response, param)
+
+
+# --- Public forms -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def hosted_program(world: World) -> Program:
+    world.acme.privacy_policy_url = "https://acme.example.com/privacy"
+    world.acme.save()
+    return make_program(world.acme, slug="give-10")
+
+
+@pytest.mark.parametrize("field", ["name", "email", "lang"])
+@pytest.mark.parametrize("hostile", ["a\x00b", "%ED%A0%80"])
+def test_the_join_form_refuses_invalid_text_as_a_form_error(
+    client: Client, world: World, hosted_program: Program, field: str, hostile: str
+) -> None:
+    data = {
+        "email": "maria@example.com",
+        "name": "Maria",
+        "consent": "yes",
+        "lang": "en",
+        "token": links.form_token(hosted_program),
+    }
+    body = "&".join(f"{name}={value}" for name, value in data.items() if name != field)
+    body += f"&{field}={hostile}"  # raw bytes: %ED%A0%80 is the UTF-8 shape of a surrogate
+    response = client.post(
+        "/p/acme/give-10/join", body, content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code in {302, 400}, response.content[:300]
+    with tenancy.merchant_context(world.acme):
+        stored = list(Advocate.objects.values_list("email", "name"))
+    for email, name in stored:
+        assert "\x00" not in email + name
+    if hostile == "a\x00b" and field in {"name", "email"}:
+        assert response.status_code == 400
+        assert stored == []
+
+
+def _public_forms(world: World, program: Program) -> list[tuple[str, dict[str, str]]]:
+    """Every public form (no login): its path and a valid submission."""
+    from hosted.models import HostedSettings
+
+    with tenancy.merchant_context(world.acme):
+        HostedSettings.objects.update_or_create(
+            program=program, defaults={"friend_email_capture": True, "friend_emails_enabled": True}
+        )
+        advocate = services.advocate_enroll(
+            program=program, email="maria@example.com", name="Maria"
+        ).advocate
+    token = links.form_token(program)
+    portal = links.portal_url(advocate).replace("http://127.0.0.1:8000", "")
+    return [
+        (
+            "/p/acme/give-10/join",
+            {
+                "email": "new@example.com",
+                "name": "N",
+                "consent": "yes",
+                "lang": "en",
+                "token": token,
+            },
+        ),
+        ("/p/acme/give-10/link", {"email": "maria@example.com", "lang": "en", "token": token}),
+        (f"/r/{advocate.code}/claim", {"email": "luca@example.com", "token": token, "click": ""}),
+        (portal + "invite", {"emails": "luca@example.com", "token": token}),
+        (portal + "new-link", {"email": "maria@example.com", "token": token}),
+        (
+            "/consent",
+            {"program": program.public_id, "choice": "granted", "lang": "en", "next": "/"},
+        ),
+    ]
+
+
+@pytest.mark.parametrize("hostile", ["a\x00b", "%ED%A0%80", "\u202egnp.exe", "x" * 100_000])
+def test_every_public_form_answers_hostile_text_without_a_server_error(
+    client: Client, world: World, hosted_program: Program, hostile: str
+) -> None:
+    for path, data in _public_forms(world, hosted_program):
+        for field in data:
+            body = "&".join(
+                f"{name}={hostile if name == field else value}" for name, value in data.items()
+            )
+            response = client.post(path, body, content_type="application/x-www-form-urlencoded")
+            assert response.status_code < 500, (path, field, response.status_code)
+            with tenancy.merchant_context(world.acme):
+                texts = list(Advocate.objects.values_list("email", "name"))
+                texts += list(Referral.objects.values_list("email", "name"))
+            assert not any("\x00" in text for row in texts for text in row), (path, field)
