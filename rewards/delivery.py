@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,6 +43,7 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from accounts.models import Membership, Role, User
 from accounts.services import audit_record
+from events import Event
 from referral_saas import tenancy
 from rewards import webhook_sender
 from rewards.models import (
@@ -90,13 +92,16 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def emit(event_type: str, data: dict[str, Any]) -> WebhookMessage | None:
+def emit(
+    event_type: str, data: dict[str, Any] | Callable[[], dict[str, Any]]
+) -> WebhookMessage | None:
     """Record `event_type` for every enabled endpoint of the current merchant subscribed to it.
 
     Call inside the transaction that makes the change, so the event exists if and only if the
     change does. Cost: one SELECT of endpoints, and only when someone listens, two INSERTs
     (message, deliveries). Returns None (writing nothing) when nobody listens. `data` may hold
-    datetimes, decimals and UUIDs (encoded as Django's JSON encoder does).
+    datetimes, decimals and UUIDs (encoded as Django's JSON encoder does), or be a function
+    returning such a dict, called only when someone listens.
     """
     if event_type not in WEBHOOK_EVENTS:
         raise ValueError(f"Unknown webhook event type {event_type!r}")
@@ -113,7 +118,7 @@ def emit(event_type: str, data: dict[str, Any]) -> WebhookMessage | None:
     payload = {
         "type": event_type,
         "timestamp": _iso(now),
-        "data": json.loads(json.dumps(data, cls=DjangoJSONEncoder)),
+        "data": json.loads(json.dumps(data() if callable(data) else data, cls=DjangoJSONEncoder)),
     }
     message = WebhookMessage.objects.create(event_type=event_type, payload=payload, created_at=now)
     deliveries = WebhookDelivery.objects.bulk_create(
@@ -126,6 +131,11 @@ def emit(event_type: str, data: dict[str, Any]) -> WebhookMessage | None:
     dispatch = [(delivery.pk, merchant_id, 0) for delivery in deliveries]
     transaction.on_commit(lambda: _enqueue(dispatch))
     return message
+
+
+def outbox_consumer(event: Event) -> None:
+    """The `events` consumer of every event type: the outbox message, if anyone listens."""
+    emit(event.type, lambda: event.data)
 
 
 def _enqueue(dispatch: list[tuple[int, int, int]], *, manual: bool = False) -> None:

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "events.apps.EventsConfig",
     "accounts",
     "programs",
     "tracking",
