@@ -1,0 +1,325 @@
+"""The decision itself (reads only): qualification, fraud, then the rewards an order earns
+within caps and budget. The what-if report runs it over past conversions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Q, Sum
+
+from programs.models import Program, ProgramStatus, ProgramVersion
+from programs.specs import ProgramConfig, RewardSpec
+from rewards.attribution import Attribution
+from rewards.models import (
+    Reward,
+    RewardRecipient,
+)
+from rewards.pipeline.common import NOT_COUNTED, _reason
+from rewards.review_evidence import money_detail
+from tracking.models import Advocate, Conversion, ConversionStatus
+
+
+@dataclass(frozen=True)
+class RewardPlan:
+    recipient: str
+    tier: int
+    spec: RewardSpec
+    cost: int
+
+
+@dataclass
+class Decision:
+    status: str
+    reasons: list[dict[str, Any]] = field(default_factory=list)
+    risk_score: int | None = None
+    rewards: list[RewardPlan] = field(default_factory=list)
+    budget_exhausted: bool = False
+
+
+def version_in_force(program: Program, moment: datetime) -> ProgramVersion:
+    """The configuration the order is judged by: the newest version created at or before the
+    order (falling back to the first one for orders older than the program)."""
+    versions = ProgramVersion.objects.filter(program=program)
+    found = versions.filter(created_at__lte=moment).order_by("-number").first()
+    return found or versions.order_by("number").first() or versions.get()
+
+
+def reward_cost(spec: RewardSpec, *, order_amount: int, currency: str) -> int:
+    """What a reward costs the merchant in the program's currency (minor units)."""
+    if spec.amount is not None and (spec.currency or currency) == currency:
+        return spec.amount
+    if spec.percent is not None:
+        return order_amount * spec.percent // 100
+    return 0
+
+
+def _period_start(period: str, moment: datetime) -> datetime | None:
+    day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "day":
+        return day
+    if period == "week":
+        return day - timedelta(days=day.weekday())
+    if period == "month":
+        return day.replace(day=1)
+    if period == "year":
+        return day.replace(month=1, day=1)
+    return None  # lifetime
+
+
+def _offer(
+    config: ProgramConfig, advocate: Advocate
+) -> tuple[RewardSpec | None, RewardSpec | None]:
+    """The advocate's and the friend's reward, with the advocate's A/B variant applied."""
+    advocate_reward, friend_reward = config.advocate_reward, config.friend_reward
+    for variant in config.variants:
+        if variant.key == advocate.variant_key:
+            advocate_reward = variant.advocate_reward or advocate_reward
+            friend_reward = variant.friend_reward or friend_reward
+    return advocate_reward, friend_reward
+
+
+def _customer_conversions(conversion: Conversion) -> Any:
+    """The buyer's other orders: same normalised email (so a plus-tag or Gmail dots do not
+    make a returning customer "new"), or the same customer id. Both are indexed."""
+    from rewards.fraud.emails import NormalisedEmail, normalise_email
+
+    match = Q(email_normalised=normalise_email(conversion.customer_email))
+    if conversion.customer_id:
+        match |= Q(customer_id=conversion.customer_id)
+    return (
+        Conversion.objects.alias(email_normalised=NormalisedEmail("customer_email"))
+        .filter(match)
+        .exclude(pk=conversion.pk)
+    )
+
+
+def _qualification(
+    conversion: Conversion,
+    program: Program,
+    config: ProgramConfig,
+    advocate: Advocate,
+    *,
+    check_status: bool = True,
+) -> list[dict[str, Any]]:
+    """Every rule the order fails (empty: it qualifies)."""
+    failed: list[dict[str, Any]] = []
+    rules = config.rules
+    occurred = conversion.occurred_at
+    if check_status and program.status != ProgramStatus.ACTIVE:
+        failed.append(
+            _reason("program_active", "reject", f"The program is {program.status}, not active.")
+        )
+    if program.starts_at and occurred < program.starts_at:
+        failed.append(_reason("program_dates", "reject", "The order is before the program start."))
+    if program.ends_at and occurred > program.ends_at:
+        failed.append(_reason("program_dates", "reject", "The order is after the program ended."))
+    if advocate.blocked_at is not None:
+        failed.append(
+            _reason(
+                "advocate_blocked",
+                "reject",
+                f"The advocate was blocked: {advocate.blocked_reason or 'no reason given'}.",
+            )
+        )
+    if conversion.currency != program.currency and rules.min_order_amount:
+        failed.append(
+            _reason(
+                "currency",
+                "reject",
+                f"The order is in {conversion.currency}; the program's minimum is in "
+                f"{program.currency}.",
+            )
+        )
+    elif conversion.amount - conversion.refunded_amount < rules.min_order_amount:
+        net = conversion.amount - conversion.refunded_amount
+        evidence = {
+            "amount": net,
+            "minimum": rules.min_order_amount,
+            "currency": program.currency,
+            "refunded": bool(conversion.refunded_amount),
+        }
+        failed.append(
+            _reason(
+                "min_order_amount",
+                "reject",
+                str(money_detail("min_order_amount", evidence)),
+                evidence=evidence,
+            )
+        )
+    if rules.new_customers_only and conversion.new_customer is False:
+        failed.append(
+            _reason("new_customers_only", "reject", "The storefront says the buyer is not new.")
+        )
+    if rules.first_purchase_only:
+        earlier = (
+            _customer_conversions(conversion)
+            .filter(occurred_at__lt=occurred)
+            .values_list("order_id", flat=True)
+            .first()
+        )
+        if earlier is not None:
+            failed.append(
+                _reason(
+                    "first_purchase_only",
+                    "reject",
+                    f"Not the buyer's first purchase (earlier order {earlier}).",
+                    evidence={"earlier_order_id": earlier},
+                )
+            )
+    return failed
+
+
+def _fraud(
+    conversion: Conversion,
+    attribution: Attribution,
+    advocate: Advocate,
+    config: ProgramConfig,
+    program: Program,
+) -> tuple[str, int, list[dict[str, Any]]]:
+    from rewards import fraud
+
+    result = fraud.evaluate(
+        fraud.FraudInput(
+            conversion=conversion,
+            advocate=advocate,
+            referral=attribution.referral,
+            click=attribution.click,
+            fraud=config.fraud,
+            program_id=program.pk,
+        )
+    )
+    return result.outcome, result.risk_score, result.reasons()
+
+
+def decide(
+    conversion: Conversion,
+    *,
+    attribution: Attribution,
+    program: Program,
+    config: ProgramConfig,
+    plan_rewards: bool = True,
+    check_status: bool = True,
+) -> Decision:
+    """Judge an attributed conversion: qualification, fraud, then the rewards it earns.
+    `check_status=False` (what-if) ignores whether the program is active today."""
+    advocate = attribution.advocate
+    assert advocate is not None
+    reasons = list(attribution.reasons)
+    reasons.append(
+        _reason(
+            "attribution",
+            "info",
+            f"Attributed to advocate {advocate.code} by {attribution.by}.",
+            evidence={"by": attribution.by, "advocate": advocate.public_id},
+        )
+    )
+    failed = _qualification(conversion, program, config, advocate, check_status=check_status)
+    fraud_outcome, risk, fraud_reasons = _fraud(conversion, attribution, advocate, config, program)
+    reasons += failed + fraud_reasons
+    if failed or fraud_outcome == "reject":
+        return Decision(ConversionStatus.REJECTED, reasons, risk)
+    status = ConversionStatus.REVIEW if fraud_outcome == "review" else ConversionStatus.QUALIFIED
+    decision = Decision(status, reasons, risk)
+    if plan_rewards:
+        _plan_rewards(decision, conversion, program, config, advocate, tiers=status == "qualified")
+    return decision
+
+
+def _plan_rewards(
+    decision: Decision,
+    conversion: Conversion,
+    program: Program,
+    config: ProgramConfig,
+    advocate: Advocate,
+    *,
+    tiers: bool,
+) -> None:
+    """Append the rewards the decision earns, within caps and budget."""
+    advocate_reward, friend_reward = _offer(config, advocate)
+    plans: list[RewardPlan] = []
+
+    def plan(recipient: str, tier: int, spec: RewardSpec) -> None:
+        cost = reward_cost(spec, order_amount=conversion.amount, currency=program.currency)
+        plans.append(RewardPlan(recipient, tier, spec, cost))
+
+    if advocate_reward is not None:
+        plan(RewardRecipient.ADVOCATE, 0, advocate_reward)
+    if friend_reward is not None:
+        plan(RewardRecipient.FRIEND, 0, friend_reward)
+    if tiers and config.tiers:
+        count = advocate.qualified_conversions + 1
+        for index, tier in enumerate(config.tiers, start=1):
+            reached = count == tier.threshold or (
+                tier.repeat and count > 0 and count % tier.threshold == 0
+            )
+            if not reached:
+                continue
+            if not tier.repeat and (
+                Reward.objects.filter(
+                    advocate=advocate, recipient=RewardRecipient.ADVOCATE, tier=index
+                )
+                .exclude(status__in=NOT_COUNTED)
+                .exists()
+            ):
+                continue
+            plan(RewardRecipient.ADVOCATE, index, tier.reward)
+            decision.reasons.append(
+                _reason(
+                    "tier",
+                    "info",
+                    f"Milestone reached: {count} qualified friends (tier {index}, "
+                    f"threshold {tier.threshold}).",
+                )
+            )
+    rules = config.rules
+    if rules.max_rewards_per_advocate is not None:
+        since = _period_start(rules.max_rewards_period, conversion.occurred_at)
+        earned = Reward.objects.filter(advocate=advocate, recipient=RewardRecipient.ADVOCATE)
+        if since is not None:
+            earned = earned.filter(conversion__occurred_at__gte=since)
+        count = earned.exclude(status__in=NOT_COUNTED).count()
+        room = max(rules.max_rewards_per_advocate - count, 0)
+        kept: list[RewardPlan] = []
+        for item in plans:
+            if item.recipient == RewardRecipient.ADVOCATE:
+                if room == 0:
+                    decision.reasons.append(
+                        _reason(
+                            "max_rewards_per_advocate",
+                            "info",
+                            f"The advocate already has {count} rewards this "
+                            f"{rules.max_rewards_period} (cap {rules.max_rewards_per_advocate}); "
+                            "no advocate reward for this order.",
+                        )
+                    )
+                    continue
+                room -= 1
+            kept.append(item)
+        plans = kept
+    if rules.budget_amount is not None:
+        spent = (
+            Reward.objects.filter(program=program)
+            .exclude(status__in=NOT_COUNTED)
+            .aggregate(total=Sum("cost"))["total"]
+            or 0
+        )
+        kept = []
+        for item in plans:
+            if spent + item.cost > rules.budget_amount:
+                decision.budget_exhausted = True
+                evidence: dict[str, Any] = {"budget": rules.budget_amount, "spent": spent}
+                evidence |= {"currency": program.currency, "recipient": item.recipient}
+                decision.reasons.append(
+                    _reason(
+                        "budget", "info", str(money_detail("budget", evidence)), evidence=evidence
+                    )
+                )
+                continue
+            spent += item.cost
+            kept.append(item)
+        if spent >= rules.budget_amount:
+            decision.budget_exhausted = True
+        plans = kept
+    decision.rewards = plans

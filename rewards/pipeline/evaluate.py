@@ -1,0 +1,246 @@
+"""Evaluation (writes): one conversion, decided once, under its row lock."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from programs.models import Program, ProgramStatus
+from programs.services import program_config
+from programs.specs import ProgramConfig
+from referral_saas.workers import enqueue_on_commit
+from rewards import pipeline as package  # `_over_limit` is looked up there (tests patch it)
+from rewards.attribution import Attribution, attribute
+from rewards.models import (
+    Reward,
+    RewardStatus,
+)
+from rewards.pipeline.common import _reason
+from rewards.pipeline.decide import RewardPlan, decide, version_in_force
+from rewards.pipeline.payloads import _webhook_listeners, conversion_payload, emit, reward_payload
+from tracking.models import Advocate, Conversion, ConversionStatus, Referral
+
+
+def _over_limit(conversion: Conversion) -> bool:
+    from billing.limits import conversion_over_limit
+
+    return bool(
+        conversion_over_limit(
+            merchant_id=conversion.merchant_id,
+            conversion_created_at=conversion.created_at,
+            conversion_pk=conversion.pk,
+        )
+    )
+
+
+def _referral_for(conversion: Conversion, attribution: Attribution, advocate: Advocate) -> Referral:
+    """The friend's referral: the attributed one, or a new one for this order's buyer."""
+    if attribution.referral is not None:
+        return attribution.referral
+    try:
+        with transaction.atomic():
+            return Referral.objects.create(
+                program_id=advocate.program_id,
+                advocate=advocate,
+                click=attribution.click,
+                email=conversion.customer_email,
+                customer_id=conversion.customer_id,
+                name=conversion.customer_name,
+            )
+    except IntegrityError:  # referred meanwhile (one referrer per friend): theirs stands
+        return Referral.objects.get(
+            program_id=advocate.program_id, email__iexact=conversion.customer_email
+        )
+
+
+def _reward_status(
+    decision_status: str, conversion: Conversion, hold_days: int, now: datetime
+) -> tuple[str, datetime]:
+    available = conversion.occurred_at + timedelta(days=hold_days)
+    if decision_status == ConversionStatus.REVIEW:
+        return RewardStatus.HELD, available
+    if available <= now:
+        return RewardStatus.APPROVED, available
+    return RewardStatus.PENDING, available
+
+
+def _create_rewards(
+    conversion: Conversion,
+    plans: Iterable[RewardPlan],
+    *,
+    program: Program,
+    advocate: Advocate,
+    status: str,
+    available_at: datetime,
+    now: datetime,
+) -> list[Reward]:
+    """One INSERT for all of them. The caller holds the conversion's row lock and saw it
+    undecided, so none exists yet; the unique (conversion, recipient, tier) constraint is the
+    backstop that would abort the whole evaluation rather than let a duplicate through."""
+    rewards = [
+        Reward(
+            recipient=item.recipient,
+            advocate=advocate,
+            conversion=conversion,
+            program=program,
+            tier=item.tier,
+            kind=item.spec.kind,
+            amount=item.spec.amount,
+            currency=(item.spec.currency or program.currency)
+            if item.spec.amount is not None
+            else "",
+            percent=item.spec.percent,
+            points=item.spec.points,
+            label=item.spec.label,
+            fulfilment_method=item.spec.fulfilment,
+            spec=item.spec.to_dict(),
+            cost=item.cost,
+            status=status,
+            available_at=available_at,
+            next_attempt_at=now if status == RewardStatus.APPROVED else None,
+            reasons=[_reason("created", status, _created_detail(status, available_at))],
+        )
+        for item in plans
+    ]
+    if rewards:
+        Reward.objects.bulk_create(rewards)
+    return rewards
+
+
+def _created_detail(status: str, available_at: datetime) -> str:
+    if status == RewardStatus.HELD:
+        return "Held while the conversion is reviewed."
+    if status == RewardStatus.PENDING:
+        return f"On hold until {available_at:%Y-%m-%d %H:%M} UTC (refunds before then void it)."
+    return "Approved: the hold period is over."
+
+
+def _after_rewards_created(rewards: list[Reward]) -> None:
+    from rewards.tasks import reward_fulfil_task
+
+    for reward in rewards:
+        emit("reward.created", functools.partial(reward_payload, reward))
+        if reward.status == RewardStatus.APPROVED:
+            emit("reward.approved", functools.partial(reward_payload, reward))
+            enqueue_on_commit(
+                reward_fulfil_task, merchant_id=reward.merchant_id, reward_id=reward.pk
+            )
+        if reward.tier > 0 and reward.status != RewardStatus.HELD:
+            from hosted.tasks import email_tier_reached_task
+
+            enqueue_on_commit(
+                email_tier_reached_task, merchant_id=reward.merchant_id, reward_id=reward.pk
+            )
+
+
+def conversion_evaluate(*, conversion_id: int, now: datetime | None = None) -> str:
+    """Decide one conversion, once. Returns what happened (for logs and tests)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        conversion = (
+            Conversion.objects.select_for_update(of=("self",)).filter(pk=conversion_id).first()
+        )
+        if conversion is None or conversion.status != ConversionStatus.RECEIVED:
+            return "skipped"
+        if conversion.over_limit:
+            return "over_limit"
+        if package._over_limit(conversion):
+            conversion.over_limit = True
+            conversion.lease_until = None
+            conversion.reasons = [
+                _reason(
+                    "plan_limit",
+                    "info",
+                    "Over this month's conversion limit of the merchant's plan: stored, and "
+                    "evaluated once the plan allows it.",
+                )
+            ]
+            conversion.save(update_fields=["over_limit", "lease_until", "reasons"])
+            return "over_limit"
+        with _webhook_listeners():
+            return _evaluate_locked(conversion, now)
+
+
+def _evaluate_locked(conversion: Conversion, now: datetime) -> str:
+    """The evaluation proper, inside conversion_evaluate's transaction and row lock."""
+    attribution = attribute(conversion)
+    if attribution.advocate is None:
+        conversion.status = ConversionStatus.UNATTRIBUTED
+        conversion.reasons = [
+            *attribution.reasons,
+            _reason("attribution", "unattributed", "No referral code, click or referred email."),
+        ]
+        conversion.evaluated_at = now
+        conversion.lease_until = None
+        conversion.save(update_fields=["status", "reasons", "evaluated_at", "lease_until"])
+        return "unattributed"
+    program = Program.objects.get(pk=attribution.advocate.program_id)
+    version = version_in_force(program, conversion.occurred_at)
+    config = program_config(program, version)
+    if config.rules.budget_amount is not None:  # budgets are checked under this lock
+        program = Program.objects.select_for_update().get(pk=program.pk)
+    advocate = Advocate.objects.select_for_update().get(pk=attribution.advocate.pk)
+    attribution.advocate = advocate
+    decision = decide(conversion, attribution=attribution, program=program, config=config)
+    referral = _referral_for(conversion, attribution, advocate)
+    conversion.advocate = advocate
+    conversion.referral = referral
+    conversion.program = program
+    conversion.program_version = version
+    conversion.status = decision.status
+    conversion.reasons = decision.reasons
+    conversion.risk_score = decision.risk_score
+    conversion.evaluated_at = now
+    conversion.attributed_by = attribution.by
+    conversion.lease_until = None
+    conversion.save()
+    if decision.status == ConversionStatus.QUALIFIED:
+        Advocate.objects.filter(pk=advocate.pk).update(
+            qualified_conversions=F("qualified_conversions") + 1
+        )
+    rewards: list[Reward] = []
+    if decision.rewards:
+        status, available = _reward_status(decision.status, conversion, config.rules.hold_days, now)
+        rewards = _create_rewards(
+            conversion,
+            decision.rewards,
+            program=program,
+            advocate=advocate,
+            status=status,
+            available_at=available,
+            now=now,
+        )
+    emit(f"conversion.{decision.status}", functools.partial(conversion_payload, conversion))
+    _after_rewards_created(rewards)
+    if decision.budget_exhausted:
+        _budget_exhausted(program, config)
+    return str(decision.status)
+
+
+def _budget_exhausted(program: Program, config: ProgramConfig) -> None:
+    """Pause the program (when so configured), tell the merchant by email and webhook."""
+    from programs.services import program_pause
+    from rewards.tasks import budget_exhausted_email_task
+
+    if config.rules.budget_action == "pause_program" and program.status == ProgramStatus.ACTIVE:
+        program_pause(actor=None, program=program)
+        program.status = ProgramStatus.PAUSED
+    else:
+        return  # already told when it paused (or the merchant chose to only stop rewards)
+    emit(
+        "program.budget_exhausted",
+        {
+            "id": program.public_id,
+            "object": "program",
+            "status": program.status,
+            "budget_amount": config.rules.budget_amount,
+        },
+    )
+    enqueue_on_commit(
+        budget_exhausted_email_task, merchant_id=program.merchant_id, program_id=program.pk
+    )
