@@ -6,6 +6,7 @@ from __future__ import annotations
 from contextvars import Token
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,6 +15,7 @@ from rest_framework.views import APIView
 from accounts.services import audit_actor_activate, audit_actor_deactivate
 from referral_saas import tenancy
 from referral_saas.api import idempotency
+from referral_saas.api.errors import ApiError
 from referral_saas.api.permissions import api_key_of
 from referral_saas.api.ratelimit import RateLimit, rate_limit_check
 from referral_saas.api.requests import query_params_check
@@ -22,6 +24,15 @@ if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponseBase
 
     from accounts.models import Merchant
+
+
+def body_too_large(limit: int) -> ApiError:
+    return ApiError(
+        status_code=413,
+        type="invalid_request_error",
+        code="payload_too_large",
+        message=f"The request body is larger than {limit} bytes.",
+    )
 
 
 class MerchantAPIView(APIView):
@@ -38,6 +49,12 @@ class MerchantAPIView(APIView):
     _idempotency_claim: idempotency.Claim | None = None
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # Refused before anything reads the body. DRF parses an unread body straight from the
+        # stream, past Django's DATA_UPLOAD_MAX_MEMORY_SIZE check: only this one applies then.
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if limit is not None and (not length.isdigit() or int(length) > limit):
+            raise body_too_large(limit)
         super().initial(request, *args, **kwargs)  # authentication + permissions + throttles
         if any("\x00" in str(value) for value in kwargs.values()):
             # No id contains NUL, and PostgreSQL would refuse the lookup (a 500): not found.
