@@ -273,5 +273,11 @@ def advocate_set_vanity_code(*, advocate: Advocate, code: Any) -> Advocate:
     own_alias.delete()
     CodeAlias.objects.create(advocate=locked, code=locked.code)
     locked.code = code
-    locked.save(update_fields=["code"])
+    try:
+        with transaction.atomic():
+            locked.save(update_fields=["code"])
+    except IntegrityError:
+        # Another merchant took it between the check and this write: the database's
+        # cross-merchant unique code decides (tracking migration 0008).
+        raise SpecError({"code": "This code is already taken."}) from None
     return locked

@@ -2,6 +2,9 @@
 
 1. Invalid Unicode (a lone UTF-16 surrogate, NUL) in any text field of any API operation or
    public form: a 400 naming the field, never a 500 with a traceback, and nothing written.
+2. Vanity codes are unique across merchants in the database: two merchants claiming one code at
+   once, exactly one gets it; the other is told "This code is already taken."
+4. A body over the upload limit on any API route is a 413 in the error envelope, not a 500.
 """
 
 from __future__ import annotations
@@ -281,3 +284,207 @@ def test_every_public_form_answers_hostile_text_without_a_server_error(
                 texts = list(Advocate.objects.values_list("email", "name"))
                 texts += list(Referral.objects.values_list("email", "name"))
             assert not any("\x00" in text for row in texts for text in row), (path, field)
+
+
+# --- 2. Codes unique across merchants ----------------------------------------------------------
+
+
+def _one_advocate_each(world: World) -> tuple[Advocate, Advocate]:
+    ours = make_program(world.acme, type="one_sided", slug="one")
+    theirs = make_program(world.globex, type="one_sided", slug="one")
+    with tenancy.merchant_context(world.acme):
+        a = services.advocate_enroll(program=ours, email="maria@example.com").advocate
+    with tenancy.merchant_context(world.globex):
+        b = services.advocate_enroll(program=theirs, email="luca@example.com").advocate
+    return a, b
+
+
+def test_a_code_taken_after_the_check_is_refused_by_the_database(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hosted import services as hosted_services
+    from hosted.models import CodeAlias
+    from programs.specs import SpecError
+
+    ours, theirs = _one_advocate_each(world)
+    before = theirs.code
+    with tenancy.merchant_context(world.acme):
+        hosted_services.advocate_set_vanity_code(advocate=ours, code="SPRING")
+    # The check before the write lost the race: it saw the code free.
+    monkeypatch.setattr(hosted_services, "code_in_use", lambda code: False)
+
+    with tenancy.merchant_context(world.globex), pytest.raises(SpecError) as error:
+        hosted_services.advocate_set_vanity_code(advocate=theirs, code="spring")
+
+    assert error.value.errors == {"code": "This code is already taken."}
+    with tenancy.merchant_context(world.globex):
+        theirs.refresh_from_db()
+        assert CodeAlias.objects.count() == 0  # the whole change was undone
+    assert theirs.code == before
+
+
+def test_the_dashboard_form_says_the_code_is_taken(
+    world: World, alice_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hosted import services as hosted_services
+
+    ours, theirs = _one_advocate_each(world)
+    with tenancy.merchant_context(world.globex):
+        hosted_services.advocate_set_vanity_code(advocate=theirs, code="SPRING")
+    monkeypatch.setattr(hosted_services, "code_in_use", lambda code: False)
+
+    response = alice_client.post(
+        f"/m/acme/programs/{ours.program.public_id}/hosted/",
+        {"action": "vanity", "current_code": ours.code, "new_code": "spring"},
+    )
+
+    assert response.status_code == 400
+    assert "This code is already taken." in response.content.decode()
+    with tenancy.merchant_context(world.acme):
+        assert Advocate.objects.get(pk=ours.pk).code == ours.code
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_merchants_claiming_one_code_at_once_exactly_one_gets_it(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from hosted import services as hosted_services
+    from programs.specs import SpecError
+    from tests.conftest import on_sqlite
+
+    if on_sqlite():
+        pytest.skip("SQLite serialises writers; the race needs concurrent transactions")
+    ours, theirs = _one_advocate_each(world)
+    checked = threading.Barrier(2, timeout=10)
+    original = hosted_services.code_in_use
+
+    def check_then_wait(code: str) -> bool:
+        in_use = original(code)
+        checked.wait()  # both have seen the code free before either writes
+        return in_use
+
+    monkeypatch.setattr(hosted_services, "code_in_use", check_then_wait)
+
+    def claim(advocate: Advocate) -> str:
+        try:
+            with tenancy.merchant_context(advocate.merchant):
+                hosted_services.advocate_set_vanity_code(advocate=advocate, code="SPRING")
+            return "ok"
+        except SpecError as error:
+            return str(error.errors["code"])
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = sorted(pool.map(claim, [ours, theirs]))
+
+    assert results == ["This code is already taken.", "ok"]
+    holders = list(Advocate.unscoped_all_merchants.filter(code="SPRING"))
+    assert len(holders) == 1
+
+
+def test_the_migration_gives_every_holder_of_a_shared_code_a_fresh_one(world: World) -> None:
+    import importlib
+    import types
+
+    from django.db import connection
+
+    from tests.conftest import on_sqlite
+
+    if on_sqlite():
+        pytest.skip("dropping the constraint inside the test's transaction needs PostgreSQL")
+    migration = importlib.import_module(
+        "tracking.migrations.0008_advocate_code_unique_across_merchants"
+    )
+    ours, theirs = _one_advocate_each(world)
+    with tenancy.merchant_context(world.acme):
+        alone = services.advocate_enroll(program=ours.program, email="solo@example.com").advocate
+    with connection.cursor() as cursor:  # undone with the test's transaction
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the inserts' deferred checks
+        cursor.execute("ALTER TABLE tracking_advocate DROP CONSTRAINT advocate_code_unique")
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")  # as in a migration's transaction
+    Advocate.unscoped_all_merchants.filter(pk=theirs.pk).update(code="MARIA-AAAAAA")
+    Advocate.unscoped_all_merchants.filter(pk=ours.pk).update(code="MARIA-AAAAAA")
+    historical = types.SimpleNamespace(objects=Advocate.unscoped_all_merchants)
+    apps = types.SimpleNamespace(get_model=lambda app, name: historical)
+
+    migration.resolve_shared_codes(apps, types.SimpleNamespace(connection=connection))
+
+    codes = {
+        advocate.pk: advocate.code
+        for advocate in Advocate.unscoped_all_merchants.filter(
+            pk__in=[ours.pk, theirs.pk, alone.pk]
+        )
+    }
+    assert codes[alone.pk] == alone.code  # not shared: untouched
+    assert codes[ours.pk] == migration._fresh_code("MARIA-AAAAAA", ours.public_id, 0)
+    assert codes[theirs.pk] == migration._fresh_code("MARIA-AAAAAA", theirs.public_id, 0)
+    assert len(set(codes.values())) == 3
+    assert all(
+        codes[pk].startswith("MARIA-") and len(codes[pk]) == 12 for pk in (ours.pk, theirs.pk)
+    )
+    with connection.cursor() as cursor:  # the migration's next step now succeeds
+        cursor.execute(
+            "ALTER TABLE tracking_advocate ADD CONSTRAINT advocate_code_unique UNIQUE (code)"
+        )
+
+
+# --- 4. Bodies over the upload limit -----------------------------------------------------------
+
+
+def api_routes() -> list[str]:
+    """Every `/api/v1/` operation path from the URLconf, parameters filled with a dummy id."""
+    import re
+
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    def walk(patterns: list[Any], prefix: str = "") -> list[str]:
+        found: list[str] = []
+        for entry in patterns:
+            route = prefix + str(entry.pattern)
+            if isinstance(entry, URLResolver):
+                found += walk(entry.url_patterns, route)
+            elif isinstance(entry, URLPattern):
+                found.append(route)
+        return found
+
+    routes = [
+        "/" + re.sub(r"<[^>]+>", "x_1", route)
+        for route in walk(get_resolver().url_patterns)
+        if route.startswith("api/v1/") and route not in {"api/v1/schema/", "api/v1/docs/"}
+    ]
+    assert len(routes) > 20, routes
+    return routes
+
+
+def test_a_body_over_the_upload_limit_is_413_on_every_api_route(
+    client: Client, world: World, acme_secret: IssuedKey, settings: Any
+) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100_000
+    body = json.dumps({"name": "x" * 100_001})
+    before = counts(world)
+    for path in api_routes():
+        for method in ("POST", "PATCH"):
+            response = call(client, method, path, acme_secret.plaintext, body)
+            assert response.status_code == 413, (method, path, response.content[:200])
+            assert response.json()["error"]["code"] == "payload_too_large"
+    assert counts(world) == before
+
+
+def test_a_program_body_over_the_default_limit_is_413(
+    client: Client, world: World, objects: dict[str, str], acme_secret: IssuedKey
+) -> None:
+    # The attacker's case: 2.5 MB (Django's default) on POST|PATCH /api/v1/programs.
+    body = json.dumps({"name": "Big", "type": "one_sided", "description": "x" * 2_700_000})
+    for method, path in (
+        ("POST", "/api/v1/programs"),
+        ("PATCH", f"/api/v1/programs/{objects['program']}"),
+    ):
+        response = call(client, method, path, acme_secret.plaintext, body)
+        assert response.status_code == 413, (method, response.content[:200])
+        assert response.json()["error"]["type"] == "invalid_request_error"

@@ -40,12 +40,13 @@ class Advocate(TenantModel):
 
     class Meta:
         indexes = [
-            # `/r/<code>` names no merchant: the (merchant, code) unique index cannot serve it.
-            models.Index(fields=["code"], name="advocate_code_lookup"),
             models.Index(fields=["merchant", "-created_at"], name="advocate_merchant_time"),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["merchant", "code"], name="advocate_unique_code"),
+            # `/r/<code>` names no merchant, so a code is unique across all merchants, enforced
+            # here (a check before the write let two merchants take one code at once). Its
+            # index also serves that lookup and every per-merchant one (migration 0008).
+            models.UniqueConstraint(fields=["code"], name="advocate_code_unique"),
             models.UniqueConstraint(
                 "merchant", "program", Lower("email"), name="advocate_unique_email_per_program"
             ),

@@ -289,7 +289,8 @@ def _scrub(value: Any, email: str) -> Any:
 def _erased_code() -> str:
     while True:
         code = ERASED_CODE_PREFIX + "".join(secrets.choice(CODE_ALPHABET) for _ in range(12))
-        if not Advocate.objects.filter(code=code).exists():
+        # Codes are unique across merchants (`/r/<code>` names none).
+        if not Advocate.unscoped_all_merchants.filter(code=code).exists():
             return code
 
 

@@ -5,10 +5,9 @@ and merchant, one INSERT of the click (keyed IP hash and /24 prefix, never the I
 referer; the visitor id only with consent), then a redirect — or, for programs that give the
 friend something, the friend page, which reads the offer (two more small SELECTs).
 
-`/r/<code>` names no merchant and codes are unique per merchant, so two merchants could hold
-the same generated code (a ~1e-9 chance; vanity codes are kept unique platform-wide). Then
-`?m=<merchant slug>` picks one, and without it the visitor gets a page asking for the shop's
-own link rather than someone else's shop.
+`/r/<code>` names no merchant: codes are unique across merchants in the database (tracking
+migration 0008), so a code names one advocate; a retired code (`CodeAlias`) still leads to the
+advocate who used it.
 """
 
 from __future__ import annotations
