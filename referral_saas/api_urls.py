@@ -13,18 +13,12 @@ from programs.api.views import (
     ProgramListApi,
     ProgramPauseApi,
 )
-from rewards.api.deliveries import WebhookDeliveryListApi
 from rewards.api.rewards import (
     RewardApproveApi,
     RewardDetailApi,
     RewardFulfilApi,
     RewardListApi,
     RewardRejectApi,
-)
-from rewards.api.views import (
-    WebhookEndpointDetailApi,
-    WebhookEndpointListApi,
-    WebhookEndpointRotateSecretApi,
 )
 from tracking.api.privacy import PrivacyEraseApi, PrivacyExportApi
 from tracking.api.views import (
@@ -35,6 +29,12 @@ from tracking.api.views import (
     ConversionListApi,
     ReferralApi,
     RefundApi,
+)
+from webhooks.api.deliveries import WebhookDeliveryListApi
+from webhooks.api.views import (
+    WebhookEndpointDetailApi,
+    WebhookEndpointListApi,
+    WebhookEndpointRotateSecretApi,
 )
 
 # Swagger UI injects <style> elements; allow inline styles on the docs page only.

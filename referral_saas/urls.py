@@ -18,7 +18,7 @@ urlpatterns = [
     path("", include("billing.urls")),
     path("", include("programs.urls")),
     path("", include("programs.pool_urls")),
-    path("", include("rewards.urls")),
+    path("", include("webhooks.urls")),
     path("", include("rewards.ops_urls")),
     path("", include("tracking.urls")),
     path("", include("analytics.urls")),

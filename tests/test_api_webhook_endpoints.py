@@ -17,9 +17,9 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent, Merchant
 from referral_saas import tenancy
-from rewards import webhooks
-from rewards.models import WEBHOOK_EVENTS, WebhookEndpoint
 from tests.conftest import World, make_key
+from webhooks import services as webhooks
+from webhooks.models import WEBHOOK_EVENTS, WebhookEndpoint
 
 PATH = "/api/v1/webhook-endpoints"
 SECRET = re.compile(r"^whsec_[A-Za-z0-9+/]{43}=$")

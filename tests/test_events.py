@@ -13,8 +13,8 @@ from django.db import transaction
 import events
 from events import registry
 from referral_saas import tenancy
-from rewards.models import WebhookEndpoint, WebhookMessage
 from tests.conftest import World
+from webhooks.models import WebhookEndpoint, WebhookMessage
 
 ROOT = Path(__file__).resolve().parent.parent
 # The code that emits: every first-party package (tests emit made-up types on purpose).

@@ -86,12 +86,12 @@ def victim(world: World) -> Victim:
         conversion = conversion_record(
             order_id="ORD-1", amount=5000, currency="EUR", customer={"email": "finn@example.com"}
         ).conversion
-    from rewards.webhooks import endpoint_create
+    from webhooks.services import endpoint_create
 
     with tenancy.merchant_context(world.acme):
         endpoint = endpoint_create(url="https://hooks.acme.example/referrals")
-        from rewards.delivery import emit
-        from rewards.models import WebhookDelivery
+        from webhooks.delivery import outbox_record as emit
+        from webhooks.models import WebhookDelivery
 
         # Never sent: this test's transaction does not commit, so the task is not enqueued.
         delivery = WebhookDelivery.objects.get(message=emit("advocate.created", {}))

@@ -34,13 +34,13 @@ from programs.services import (
     program_update,
 )
 from referral_saas import tenancy
-from rewards.models import WebhookEndpoint
-from rewards.webhooks import endpoint_create, endpoint_disable, endpoint_enable
 from tests.conftest import World, login, make_key
 from tests.factories import make_program
 from tests.test_billing_support import billing_configured  # noqa: F401  (fixture)
 from tracking.models import Conversion
 from tracking.services import conversion_record
+from webhooks.models import WebhookEndpoint
+from webhooks.services import endpoint_create, endpoint_disable, endpoint_enable
 
 HOOK_URL = "http://127.0.0.1:9/hooks"  # private targets are allowed in the test settings
 

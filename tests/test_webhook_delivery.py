@@ -20,29 +20,29 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent, Role
 from referral_saas import tenancy
-from rewards import delivery as delivery_services
-from rewards import webhook_sender
-from rewards.delivery import (
+from tests.conftest import World
+from tests.factories import UserFactory, add_member
+from tests.webhook_receiver import Receiver, expected_signature, receiver, verifies
+from webhooks import delivery as delivery_services
+from webhooks import sender as webhook_sender
+from webhooks.delivery import (
     ENDPOINT_DISABLE_AFTER,
     RETRY_DELAYS,
     deliveries_sweep,
     delivery_attempt,
     delivery_replay,
-    emit,
     endpoint_recover,
 )
-from rewards.models import (
+from webhooks.delivery import outbox_record as emit
+from webhooks.models import (
     DeliveryStatus,
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
     WebhookMessage,
 )
-from rewards.tasks_webhooks import webhook_deliver_task
-from rewards.webhooks import endpoint_create, endpoint_enable, endpoint_rotate_secret
-from tests.conftest import World
-from tests.factories import UserFactory, add_member
-from tests.webhook_receiver import Receiver, expected_signature, receiver, verifies
+from webhooks.services import endpoint_create, endpoint_enable, endpoint_rotate_secret
+from webhooks.tasks import webhook_deliver_task
 
 __all__ = ["receiver"]  # the fixture, imported for pytest
 

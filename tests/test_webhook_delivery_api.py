@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from accounts.services import IssuedKey
 from referral_saas import tenancy
-from rewards.delivery import emit
-from rewards.models import WebhookDelivery, WebhookEndpoint
 from tests.conftest import World, make_key
+from webhooks.delivery import outbox_record as emit
+from webhooks.models import WebhookDelivery, WebhookEndpoint
 
 FIELDS = {
     "id",

@@ -14,13 +14,14 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from referral_saas import tenancy
-from rewards import delivery as delivery_services
-from rewards.delivery import deliveries_sweep, emit
-from rewards.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from rewards.tasks_webhooks import webhook_deliver_task
-from rewards.webhooks import endpoint_create
 from tests.conftest import World
 from tests.webhook_receiver import Receiver, receiver
+from webhooks import delivery as delivery_services
+from webhooks.delivery import deliveries_sweep
+from webhooks.delivery import outbox_record as emit
+from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from webhooks.services import endpoint_create
+from webhooks.tasks import webhook_deliver_task
 
 __all__ = ["receiver"]
 

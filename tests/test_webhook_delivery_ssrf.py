@@ -15,12 +15,13 @@ import pytest
 from django.test import override_settings
 
 from referral_saas import tenancy
-from rewards import webhook_sender
-from rewards.delivery import delivery_attempt, emit
-from rewards.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from rewards.webhooks import endpoint_create
 from tests.conftest import World
 from tests.webhook_receiver import Receiver, receiver
+from webhooks import sender as webhook_sender
+from webhooks.delivery import delivery_attempt
+from webhooks.delivery import outbox_record as emit
+from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from webhooks.services import endpoint_create
 
 __all__ = ["receiver"]
 

@@ -12,11 +12,11 @@ from django.test.utils import override_settings
 
 from accounts.models import AuditEvent
 from referral_saas import tenancy
-from rewards.delivery import emit
-from rewards.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from rewards.webhooks import endpoint_create
 from tests.conftest import World, login
 from tests.webhook_receiver import Receiver, receiver
+from webhooks.delivery import outbox_record as emit
+from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from webhooks.services import endpoint_create
 
 __all__ = ["receiver"]
 

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "hosted",
     "billing",
     "analytics",
+    "webhooks.apps.WebhooksConfig",
 ]
 
 MIDDLEWARE = [
@@ -175,8 +176,6 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 30.0,
     },
 }
-# Task modules not named tasks.py (autodiscovery finds only those).
-CELERY_IMPORTS = ["rewards.tasks_webhooks"]
 CELERY_BEAT_SCHEDULE.update(
     {
         # The outbox reader: received conversions → evaluation tasks.

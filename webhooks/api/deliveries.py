@@ -22,10 +22,10 @@ from programs.api.serializers import NamedEnumField
 from referral_saas.api.errors import ApiError
 from referral_saas.api.pagination import list_schema, paginate
 from referral_saas.api.schema import error_responses
-from rewards.api.serializers import WebhookEventField
-from rewards.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from tracking.api import examples as ex
 from tracking.api.views import TrackingApiView
+from webhooks.api.serializers import WebhookEventField
+from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 
 class WebhookDeliveryObjectField(NamedEnumField):

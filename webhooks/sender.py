@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from rewards.webhooks import (
+from webhooks.services import (
     SECRET_PREFIX,
     IPAddress,
     UnsafeTarget,

@@ -3,7 +3,7 @@ merchant_slug, endpoint_id (WebhookEndpoint.public_id), delivery_id (WebhookDeli
 
 from django.urls import path
 
-from rewards import dashboard_webhooks as views
+from webhooks import views
 
 urlpatterns = [
     path("m/<slug:merchant_slug>/webhooks/", views.webhooks_list, name="webhooks"),

@@ -2,8 +2,8 @@
 
 Writes are services (`endpoint_create`, `endpoint_delete`, `endpoint_rotate_secret`,
 `endpoint_update`, `endpoint_disable`, `endpoint_enable`), each audited in the current
-merchant's log. Sending lives in `rewards.delivery` (and the HTTP itself in
-`rewards.webhook_sender`). Invalid input raises `SpecError` naming the field.
+merchant's log. Sending lives in `webhooks.delivery` (and the HTTP itself in
+`webhooks.sender`). Invalid input raises `SpecError` naming the field.
 
 The SSRF guard has two layers so the delivery worker can reuse the second one:
 
@@ -36,7 +36,7 @@ from billing.limits import require_feature
 from billing.plans import Feature
 from programs.specs import SpecError
 from referral_saas import tenancy
-from rewards.models import WEBHOOK_EVENTS, DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from webhooks.models import WEBHOOK_EVENTS, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks prefix, not a secret
 SECRET_BYTES = 32
@@ -308,7 +308,7 @@ def endpoint_disable(
     request: HttpRequest | None = None,
 ) -> WebhookEndpoint:
     """Stop sending to the endpoint (the merchant's choice; automatic disabling after days of
-    failures lives in `rewards.delivery`). Deliveries still waiting fail with it and can be
+    failures lives in `webhooks.delivery`). Deliveries still waiting fail with it and can be
     replayed once it is enabled again. A repeat changes nothing. Audited
     `webhook_endpoint.disabled`."""
     locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)

@@ -2,7 +2,7 @@
 outbound webhook endpoints. Secret keys only.
 
 Each handler checks the body's shape (known fields only, at most 64 KB, as the tracking API),
-calls one `rewards.webhooks` service and serialises. The signing secret appears whole only in
+calls one `webhooks.services` service and serialises. The signing secret appears whole only in
 the create and rotate responses; lists show `secret_prefix`.
 """
 
@@ -19,16 +19,16 @@ from rest_framework.response import Response
 
 from referral_saas.api.pagination import list_schema, paginate
 from referral_saas.api.schema import IDEMPOTENCY_KEY, error_responses
-from rewards import webhooks
-from rewards.api.serializers import (
+from tracking.api import examples as ex
+from tracking.api.views import BODY_NOTE, TrackingApiView
+from webhooks import services
+from webhooks.api.serializers import (
     RotateSecretInputSerializer,
     WebhookEndpointInputSerializer,
     WebhookEndpointOutputSerializer,
     WebhookEndpointWithSecretSerializer,
 )
-from rewards.models import WebhookEndpoint
-from tracking.api import examples as ex
-from tracking.api.views import BODY_NOTE, TrackingApiView
+from webhooks.models import WebhookEndpoint
 
 ENDPOINT_LIST = list_schema(WebhookEndpointOutputSerializer, "WebhookEndpointList")
 ENDPOINT: dict[str, Any] = {
@@ -118,7 +118,7 @@ class WebhookEndpointListApi(TrackingApiView):
     )
     def post(self, request: Request) -> Response:
         data = self.body(request, {"url", "events", "description"})
-        endpoint = webhooks.endpoint_create(
+        endpoint = services.endpoint_create(
             url=data.get("url"),
             events=data.get("events"),
             description=data.get("description"),
@@ -136,7 +136,7 @@ class WebhookEndpointDetailApi(TrackingApiView):
         examples=[ex.not_found("webhook endpoint")],
     )
     def delete(self, request: Request, endpoint_id: str) -> Response:
-        webhooks.endpoint_delete(endpoint=_get_endpoint(endpoint_id), request=request._request)
+        services.endpoint_delete(endpoint=_get_endpoint(endpoint_id), request=request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -177,7 +177,7 @@ class WebhookEndpointRotateSecretApi(TrackingApiView):
     def post(self, request: Request, endpoint_id: str) -> Response:
         endpoint = _get_endpoint(endpoint_id)  # before the body: "not yours" answers as absent
         data = self.body(request, {"grace_hours"})
-        rotated = webhooks.endpoint_rotate_secret(
+        rotated = services.endpoint_rotate_secret(
             endpoint=endpoint, grace_hours=data.get("grace_hours"), request=request._request
         )
         return _with_secret(rotated, status.HTTP_200_OK)

@@ -1,4 +1,4 @@
-"""Serializers of the webhook-endpoint API. Input is validated by `rewards.webhooks` (naming the
+"""Serializers of the webhook-endpoint API. Input is validated by `webhooks.services` (naming the
 field at fault), so the input serializers only document request bodies for OpenAPI."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from programs.api.serializers import NamedEnumField
-from rewards.models import WEBHOOK_EVENTS, WebhookEndpoint
-from rewards.webhooks import MAX_GRACE_HOURS
+from webhooks.models import WEBHOOK_EVENTS, WebhookEndpoint
+from webhooks.services import MAX_GRACE_HOURS
 
 
 class WebhookEndpointObjectField(NamedEnumField):

@@ -1,7 +1,7 @@
 """Dashboard pages for outbound webhooks: endpoints, secrets, event selection, delivery log, replay.
 
 Viewers read everything except secrets; admins and owners configure. Each view parses, calls
-one service (`rewards.webhooks`, `rewards.delivery`) and renders. Objects are fetched through
+one service (`webhooks.services`, `webhooks.delivery`) and renders. Objects are fetched through
 the scoped managers under `merchant_view`, so another merchant's id is a plain 404.
 """
 
@@ -22,9 +22,9 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.decorators import merchant_view
 from accounts.models import Merchant, Role, User
 from programs.specs import SpecError
-from rewards import delivery as delivery_services
-from rewards import webhooks
-from rewards.models import (
+from webhooks import delivery as delivery_services
+from webhooks import services
+from webhooks.models import (
     WEBHOOK_EVENTS,
     DeliveryStatus,
     WebhookAttempt,
@@ -46,12 +46,12 @@ GRACE_CHOICES = [
 class EndpointForm(forms.Form):
     url = forms.CharField(
         label="Endpoint URL",
-        max_length=webhooks.MAX_URL_LENGTH,
+        max_length=services.MAX_URL_LENGTH,
         widget=forms.URLInput(attrs={"placeholder": "https://shop.example.com/hooks/referrals"}),
         help_text="https only; it must resolve to a public address.",
     )
     description = forms.CharField(
-        label="Description", max_length=webhooks.MAX_DESCRIPTION_LENGTH, required=False
+        label="Description", max_length=services.MAX_DESCRIPTION_LENGTH, required=False
     )
     events = forms.MultipleChoiceField(
         label="Events",
@@ -64,7 +64,7 @@ class EndpointForm(forms.Form):
 
 class EndpointEventsForm(forms.Form):
     description = forms.CharField(
-        label="Description", max_length=webhooks.MAX_DESCRIPTION_LENGTH, required=False
+        label="Description", max_length=services.MAX_DESCRIPTION_LENGTH, required=False
     )
     events = forms.MultipleChoiceField(
         label="Events",
@@ -154,7 +154,7 @@ def webhook_endpoint_create(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _render_list(request, form=form, status=400)
     try:
-        endpoint = webhooks.endpoint_create(
+        endpoint = services.endpoint_create(
             url=form.cleaned_data["url"],
             events=form.cleaned_data["events"],
             description=form.cleaned_data["description"],
@@ -199,7 +199,7 @@ def _render_endpoint(
             initial={"events": endpoint.events, "description": endpoint.description}
         ),
         "rotate_form": RotateForm(),
-        "signing_secrets": len(webhooks.endpoint_signing_secrets(endpoint, timezone.now())),
+        "signing_secrets": len(services.endpoint_signing_secrets(endpoint, timezone.now())),
     }
     response = render(request, "rewards/webhooks/endpoint.html", context, status=status)
     return _no_store(response) if new_secret else response
@@ -218,7 +218,7 @@ def webhook_endpoint_update(request: HttpRequest, endpoint_id: str) -> HttpRespo
     form = EndpointEventsForm(request.POST)
     if form.is_valid():
         try:
-            webhooks.endpoint_update(
+            services.endpoint_update(
                 endpoint=endpoint,
                 events=form.cleaned_data["events"],
                 description=form.cleaned_data["description"],
@@ -241,7 +241,7 @@ def webhook_endpoint_rotate(request: HttpRequest, endpoint_id: str) -> HttpRespo
     if not form.is_valid():
         messages.error(request, "Choose when the old secret stops signing.")
         return _to_endpoint(request, endpoint)
-    rotated = webhooks.endpoint_rotate_secret(
+    rotated = services.endpoint_rotate_secret(
         endpoint=endpoint,
         grace_hours=form.cleaned_data["grace_hours"],
         actor=_user(request),
@@ -255,7 +255,7 @@ def webhook_endpoint_rotate(request: HttpRequest, endpoint_id: str) -> HttpRespo
 @merchant_view(least_role=Role.ADMIN)
 def webhook_endpoint_delete(request: HttpRequest, endpoint_id: str) -> HttpResponse:
     endpoint = _endpoint(endpoint_id)
-    webhooks.endpoint_delete(endpoint=endpoint, actor=_user(request), request=request)
+    services.endpoint_delete(endpoint=endpoint, actor=_user(request), request=request)
     messages.success(request, f"Endpoint {endpoint.url} deleted. Nothing more is sent to it.")
     return redirect("webhooks", merchant_slug=_merchant(request).slug)
 
@@ -263,7 +263,7 @@ def webhook_endpoint_delete(request: HttpRequest, endpoint_id: str) -> HttpRespo
 @require_POST
 @merchant_view(least_role=Role.ADMIN)
 def webhook_endpoint_disable(request: HttpRequest, endpoint_id: str) -> HttpResponse:
-    endpoint = webhooks.endpoint_disable(
+    endpoint = services.endpoint_disable(
         endpoint=_endpoint(endpoint_id), actor=_user(request), request=request
     )
     messages.success(request, "Endpoint disabled. Events are no longer sent to it.")
@@ -273,7 +273,7 @@ def webhook_endpoint_disable(request: HttpRequest, endpoint_id: str) -> HttpResp
 @require_POST
 @merchant_view(least_role=Role.ADMIN)
 def webhook_endpoint_enable(request: HttpRequest, endpoint_id: str) -> HttpResponse:
-    endpoint = webhooks.endpoint_enable(
+    endpoint = services.endpoint_enable(
         endpoint=_endpoint(endpoint_id), actor=_user(request), request=request
     )
     messages.success(
