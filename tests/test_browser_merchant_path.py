@@ -17,6 +17,7 @@ import io
 import json
 import re
 import urllib.request
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -230,7 +231,9 @@ def test_merchant_path_from_sign_up_to_rewards_csv(browser: Any, live_server: An
     text = Path(download.path()).read_text(encoding="utf-8-sig")
     table = list(csv.DictReader(io.StringIO(text)))
     assert {
-        row["reward_id"]: (row["recipient"], int(row["amount"]), row["status"]) for row in table
+        # CSV amounts are in major units beside their currency (EUR: two decimals)
+        row["reward_id"]: (row["recipient"], int(Decimal(row["amount"]) * 100), row["status"])
+        for row in table
     } == rewards
     assert {row["order_id"] for row in table} == {"ORD-1001", "ORD-1002"}
     assert {row["advocate_email"] for row in table} == {"maria@example.com"}

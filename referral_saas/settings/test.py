@@ -6,11 +6,17 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/referr
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 # Under pytest-xdist each worker (gw0, gw1, …) gets its own Redis database (15, 14, …): tests
 # clear the cache, and Celery workers started by a test must not take another worker's tasks.
+# Done once per worker: processes a test starts (a Celery worker) inherit the rewritten URL.
 _xdist_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-if _xdist_worker.startswith("gw") and os.environ["REDIS_URL"]:
+if (
+    _xdist_worker.startswith("gw")
+    and os.environ["REDIS_URL"]
+    and os.environ.get("TEST_REDIS_URL_PER_WORKER") != _xdist_worker
+):
     _base, _, _db = os.environ["REDIS_URL"].rpartition("/")
     if _db.isdigit():
         os.environ["REDIS_URL"] = f"{_base}/{int(_db) - int(_xdist_worker[2:])}"
+    os.environ["TEST_REDIS_URL_PER_WORKER"] = _xdist_worker
 os.environ.setdefault("LOG_FORMAT", "text")
 os.environ.setdefault("WHITENOISE_USE_FINDERS", "true")
 # Suites post quickly on one key (fuzz tests); rate-limit tests set their own limits.
