@@ -8,7 +8,8 @@ Exactly once, even when a worker dies mid-way:
 2. the method's side effect is idempotent on the reward: generated codes are derived from the
    reward's id, pool codes are claimed per reward, and every Stripe call carries an idempotency
    key made from the reward's id — a repeated attempt gets the first answer back;
-3. `approved → issued` is one more conditional UPDATE.
+3. `approved → issued` is one more conditional UPDATE (the `issue` transition of
+   `rewards.transitions`, like every status change here).
 
 A worker killed between 2 and 3 leaves the reward approved with its lease running; when the
 lease ends the sweeper enqueues it again and step 2 returns what was already issued.
@@ -38,6 +39,7 @@ from programs.models import CodePool
 from programs.pools import code_pool_claim
 from referral_saas import stripe_gateway
 from referral_saas.workers import enqueue_on_commit
+from rewards import transitions
 from rewards.models import Reward, RewardRecipient, RewardStatus
 
 logger = logging.getLogger(__name__)
@@ -288,8 +290,6 @@ def _backoff(attempts: int) -> timedelta:
 
 def reward_fulfil_attempt(*, reward_id: int, now: datetime | None = None) -> str:
     """One attempt to issue an approved reward. Returns issued / retry / failed / skipped."""
-    from rewards.pipeline import emit, reward_payload
-
     now = now or timezone.now()
     claimed = Reward.objects.filter(
         pk=reward_id,
@@ -305,33 +305,38 @@ def reward_fulfil_attempt(*, reward_id: int, now: datetime | None = None) -> str
         issued = _call(method.issue, reward)
     except FulfilmentError as error:
         give_up = not error.retriable or reward.attempts >= max_attempts()
-        fields = {"last_error": error.message[:500], "updated_at": now}
         if give_up:
-            Reward.objects.filter(pk=reward.pk, status=RewardStatus.APPROVED).update(
-                status=RewardStatus.FAILED,
+            transitions.reward_transition(
+                reward,
+                "fail",
+                reason=_reason("failed", error.message),
+                now=now,
+                refresh=False,
                 next_attempt_at=None,
-                reasons=[*reward.reasons, _reason("failed", error.message)],
-                **fields,
+                last_error=error.message[:500],
             )
             logger.warning("reward %s failed: %s", reward.public_id, error.message)
             return "failed"
         Reward.objects.filter(pk=reward.pk, status=RewardStatus.APPROVED).update(
-            next_attempt_at=now + _backoff(reward.attempts), **fields
+            next_attempt_at=now + _backoff(reward.attempts),
+            last_error=error.message[:500],
+            updated_at=now,
         )
         return "retry"
     with transaction.atomic():
-        changed = Reward.objects.filter(pk=reward.pk, status=RewardStatus.APPROVED).update(
-            status=RewardStatus.ISSUED,
+        changed = transitions.reward_transition(
+            reward,
+            "issue",
+            reason=_reason("issued", f"Issued by {method.name}."),
+            now=now,
             fulfilment_code=issued.code,
             fulfilment_external_id=issued.external_id,
             issued_at=now,
             next_attempt_at=None,
             last_error="",
-            updated_at=now,
-            reasons=[*reward.reasons, _reason("issued", f"Issued by {method.name}.")],
         )
-        reward.refresh_from_db()
         if not changed:
+            reward.refresh_from_db()
             # Voided by a refund while we were issuing: take back what was just issued.
             if reward.status == RewardStatus.VOIDED:
                 reward.fulfilment_code = issued.code
@@ -341,7 +346,6 @@ def reward_fulfil_attempt(*, reward_id: int, now: datetime | None = None) -> str
                 )
                 _enqueue_reverse(reward)
             return "skipped"
-        emit("reward.issued", reward_payload(reward))
         from hosted.tasks import email_reward_earned_task
 
         enqueue_on_commit(
@@ -350,24 +354,28 @@ def reward_fulfil_attempt(*, reward_id: int, now: datetime | None = None) -> str
     return "issued"
 
 
-def reward_retry(*, reward: Reward, now: datetime | None = None) -> Reward:
-    """failed → approved, due now (the merchant's retry button). Attempts start again."""
+def reward_retry(
+    *, reward: Reward, now: datetime | None = None, audit: transitions.Audit | None = None
+) -> Reward:
+    """failed → approved, due now (the merchant's retry button). Attempts start again.
+    Audited as `reward.retried` when `audit` says who asked."""
     from programs.specs import SpecError
 
     now = now or timezone.now()
-    changed = Reward.objects.filter(pk=reward.pk, status=RewardStatus.FAILED).update(
-        status=RewardStatus.APPROVED,
+    changed = transitions.reward_transition(
+        reward,
+        "retry",
+        reason=_reason("retry", "Retried by the merchant."),
+        now=now,
+        audit=audit,
         attempts=0,
         next_attempt_at=now,
-        updated_at=now,
-        reasons=[*reward.reasons, _reason("retry", "Retried by the merchant.")],
     )
     if not changed:
         raise SpecError({"status": "Only failed rewards can be retried."})
     from rewards.tasks import reward_fulfil_task
 
     enqueue_on_commit(reward_fulfil_task, merchant_id=reward.merchant_id, reward_id=reward.pk)
-    reward.refresh_from_db()
     return reward
 
 
@@ -380,17 +388,14 @@ def _enqueue_reverse(reward: Reward) -> None:
 def reward_claw_back(*, reward: Reward, why: str, now: datetime) -> None:
     """issued → clawed_back (the caller holds the reward's row lock); the reversal itself runs
     after commit, in `reward_reverse`, because it may call Stripe."""
-    from rewards.pipeline import emit, reward_payload
-
-    Reward.objects.filter(pk=reward.pk, status=RewardStatus.ISSUED).update(
-        status=RewardStatus.CLAWED_BACK,
+    if transitions.reward_transition(
+        reward,
+        "claw_back",
+        reason={"rule": "refund", "outcome": "clawed_back", "detail": why},
+        now=now,
         clawed_back_at=now,
-        updated_at=now,
-        reasons=[*reward.reasons, {"rule": "refund", "outcome": "clawed_back", "detail": why}],
-    )
-    reward.refresh_from_db()
-    emit("reward.clawed_back", reward_payload(reward))
-    _enqueue_reverse(reward)
+    ):
+        _enqueue_reverse(reward)
 
 
 def reward_reverse(*, reward_id: int) -> str:

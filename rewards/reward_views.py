@@ -32,6 +32,7 @@ from programs.specs import SpecError
 from rewards import fulfilment, services
 from rewards.models import Reward, RewardStatus
 from rewards.review_evidence import mask_email, rule_hits
+from rewards.transitions import Audit
 from tracking.exports import CHUNK_SIZE, csv_response, friend_of_conversion, in_major_units
 from tracking.paging import bounded_page, page_number
 
@@ -246,16 +247,10 @@ def reward_fulfil(request: HttpRequest, reward_id: str) -> HttpResponse:
 
 def _retry(request: HttpRequest, reward: Reward) -> Reward:
     with transaction.atomic():
-        previous_error = reward.last_error
-        reward = fulfilment.reward_retry(reward=reward)
-        audit_record(
-            action="reward.retried",
-            actor=cast(User, request.user),
-            target=reward,
-            data={"last_error": previous_error},
-            request=request,
+        who = Audit(
+            request=request, actor=cast(User, request.user), data={"last_error": reward.last_error}
         )
-    return reward
+        return fulfilment.reward_retry(reward=reward, audit=who)
 
 
 @require_POST

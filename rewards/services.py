@@ -1,26 +1,24 @@
 """Manual transitions of rewards, taken by the merchant through the API.
 
-Each transition is one conditional UPDATE (`WHERE status IN (...)`): it acts only if exactly
-that row changed, so two concurrent calls cannot both approve, and a reward in any other state
-is refused with a `SpecError` on `status` and left as it was. Every transition appends a
-`{"rule": "manual", ...}` reason and is audited. The reward pipeline (creation from
-conversions, holds, automatic fulfilment) is not here.
+Each is a named transition of `rewards.transitions` (one conditional UPDATE from its allowed
+states): two concurrent calls cannot both approve, and a reward in any other state is refused
+with a `SpecError` on `status` and left as it was. Every one appends a `{"rule": "manual", ...}`
+reason and is audited. The reward pipeline (creation from conversions, holds, automatic
+fulfilment) is not here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from accounts.services import audit_record
 from programs.specs import SpecError
-from referral_saas.db import JsonArrayAppend
 from referral_saas.workers import enqueue_on_commit
 from rewards.models import Reward, RewardStatus
+from rewards.transitions import Audit, reward_transition
 
 # Methods where the merchant delivers the reward and confirms it through `fulfil`.
 MERCHANT_FULFILLED_METHODS = frozenset({"webhook", "manual"})
@@ -54,45 +52,28 @@ def _refuse(reward: Reward, verb: str) -> SpecError:
 
 
 def _transition(
-    reward: Reward,
-    *,
-    allowed: Iterable[str],
-    reason: dict[str, str],
-    verb: str,
-    extra_filter: dict[str, Any] | None = None,
-    **changes: Any,
+    reward: Reward, name: str, *, reason: dict[str, str], verb: str, audit: Audit, **changes: Any
 ) -> Reward:
-    now = timezone.now()
-    changed = Reward.objects.filter(
-        pk=reward.pk, status__in=list(allowed), **(extra_filter or {})
-    ).update(
-        reasons=JsonArrayAppend("reasons", [reason]),
-        updated_at=now,
-        **changes,
-    )
-    if changed != 1:
+    """The named transition (audited, its event emitted), or a `SpecError` on `status`."""
+    if not reward_transition(reward, name, reason=reason, audit=audit, **changes):
         raise _refuse(reward, verb)
-    reward.refresh_from_db()
     return reward
 
 
 def reward_approve(*, reward: Reward, request: HttpRequest | None = None) -> Reward:
     """pending or held → approved; rewards we fulfil are then issued by a worker."""
     from rewards.fulfilment import AUTOMATIC_METHODS
-    from rewards.pipeline import emit, reward_payload
     from rewards.tasks import reward_fulfil_task
 
     with transaction.atomic():
         reward = _transition(
             reward,
-            allowed=(RewardStatus.PENDING, RewardStatus.HELD),
+            "approve",
             reason={"rule": "manual", "outcome": "approved", "detail": "Approved by the merchant."},
             verb="approved",
-            status=RewardStatus.APPROVED,
+            audit=Audit(request=request),
             next_attempt_at=timezone.now(),
         )
-        audit_record(action="reward.approved", target=reward, request=request)
-        emit("reward.approved", reward_payload(reward))
         if reward.fulfilment_method in AUTOMATIC_METHODS:
             enqueue_on_commit(
                 reward_fulfil_task, merchant_id=reward.merchant_id, reward_id=reward.pk
@@ -105,27 +86,16 @@ def reward_void(
 ) -> Reward:
     """pending, held, approved or failed → voided (not issued, never will be), with the
     merchant's reason. Issued rewards are clawed back by refunds, not voided."""
-    from rewards.pipeline import emit, reward_payload
-
     detail = _text(reason, "reason") or "Voided by the merchant."
     with transaction.atomic():
         reward = _transition(
             reward,
-            allowed=(
-                RewardStatus.PENDING,
-                RewardStatus.HELD,
-                RewardStatus.APPROVED,
-                RewardStatus.FAILED,
-            ),
+            "void",
             reason={"rule": "manual", "outcome": "voided", "detail": detail},
             verb="voided",
-            status=RewardStatus.VOIDED,
+            audit=Audit(request=request, data={"reason": detail}),
             next_attempt_at=None,
         )
-        audit_record(
-            action="reward.voided", target=reward, data={"reason": detail}, request=request
-        )
-        emit("reward.voided", reward_payload(reward))
     return reward
 
 
@@ -137,13 +107,10 @@ def reward_reject(
     with transaction.atomic():
         reward = _transition(
             reward,
-            allowed=(RewardStatus.PENDING, RewardStatus.HELD),
+            "reject",
             reason={"rule": "manual", "outcome": "rejected", "detail": detail},
             verb="rejected",
-            status=RewardStatus.REJECTED,
-        )
-        audit_record(
-            action="reward.rejected", target=reward, data={"reason": detail}, request=request
+            audit=Audit(request=request, data={"reason": detail}),
         )
     return reward
 
@@ -177,14 +144,14 @@ def reward_fulfil(
         try:
             reward = _transition(
                 reward,
-                allowed=(RewardStatus.APPROVED,),
+                "confirm",
                 reason={
                     "rule": "manual",
                     "outcome": "issued",
                     "detail": "Fulfilled by the merchant.",
                 },
                 verb="fulfilled",
-                status=RewardStatus.ISSUED,
+                audit=Audit(request=request, data={"external_id": external} if external else {}),
                 issued_at=timezone.now(),
                 fulfilment_code=code_value,
                 fulfilment_external_id=external,
@@ -199,13 +166,4 @@ def reward_fulfil(
                 ):
                     return reward, False
             raise
-        audit_record(
-            action="reward.issued",
-            target=reward,
-            data={"external_id": external} if external else {},
-            request=request,
-        )
-        from rewards.pipeline import emit, reward_payload
-
-        emit("reward.issued", reward_payload(reward))
     return reward, True

@@ -10,13 +10,10 @@ from django.utils import timezone
 
 from programs.models import Program
 from programs.services import program_config
+from rewards import transitions
 from rewards.attribution import attribute
-from rewards.models import (
-    Reward,
-    RewardStatus,
-)
+from rewards.models import Reward, RewardStatus
 from rewards.pipeline.common import OPEN_STATUSES, _reason
-from rewards.pipeline.payloads import emit, reward_payload
 from tracking.models import Conversion, ConversionStatus
 
 
@@ -47,14 +44,10 @@ def conversion_refund_apply(*, conversion_id: int, now: datetime | None = None) 
         )
         for reward in Reward.objects.select_for_update().filter(conversion=conversion):
             if reward.status in (*OPEN_STATUSES, RewardStatus.FAILED):
-                Reward.objects.filter(pk=reward.pk, status=reward.status).update(
-                    status=RewardStatus.VOIDED,
-                    updated_at=now,
-                    reasons=[*reward.reasons, _reason("refund", "voided", why)],
-                )
-                reward.refresh_from_db()
-                counts["voided"] += 1
-                emit("reward.voided", reward_payload(reward))
+                if transitions.reward_transition(
+                    reward, "refund_void", reason=_reason("refund", "voided", why), now=now
+                ):
+                    counts["voided"] += 1
             elif reward.status == RewardStatus.ISSUED:
                 reward_claw_back(reward=reward, why=why, now=now)
                 counts["clawed_back"] += 1

@@ -14,13 +14,10 @@ from django.utils import timezone
 from accounts.models import Merchant
 from referral_saas import tenancy
 from referral_saas.workers import enqueue_on_commit
-from rewards.models import (
-    Reward,
-    RewardStatus,
-)
-from rewards.pipeline.common import OPEN_STATUSES
+from rewards import transitions
+from rewards.models import Reward, RewardStatus
+from rewards.pipeline.common import OPEN_STATUSES, _reason
 from rewards.pipeline.dispatch import conversions_dispatch
-from rewards.pipeline.payloads import emit, reward_payload
 
 
 def _per_merchant(queryset_rows: Iterable[tuple[int, int]]) -> dict[int, list[int]]:
@@ -32,7 +29,7 @@ def _per_merchant(queryset_rows: Iterable[tuple[int, int]]) -> dict[int, list[in
 
 def rewards_release_due(*, now: datetime | None = None, limit: int = 1000) -> int:
     """Approve pending rewards whose hold ended (all merchants) and enqueue their fulfilment."""
-    from rewards.tasks import reward_fulfil_task
+    from rewards.tasks import reward_fulfil_task  # deferred: rewards.tasks imports the pipeline
 
     now = now or timezone.now()
     released = 0
@@ -45,15 +42,14 @@ def rewards_release_due(*, now: datetime | None = None, limit: int = 1000) -> in
         merchant = Merchant.objects.get(pk=merchant_id)
         with tenancy.merchant_context(merchant), transaction.atomic():
             for reward_id in ids:
-                changed = Reward.objects.filter(pk=reward_id, status=RewardStatus.PENDING).update(
-                    status=RewardStatus.APPROVED,
+                if transitions.reward_transition(
+                    Reward(pk=reward_id, merchant_id=merchant_id),
+                    "release",
+                    reason=_reason("release", "approved", "The hold period ended."),
+                    now=now,
                     next_attempt_at=now,
-                    updated_at=now,
-                )
-                if changed:
+                ):
                     released += 1
-                    reward = Reward.objects.get(pk=reward_id)
-                    emit("reward.approved", reward_payload(reward))
                     enqueue_on_commit(
                         reward_fulfil_task, merchant_id=merchant_id, reward_id=reward_id
                     )

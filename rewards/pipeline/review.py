@@ -16,14 +16,12 @@ from programs.models import Program
 from programs.services import program_config
 from programs.specs import ProgramConfig, SpecError
 from referral_saas.workers import enqueue_on_commit
-from rewards.models import (
-    Reward,
-    RewardStatus,
-)
+from rewards import transitions
+from rewards.models import Reward, RewardStatus
 from rewards.pipeline.common import _reason
 from rewards.pipeline.decide import Decision, _plan_rewards
 from rewards.pipeline.evaluate import _after_rewards_created, _create_rewards, _reward_status
-from rewards.pipeline.payloads import conversion_payload, emit, reward_payload
+from rewards.pipeline.payloads import conversion_payload, emit
 from tracking.models import Advocate, Conversion, ConversionStatus
 
 
@@ -67,19 +65,6 @@ def conversion_review_approve(
             qualified_conversions=F("qualified_conversions") + 1
         )
         status, available = _reward_status(locked.status, locked, config.rules.hold_days, now)
-        released = []
-        for reward in Reward.objects.select_for_update().filter(
-            conversion=locked, status=RewardStatus.HELD
-        ):
-            Reward.objects.filter(pk=reward.pk).update(
-                status=status,
-                available_at=available,
-                next_attempt_at=now if status == RewardStatus.APPROVED else None,
-                updated_at=now,
-                reasons=[*reward.reasons, _reason("review", status, "Released by review.")],
-            )
-            reward.refresh_from_db()
-            released.append(reward)
         # Milestones are counted on qualification: plan the tier rewards this one reached.
         tier_decision = Decision(ConversionStatus.QUALIFIED)
         if config.tiers:
@@ -109,16 +94,38 @@ def conversion_review_approve(
             request=request,
         )
         emit("conversion.qualified", conversion_payload(locked))
-        from rewards.tasks import reward_fulfil_task
-
-        for reward in released:
-            if reward.status == RewardStatus.APPROVED:
-                emit("reward.approved", reward_payload(reward))
-                enqueue_on_commit(
-                    reward_fulfil_task, merchant_id=reward.merchant_id, reward_id=reward.pk
-                )
+        # Its held rewards after the conversion's event (receivers see conversion.qualified
+        # before reward.approved), then the new tier rewards.
+        _release_held(locked, status=status, available_at=available, now=now)
         _after_rewards_created(created)
     return locked
+
+
+def _release_held(
+    conversion: Conversion, *, status: str, available_at: datetime, now: datetime
+) -> None:
+    """The conversion's held rewards start their hold (`pending`) or, when it is already over,
+    are approved and their fulfilment enqueued."""
+    from rewards.tasks import reward_fulfil_task  # deferred: rewards.tasks imports the pipeline
+
+    approved = status == RewardStatus.APPROVED
+    for reward in Reward.objects.select_for_update().filter(
+        conversion=conversion, status=RewardStatus.HELD
+    ):
+        if (
+            transitions.reward_transition(
+                reward,
+                "review_approve" if approved else "review_hold",
+                reason=_reason("review", status, "Released by review."),
+                now=now,
+                available_at=available_at,
+                next_attempt_at=now if approved else None,
+            )
+            and approved
+        ):
+            enqueue_on_commit(
+                reward_fulfil_task, merchant_id=reward.merchant_id, reward_id=reward.pk
+            )
 
 
 def conversion_review_reject(
@@ -148,13 +155,12 @@ def conversion_review_reject(
         for reward in Reward.objects.select_for_update().filter(
             conversion=locked, status=RewardStatus.HELD
         ):
-            Reward.objects.filter(pk=reward.pk).update(
-                status=RewardStatus.REJECTED,
-                updated_at=now,
-                reasons=[
-                    *reward.reasons,
-                    _reason("review", "rejected", note or "Rejected in review."),
-                ],
+            transitions.reward_transition(
+                reward,
+                "review_reject",
+                reason=_reason("review", "rejected", note or "Rejected in review."),
+                now=now,
+                refresh=False,
             )
         audit_record(
             action="conversion.review_rejected",
