@@ -5,6 +5,9 @@
 2. Vanity codes are unique across merchants in the database: two merchants claiming one code at
    once, exactly one gets it; the other is told "This code is already taken."
 4. A body over the upload limit on any API route is a 413 in the error envelope, not a 500.
+5. A publishable key (public by nature) enrolling a known email reads back the code and links
+   only, never that advocate's name, email, customer id or locale; a known friend's referral
+   does not say who referred them.
 """
 
 from __future__ import annotations
@@ -488,3 +491,98 @@ def test_a_program_body_over_the_default_limit_is_413(
         response = call(client, method, path, acme_secret.plaintext, body)
         assert response.status_code == 413, (method, response.content[:200])
         assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+# --- 5. What a publishable key reads -----------------------------------------------------------
+
+PUBLIC_ADVOCATE = {"object", "program", "code", "referral_url", "qr_url", "portal_url"}
+
+
+def test_a_publishable_key_enrolling_a_known_email_reads_only_the_code_and_links(
+    client: Client, world: World
+) -> None:
+    program = make_program(world.acme)
+    with tenancy.merchant_context(world.acme):
+        maria = services.advocate_enroll(
+            program=program,
+            email="maria.rossi@example.com",
+            name="Maria Rossi",
+            customer_id="cus_secret_42",
+            locale="it",
+        ).advocate
+    pk = make_key(world.acme, kind="publishable", origins=[ORIGIN]).plaintext
+    body = {"program": program.public_id, "email": "MARIA.ROSSI@example.com"}
+
+    response = call(client, "POST", "/api/v1/advocates", pk, body, HTTP_ORIGIN=ORIGIN)
+
+    assert response.status_code == 200
+    answer = response.json()
+    assert set(answer) == PUBLIC_ADVOCATE
+    assert answer["code"] == maria.code
+    assert answer["referral_url"].endswith(f"/r/{maria.code}")
+    assert answer["portal_url"] is None
+    text = response.content.decode()
+    for personal in ("Maria Rossi", "maria.rossi", "cus_secret_42", maria.public_id, '"it"'):
+        assert personal not in text
+
+
+def test_a_publishable_key_gets_the_same_shape_for_a_new_advocate_and_a_secret_key_all(
+    client: Client, world: World, acme_secret: IssuedKey
+) -> None:
+    program = make_program(world.acme)
+    pk = make_key(world.acme, kind="publishable", origins=[ORIGIN]).plaintext
+    body = {"program": program.public_id, "email": "new@example.com", "name": "Nora"}
+
+    created = call(client, "POST", "/api/v1/advocates", pk, body, HTTP_ORIGIN=ORIGIN)
+    full = call(client, "POST", "/api/v1/advocates", acme_secret.plaintext, body)
+
+    assert created.status_code == 201
+    assert set(created.json()) == PUBLIC_ADVOCATE
+    assert full.status_code == 200
+    assert full.json()["name"] == "Nora"
+    assert full.json()["email"] == "new@example.com"
+
+
+def test_a_publishable_key_reporting_a_known_friend_does_not_learn_who_referred_them(
+    client: Client, world: World
+) -> None:
+    program = make_program(world.acme)
+    with tenancy.merchant_context(world.acme):
+        maria = services.advocate_enroll(program=program, email="maria@example.com").advocate
+        first = services.referral_record(
+            code=maria.code, email="luca@example.com", name="Luca Bianchi", customer_id="cus_9"
+        ).referral
+    pk = make_key(world.acme, kind="publishable", origins=[ORIGIN]).plaintext
+
+    response = call(
+        client,
+        "POST",
+        "/api/v1/referrals",
+        pk,
+        {"code": maria.code, "email": "luca@example.com"},
+        HTTP_ORIGIN=ORIGIN,
+    )
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "id": first.public_id,
+        "object": "referral",
+        "program": program.public_id,
+    }
+    for personal in (maria.public_id, "Luca Bianchi", "cus_9", "luca@"):
+        assert personal not in response.content.decode()
+
+
+def test_the_schema_tells_the_public_shapes_apart(client: Client) -> None:
+    schema = client.get("/api/v1/schema/?format=json").json()
+    components = schema["components"]["schemas"]
+    for name in ("PublicAdvocate", "PublicReferral"):
+        assert components[name]["additionalProperties"] is False
+    created = schema["paths"]["/api/v1/advocates"]["post"]["responses"]["200"]
+    assert created["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/AdvocateEnrolment"
+    }
+    assert {ref["$ref"].rsplit("/", 1)[1] for ref in components["AdvocateEnrolment"]["oneOf"]} == {
+        "Advocate",
+        "PublicAdvocate",
+    }

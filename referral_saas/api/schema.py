@@ -5,8 +5,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
+
+
+class ClosedObjectSerializer(serializers.Serializer[Any]):
+    """A serializer whose object has exactly its fields: documented with
+    `additionalProperties: false`. For request bodies the view refuses unknown fields of
+    (400 naming them), and for answers that must be told apart from a larger shape."""
+
+
+class ClosedObjectExtension(OpenApiSerializerExtension):
+    """drf-spectacular has no switch for `additionalProperties: false`; registered on import."""
+
+    target_class = ClosedObjectSerializer
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> Any:
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        schema["additionalProperties"] = False
+        return schema
 
 
 class ErrorDetailSerializer(serializers.Serializer[dict[str, Any]]):

@@ -13,6 +13,7 @@ from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from programs.api.serializers import LocaleField, NamedEnumField
+from referral_saas.api.schema import ClosedObjectSerializer
 from rewards.api.reward_serializers import RewardOutputSerializer
 from rewards.models import Reward
 from rewards.selectors import rewards_for_conversions
@@ -217,6 +218,42 @@ class AdvocateOutputSerializer(serializers.Serializer[Advocate]):
         return qr_url(advocate, "svg")
 
 
+@extend_schema_serializer(component_name="PublicAdvocate")
+class PublicAdvocateSerializer(ClosedObjectSerializer):
+    """What a publishable key reads back from an enrolment, new or existing: the code and links
+    the person enrolling shares, nothing about the advocate. A publishable key is public and
+    anyone may send any email with it (its Origin check only binds browsers), so an answer with
+    the name, customer id or locale would let anyone look up a merchant's advocates by email."""
+
+    object = AdvocateObjectField()
+    program = serializers.CharField(source="program.public_id")
+    code = serializers.CharField()
+    referral_url = serializers.SerializerMethodField()
+    qr_url = serializers.SerializerMethodField()
+    portal_url = serializers.SerializerMethodField()
+
+    def get_referral_url(self, advocate: Advocate) -> str:
+        from hosted.links import referral_url
+
+        return referral_url(advocate)
+
+    @extend_schema_field(serializers.CharField(help_text="The referral link's QR code (SVG)."))
+    def get_qr_url(self, advocate: Advocate) -> str:
+        from hosted.links import qr_url
+
+        return qr_url(advocate, "svg")
+
+    @extend_schema_field(
+        serializers.CharField(
+            allow_null=True,
+            help_text="Always null: a publishable key never opens anyone's portal (the "
+            "portal link is emailed to the address).",
+        )
+    )
+    def get_portal_url(self, advocate: Advocate) -> None:
+        return None
+
+
 @extend_schema_serializer(component_name="AdvocateWithStats")
 class AdvocateDetailSerializer(AdvocateOutputSerializer):
     """An advocate as GET shows it: with counts of clicks, referrals and conversions."""
@@ -252,6 +289,17 @@ class ReferralOutputSerializer(serializers.Serializer[Referral]):
     name = serializers.CharField()
     click = _id_of("click", "The click it came through, if given.")
     created_at = serializers.DateTimeField()
+
+
+@extend_schema_serializer(component_name="PublicReferral")
+class PublicReferralSerializer(ClosedObjectSerializer):
+    """What a publishable key reads back from a referral, new or already known: that it is
+    recorded. Not which advocate referred the friend, nor the name or customer id someone
+    reported first (anyone may send any friend's email with a publishable key)."""
+
+    id = serializers.CharField(source="public_id")
+    object = ReferralObjectField()
+    program = serializers.CharField(source="program.public_id")
 
 
 class ReasonSerializer(serializers.Serializer[dict[str, Any]]):

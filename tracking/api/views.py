@@ -12,7 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    PolymorphicProxySerializer,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import BasePermission
@@ -41,6 +46,8 @@ from tracking.api.serializers import (
     ClickOutputSerializer,
     ConversionInputSerializer,
     ConversionOutputSerializer,
+    PublicAdvocateSerializer,
+    PublicReferralSerializer,
     ReferralInputSerializer,
     ReferralOutputSerializer,
     RefundInputSerializer,
@@ -54,6 +61,24 @@ BODY_NOTE = (
 )
 ADVOCATE_LIST = list_schema(AdvocateDetailSerializer, "AdvocateList")
 CONVERSION_LIST = list_schema(ConversionOutputSerializer, "ConversionList")
+
+
+# What each key kind reads back (docs/ARCHITECTURE.md, "API keys"): one of two shapes, told
+# apart by `additionalProperties: false` on the public one.
+ADVOCATE_ENROLMENT = PolymorphicProxySerializer(
+    component_name="AdvocateEnrolment",
+    serializers=[AdvocateOutputSerializer, PublicAdvocateSerializer],
+    resource_type_field_name=None,
+)
+REFERRAL_RECORDED = PolymorphicProxySerializer(
+    component_name="ReferralRecorded",
+    serializers=[ReferralOutputSerializer, PublicReferralSerializer],
+    resource_type_field_name=None,
+)
+
+
+def _secret_key(request: Request) -> bool:
+    return getattr(request.auth, "kind", None) == "secret"
 
 
 def _text_param(request: Request, name: str) -> str | None:
@@ -156,12 +181,14 @@ class AdvocateListApi(TrackingApiView):
         summary="Enrol an advocate",
         description="Enrols the email in an active program and returns the advocate with "
         "its referral code and link (201). Enrolling the same email again returns the same "
-        "advocate (200). Secret or publishable key (from an allowed Origin). Another "
-        "merchant's program is 404." + BODY_NOTE,
+        "advocate (200). Secret or publishable key (from an allowed Origin). With a "
+        "publishable key the answer is a `PublicAdvocate`: the code and links only, never the "
+        "advocate's name, email, customer id or locale (anyone can send any email with a "
+        "publishable key). Another merchant's program is 404." + BODY_NOTE,
         request=AdvocateInputSerializer,
         parameters=[IDEMPOTENCY_KEY],
         responses=error_responses(400, 404, 413, idempotent=True)
-        | {200: AdvocateOutputSerializer, 201: AdvocateOutputSerializer},
+        | {200: ADVOCATE_ENROLMENT, 201: ADVOCATE_ENROLMENT},
         examples=[
             ex.request(
                 "Enrol",
@@ -196,10 +223,9 @@ class AdvocateListApi(TrackingApiView):
             from hosted.services import advocate_welcome_after_api_enrolment
 
             advocate_welcome_after_api_enrolment(advocate=enrolment.advocate)
+        serializer = AdvocateOutputSerializer if _secret_key(request) else PublicAdvocateSerializer
         return Response(
-            AdvocateOutputSerializer(
-                instance=enrolment.advocate, context={"request": request}
-            ).data,
+            serializer(instance=enrolment.advocate, context={"request": request}).data,
             status=status.HTTP_201_CREATED if enrolment.created else status.HTTP_200_OK,
         )
 
@@ -272,11 +298,12 @@ class ReferralApi(TrackingApiView):
         description="Ties a friend (by email) to the advocate of `code` or `click_id` (201). "
         "The first referrer of a friend in a program wins: telling us again, even about "
         "another advocate, returns the first referral unchanged (200). Secret or publishable "
-        "key." + BODY_NOTE,
+        "key; with a publishable key the answer is a `PublicReferral` (its id only: not who "
+        "referred the friend, nor what was reported about them)." + BODY_NOTE,
         request=ReferralInputSerializer,
         parameters=[IDEMPOTENCY_KEY],
         responses=error_responses(400, 413, idempotent=True)
-        | {200: ReferralOutputSerializer, 201: ReferralOutputSerializer},
+        | {200: REFERRAL_RECORDED, 201: REFERRAL_RECORDED},
         examples=[
             ex.request("By click", {"click_id": ex.CLICK["id"], "email": "luca@example.com"}),
             ex.request("By code", {"code": "MARIA-7KQ2XP", "email": "luca@example.com"}),
@@ -294,8 +321,9 @@ class ReferralApi(TrackingApiView):
             customer_id=data.get("customer_id", ""),
             name=data.get("name", ""),
         )
+        serializer = ReferralOutputSerializer if _secret_key(request) else PublicReferralSerializer
         return Response(
-            ReferralOutputSerializer(instance=result.referral).data,
+            serializer(instance=result.referral).data,
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
         )
 
