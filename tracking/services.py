@@ -9,6 +9,7 @@ concurrent duplicate return the first row.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -27,6 +28,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+import events
 from programs.models import Program, ProgramStatus
 from programs.services import program_config, variant_for
 from programs.specs import SpecError
@@ -134,6 +136,7 @@ def advocate_enroll(
                     code=new_code(name, email),
                     variant_key=variant.key if variant else "",
                 )
+                events.emit("advocate.created", functools.partial(advocate_payload, advocate))
             return Enrolment(advocate, created=True)
         except IntegrityError:
             # Either the same email was enrolled concurrently (return it) or the code collided.
@@ -141,6 +144,17 @@ def advocate_enroll(
             if existing is not None:
                 return Enrolment(existing, created=False)
     raise RuntimeError("Could not find a free referral code in 5 attempts")  # ~never: 10**9 space
+
+
+def advocate_payload(advocate: Advocate) -> dict[str, Any]:
+    """The advocate as the API shows it (the `advocate.created` event's data), except that
+    `portal_url` is null: a 30-day magic link is not written into a stored, replayable
+    message."""
+    # Deferred: the API's serializers import the layers above tracking (rewards for
+    # conversions, hosted for links); only this payload, built when someone listens, needs them.
+    from tracking.api.serializers import AdvocateOutputSerializer
+
+    return dict(AdvocateOutputSerializer(instance=advocate).data)
 
 
 def advocate_by_code(code: str) -> Advocate:
@@ -208,6 +222,13 @@ def _advocate_and_click(code: Any, click_id: Any) -> tuple[Advocate, Click | Non
     return advocate_by_code(normalise_code(code)), None
 
 
+def referral_payload(referral: Referral) -> dict[str, Any]:
+    """The referral as the API shows it (the `referral.created` event's data)."""
+    from tracking.api.serializers import ReferralOutputSerializer  # deferred: see above
+
+    return dict(ReferralOutputSerializer(instance=referral).data)
+
+
 def referral_record(
     *, code: Any = None, click_id: Any = None, email: Any, customer_id: Any = "", name: Any = ""
 ) -> ReferralResult:
@@ -229,6 +250,7 @@ def referral_record(
                 customer_id=customer_id,
                 name=name,
             )
+            events.emit("referral.created", functools.partial(referral_payload, referral))
         return ReferralResult(referral, created=True)
     except IntegrityError:
         first = Referral.objects.get(program=advocate.program, email__iexact=email)
