@@ -8,6 +8,7 @@
 5. A publishable key (public by nature) enrolling a known email reads back the code and links
    only, never that advocate's name, email, customer id or locale; a known friend's referral
    does not say who referred them.
+6. The hosted join form's (and "send my link again"'s) 429 carries `Retry-After`.
 """
 
 from __future__ import annotations
@@ -586,3 +587,28 @@ def test_the_schema_tells_the_public_shapes_apart(client: Client) -> None:
         "Advocate",
         "PublicAdvocate",
     }
+
+
+# --- 6. Retry-After on the public forms' 429 ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "limit"), [("/p/acme/give-10/join", 10), ("/p/acme/give-10/link", 5)]
+)
+def test_the_join_forms_429_says_when_to_try_again(
+    client: Client, world: World, hosted_program: Program, path: str, limit: int
+) -> None:
+    data = {
+        "email": "maria@example.com",
+        "name": "Maria",
+        "consent": "yes",
+        "lang": "en",
+        "token": links.form_token(hosted_program),
+    }
+    answers = [client.post(path, data) for _ in range(limit + 1)]
+
+    assert [a.status_code for a in answers[:limit]] == [answers[0].status_code] * limit
+    refused = answers[limit]
+    assert refused.status_code == 429
+    assert 590 <= int(refused["Retry-After"]) <= 600  # the 10-minute window just opened
+    assert all("Retry-After" not in a for a in answers[:limit])

@@ -49,19 +49,27 @@ def _program(merchant_slug: str, program_slug: str) -> tuple[Merchant, Program]:
     return merchant, program
 
 
-def _guard(request: HttpRequest, program: Program, action: str, limit: int) -> str:
-    """'' when the post may go on, else the error code the form shows."""
+def _guard(request: HttpRequest, program: Program, action: str, limit: int) -> tuple[str, int]:
+    """('', 0) when the post may go on, else the error code the form shows and, when it is
+    "busy", the seconds until the visitor may try again (`Retry-After`)."""
     if not same_origin(request) or not links.form_token_valid(
         request.POST.get("token", ""), program
     ):
-        return "expired"
+        return ("expired", 0)
     if request.POST.get("website"):
-        return "expired"  # the honeypot; answer like an expired form, tell bots nothing
-    if not allow(
+        return ("expired", 0)  # the honeypot; answer like an expired form, tell bots nothing
+    verdict = allow(
         f"{action}:{ip_hash(client_ip(request))}", limit=limit, window_seconds=WINDOW_SECONDS
-    ):
-        return "busy"
-    return ""
+    )
+    if not verdict:
+        return ("busy", verdict.retry_after)
+    return ("", 0)
+
+
+def _refused(response: HttpResponse, retry_after: int) -> HttpResponse:
+    if response.status_code == 429:
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
 @csrf_exempt
@@ -77,9 +85,9 @@ def join(request: HttpRequest, merchant_slug: str, program_slug: str) -> HttpRes
         locale = page_locale(request, program, request.POST.get("lang", ""))
         if program.status != ProgramStatus.ACTIVE:
             return landing_response(request, merchant, program, locale=locale)
-        problem = _guard(request, program, "join", JOIN_LIMIT)
+        problem, retry_after = _guard(request, program, "join", JOIN_LIMIT)
         if problem:
-            return landing_response(
+            response = landing_response(
                 request,
                 merchant,
                 program,
@@ -88,6 +96,7 @@ def join(request: HttpRequest, merchant_slug: str, program_slug: str) -> HttpRes
                 join_values=values,
                 status=429 if problem == "busy" else 400,
             )
+            return _refused(response, retry_after)
         try:
             enrolment = hosted_join(
                 program=program,
@@ -123,9 +132,9 @@ def resend(request: HttpRequest, merchant_slug: str, program_slug: str) -> HttpR
     merchant, program = _program(merchant_slug, program_slug)
     with tenancy.merchant_context(merchant):
         locale = page_locale(request, program, request.POST.get("lang", ""))
-        problem = _guard(request, program, "resend", RESEND_LIMIT)
+        problem, retry_after = _guard(request, program, "resend", RESEND_LIMIT)
         if problem:
-            return landing_response(
+            response = landing_response(
                 request,
                 merchant,
                 program,
@@ -133,6 +142,7 @@ def resend(request: HttpRequest, merchant_slug: str, program_slug: str) -> HttpR
                 resend_error=problem,
                 status=429 if problem == "busy" else 400,
             )
+            return _refused(response, retry_after)
         try:
             email = normalise_email(request.POST.get("email", ""))
         except SpecError:
