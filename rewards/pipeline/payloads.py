@@ -1,5 +1,5 @@
-"""What the pipeline tells merchants: outbound webhook messages, written in the
-transaction of the change they describe, and the payloads they carry."""
+"""What the pipeline tells the rest of the house: events (`events.emit`, written in the
+transaction of the change they describe) and the payloads they carry."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+import events
 from rewards.models import (
     WEBHOOK_EVENTS,
     Reward,
@@ -15,16 +16,19 @@ from rewards.models import (
 )
 from tracking.models import Conversion
 
-# The events the current merchant's enabled endpoints listen to, looked up once per
-# evaluation (None: not looked up, ask rewards.delivery every time).
+# The events the current merchant's enabled webhook endpoints listen to, looked up once per
+# evaluation (None: not looked up, emit every event). An evaluation emits several events and
+# the webhooks outbox, today the only consumer of the pipeline's events, would look its
+# endpoints up for each. This skip is only right while that holds: when another app consumes
+# these events, the lookup belongs in the outbox consumer (once per transaction) instead.
 _listening: ContextVar[frozenset[str] | None] = ContextVar("_listening", default=None)
 
 
 @contextmanager
 def _webhook_listeners() -> Iterator[None]:
     subscribed: set[str] = set()
-    for events in WebhookEndpoint.objects.filter(enabled=True).values_list("events", flat=True):
-        subscribed.update(events or WEBHOOK_EVENTS)
+    for chosen in WebhookEndpoint.objects.filter(enabled=True).values_list("events", flat=True):
+        subscribed.update(chosen or WEBHOOK_EVENTS)
     token = _listening.set(frozenset(subscribed))
     try:
         yield
@@ -33,14 +37,12 @@ def _webhook_listeners() -> Iterator[None]:
 
 
 def emit(event_type: str, data: dict[str, Any] | Callable[[], dict[str, Any]]) -> None:
-    """Write an outbound webhook message in the current transaction (see rewards.delivery).
-    `data` may be a callable, built only when someone listens to the event."""
-    from rewards.delivery import emit as delivery_emit
-
+    """`events.emit` in the current transaction. `data` may be a callable, built only when a
+    consumer reads it."""
     listening = _listening.get()
     if listening is not None and event_type not in listening:
         return
-    delivery_emit(event_type, data() if callable(data) else data)
+    events.emit(event_type, data)
 
 
 def reward_payload(reward: Reward) -> dict[str, Any]:
