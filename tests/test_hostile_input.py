@@ -9,6 +9,9 @@
    only, never that advocate's name, email, customer id or locale; a known friend's referral
    does not say who referred them.
 6. The hosted join form's (and "send my link again"'s) 429 carries `Retry-After`.
+7. Erasure also clears the fraud evidence on the subject's orders (IP hash and prefix, user
+   agent, visitor id, country, payment fingerprint) and on their advocate row (IP hash, visitor
+   id), and a merchant's notes that name them.
 """
 
 from __future__ import annotations
@@ -612,3 +615,73 @@ def test_the_join_forms_429_says_when_to_try_again(
     assert refused.status_code == 429
     assert 590 <= int(refused["Retry-After"]) <= 600  # the 10-minute window just opened
     assert all("Retry-After" not in a for a in answers[:limit])
+
+
+# --- 7. Erasure leaves no evidence behind ------------------------------------------------------
+
+
+def test_erasure_clears_the_subjects_order_evidence_and_enrolment_evidence(
+    client: Client, world: World, acme_secret: IssuedKey
+) -> None:
+    program = make_program(world.acme)
+    subject = "luca@example.com"
+    with tenancy.merchant_context(world.acme):
+        maria = services.advocate_enroll(program=program, email="maria@example.com").advocate
+        luca = services.advocate_enroll(program=program, email=subject).advocate
+        Advocate.objects.filter(pk=luca.pk).update(
+            ip_hash="f" * 64, visitor_id="vis-luca", blocked_reason=f"{subject} abused it"
+        )
+        order = services.conversion_record(
+            order_id="ORD-7",
+            amount=5000,
+            currency="EUR",
+            customer={"email": subject, "name": "Luca"},
+            code=maria.code,
+            visitor_id="vis-luca",
+            ip="203.0.113.7",
+            user_agent="Mozilla/5.0 (Luca's phone)",
+            country="IT",
+            payment_fingerprint="fp_luca_card",
+        ).conversion
+        Conversion.objects.filter(pk=order.pk).update(review_note=f"Called {subject}: fine")
+        # Someone else's order: untouched.
+        other = services.conversion_record(
+            order_id="ORD-8",
+            amount=5000,
+            currency="EUR",
+            customer={"email": "ana@example.com"},
+            ip="198.51.100.9",
+            user_agent="UA-of-Ana",
+            country="RO",
+            payment_fingerprint="fp_ana",
+        ).conversion
+        before = Conversion.objects.get(pk=order.pk)
+    assert (before.ip_hash, before.ip_prefix, before.user_agent) != ("", "", "")
+
+    response = call(
+        client, "POST", "/api/v1/privacy/erase", acme_secret.plaintext, {"email": subject}
+    )
+
+    assert response.status_code == 200, response.content
+    with tenancy.merchant_context(world.acme):
+        erased = Conversion.objects.get(pk=order.pk)
+        kept = Conversion.objects.get(pk=other.pk)
+        advocate = Advocate.objects.get(pk=luca.pk)
+    evidence = (
+        "visitor_id",
+        "ip_hash",
+        "ip_prefix",
+        "user_agent",
+        "country",
+        "payment_fingerprint",
+    )
+    assert {name: getattr(erased, name) for name in evidence} == dict.fromkeys(evidence, "")
+    assert erased.review_note == "[erased]"
+    assert (erased.amount, erased.currency, erased.order_id) == (5000, "EUR", "ORD-7")
+    assert (advocate.ip_hash, advocate.visitor_id, advocate.blocked_reason) == ("", "", "[erased]")
+    assert (kept.user_agent, kept.country, kept.payment_fingerprint) == (
+        "UA-of-Ana",
+        "RO",
+        "fp_ana",
+    )
+    assert kept.ip_hash != ""

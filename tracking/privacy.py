@@ -18,8 +18,12 @@ tombstones:
 - the IP hash and prefix, user agent, referer and visitor id of the subject's clicks (as an
   advocate, and the friend's own visit behind their referral or order) are emptied;
 - the friend's referral email becomes `erased+<public_id>@invalid`, name and customer id empty;
-- the customer's conversions get a tombstone email, empty id and name, `{}` metadata, and any
-  mention of the email in the decision reasons is replaced;
+- the advocate's enrolment evidence (keyed IP hash, visitor id) is emptied, and a block reason
+  mentioning the email replaced (the connected Stripe account stays: what is owed must still be
+  paid or reversed);
+- the customer's conversions get a tombstone email, empty id and name, `{}` metadata, empty
+  fraud evidence (visitor id, IP hash and prefix, user agent, country, payment fingerprint), and
+  any mention of the email in the decision reasons or the review note is replaced;
 - stored `Idempotency-Key` responses of this merchant that contain the email are deleted (a retry
   with such a key runs again instead of replaying the personal data).
 
@@ -53,6 +57,16 @@ TOMBSTONE_DOMAIN = "invalid"  # RFC 2606: never resolves, so never mailed and ne
 ERASED_CODE_PREFIX = "ERASED-"
 ERASED_TEXT = "[erased]"
 CLICK_PERSONAL_FIELDS = ("ip_hash", "ip_prefix", "user_agent", "referer", "visitor_id")
+# The fraud evidence reported with an order (tracking.services.conversion_record) is the
+# customer's too: it goes with their email.
+CONVERSION_EVIDENCE_FIELDS = (
+    "visitor_id",
+    "ip_hash",
+    "ip_prefix",
+    "user_agent",
+    "country",
+    "payment_fingerprint",
+)
 
 
 def email_hash(email: str) -> str:
@@ -294,14 +308,29 @@ def _erased_code() -> str:
             return code
 
 
-def _erase_advocates(advocates: list[Advocate]) -> int:
+def _erase_advocates(advocates: list[Advocate], email: str) -> int:
     for advocate in advocates:
         old_code, new_code = advocate.code, _erased_code()
         advocate.email = tombstone_email(advocate.public_id)
         advocate.name = ""
         advocate.customer_id = ""
         advocate.code = new_code
-        advocate.save(update_fields=["email", "name", "customer_id", "code"])
+        # The enrolment's fraud evidence (keyed IP hash, visitor id) and a block reason naming
+        # them. The connected Stripe account stays: it is how what is owed is paid or reversed.
+        advocate.ip_hash = ""
+        advocate.visitor_id = ""
+        advocate.blocked_reason = _scrub(advocate.blocked_reason, email)
+        advocate.save(
+            update_fields=[
+                "email",
+                "name",
+                "customer_id",
+                "code",
+                "ip_hash",
+                "visitor_id",
+                "blocked_reason",
+            ]
+        )
         Conversion.objects.filter(referral_code=old_code).update(referral_code=new_code)
     return len(advocates)
 
@@ -332,6 +361,9 @@ def _erase_conversions(conversions: list[Conversion], email: str) -> int:
         conversion.customer_name = ""
         conversion.metadata = {}
         conversion.reasons = _scrub(conversion.reasons, email)
+        conversion.review_note = _scrub(conversion.review_note, email)
+        for name in CONVERSION_EVIDENCE_FIELDS:
+            setattr(conversion, name, "")
         conversion.save(
             update_fields=[
                 "customer_email",
@@ -339,6 +371,8 @@ def _erase_conversions(conversions: list[Conversion], email: str) -> int:
                 "customer_name",
                 "metadata",
                 "reasons",
+                "review_note",
+                *CONVERSION_EVIDENCE_FIELDS,
             ]
         )
     return len(conversions)
@@ -370,7 +404,7 @@ def subject_erase(email: Any) -> ErasureReport:
     # Clicks first: they are found through the advocate rows and the referrals' click ids.
     erased = {
         "clicks": _erase_clicks(subject),
-        "advocates": _erase_advocates(subject.advocates),
+        "advocates": _erase_advocates(subject.advocates, email),
         "referrals": _erase_referrals(subject.referrals),
         "conversions": _erase_conversions(subject.conversions, email),
         "idempotency_records": _erase_idempotency_records(email),
