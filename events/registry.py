@@ -19,11 +19,20 @@ class UnknownEventType(ValueError):
 
 
 class Event:
-    """One occurrence of `type`, handed to every consumer of that type."""
+    """One occurrence of `type`, handed to every consumer of that type.
 
-    def __init__(self, event_type: str, payload: Payload) -> None:
+    `data` is the public payload (what a webhook carries). `subject` is the object it is about,
+    for consumers in this process (never serialised), and `origin` says where the change came
+    from ("api", …; empty when it does not matter), for consumers whose policy depends on it.
+    """
+
+    def __init__(
+        self, event_type: str, payload: Payload, *, subject: object = None, origin: str = ""
+    ) -> None:
         self.type = event_type
         self._payload = payload
+        self.subject = subject
+        self.origin = origin
 
     @cached_property
     def data(self) -> dict[str, Any]:
@@ -61,12 +70,12 @@ def consumers(event_type: str) -> tuple[Consumer, ...]:
     return tuple(_declared(event_type))
 
 
-def emit(event_type: str, data: Payload) -> None:
+def emit(event_type: str, data: Payload, *, subject: object = None, origin: str = "") -> None:
     """Tell every consumer of `event_type` that it happened. Call inside the transaction that
     makes the change: consumers write in it, so the event's effects exist if and only if the
     change does. A consumer's exception propagates (and rolls the change back): consumers do
     not fail on things that can wait; they enqueue those on commit. Raises `UnknownEventType`
     for an undeclared type, even when nobody listens."""
-    event = Event(event_type, data)
+    event = Event(event_type, data, subject=subject, origin=origin)
     for consumer in tuple(_declared(event_type)):
         consumer(event)

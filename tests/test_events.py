@@ -172,3 +172,18 @@ def test_a_consumers_writes_roll_back_with_the_emitting_transaction(world: World
         assert list(WebhookMessage.objects.values_list("event_type", flat=True)) == [
             "reward.issued"
         ]
+
+
+def test_consumers_see_the_subject_and_origin_the_producer_gave(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[tuple[object, str]] = []
+    subject = object()
+    monkeypatch.setitem(
+        registry._consumers,
+        "advocate.created",
+        [lambda event: seen.append((event.subject, event.origin))],
+    )
+    events.emit("advocate.created", {}, subject=subject, origin="api")
+    events.emit("advocate.created", {})
+    assert seen == [(subject, "api"), (None, "")]

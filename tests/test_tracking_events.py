@@ -5,6 +5,7 @@ endpoint by a real Celery worker on a private Redis."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core import mail
 from django.test import Client
 
 import events
@@ -137,6 +139,69 @@ def test_the_events_are_emitted_inside_the_creating_transaction(
         with pytest.raises(ConsumerFailed, match=r"referral\.created"):
             services.referral_record(code=maria.code, email="friend@example.com")
         assert Referral.objects.count() == 0
+
+
+# --- Consumers instead of upward imports -------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+ABOVE_TRACKING = ("hosted", "analytics", "billing", "webhooks")
+
+
+def _imported(path: Path) -> set[str]:
+    """Every module `path` imports, at the top or inside a function."""
+    modules: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            modules.add(node.module)
+    return modules
+
+
+@pytest.mark.parametrize(
+    "producer",
+    [
+        "tracking/services.py",
+        "tracking/api/views.py",
+        *sorted(str(path.relative_to(ROOT)) for path in (ROOT / "billing").rglob("*.py")),
+    ],
+)
+def test_producers_in_tracking_and_billing_do_not_import_the_apps_that_consume(
+    producer: str,
+) -> None:
+    above = ABOVE_TRACKING if producer.startswith("tracking/") else ("hosted", "analytics")
+    upward = sorted(
+        module for module in _imported(ROOT / producer) if module.split(".")[0] in above
+    )
+    assert upward == []
+
+
+def test_hosted_welcomes_api_enrolments_as_a_consumer_of_advocate_created() -> None:
+    from hosted import consumers
+
+    assert consumers.welcome_advocate_enrolled_through_the_api in events.consumers(
+        "advocate.created"
+    )
+
+
+def test_only_an_api_enrolment_gets_the_welcome_email_from_the_consumer(
+    client: Client,
+    world: World,
+    key: str,
+    program: Program,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    # given an advocate enrolled by a service call with no origin (as the benchmarks do)
+    with django_capture_on_commit_callbacks(execute=True):
+        with tenancy.merchant_context(world.acme):
+            services.advocate_enroll(program=program, email="quiet@example.com")
+        assert mail.outbox == []
+        # when the storefront enrols another through the API
+        body = {"program": program.public_id, "email": "bea@example.com"}
+        assert call(client, "post", "/api/v1/advocates", key, body).status_code == 201
+
+    # then only that one is welcomed
+    assert [email.to for email in mail.outbox] == [["bea@example.com"]]
 
 
 # --- Delivered by a real worker ---------------------------------------------------------------

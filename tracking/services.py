@@ -108,9 +108,11 @@ def advocate_enroll(
     name: Any = "",
     customer_id: Any = "",
     locale: Any = None,
+    origin: str = "",
 ) -> Enrolment:
     """Enrol `email` in `program`, or return its existing advocate (enrolling twice is harmless,
-    also concurrently). New advocates get a unique code and their A/B variant, once."""
+    also concurrently). New advocates get a unique code and their A/B variant, once, and
+    `advocate.created` is emitted with `origin` (where the enrolment came from, e.g. "api")."""
     if program.status != ProgramStatus.ACTIVE:
         raise _invalid("program", "This program is not active.")
     email = normalise_email(email)
@@ -136,7 +138,12 @@ def advocate_enroll(
                     code=new_code(name, email),
                     variant_key=variant.key if variant else "",
                 )
-                events.emit("advocate.created", functools.partial(advocate_payload, advocate))
+                events.emit(
+                    "advocate.created",
+                    functools.partial(advocate_payload, advocate),
+                    subject=advocate,
+                    origin=origin,
+                )
             return Enrolment(advocate, created=True)
         except IntegrityError:
             # Either the same email was enrolled concurrently (return it) or the code collided.
@@ -250,7 +257,11 @@ def referral_record(
                 customer_id=customer_id,
                 name=name,
             )
-            events.emit("referral.created", functools.partial(referral_payload, referral))
+            events.emit(
+                "referral.created",
+                functools.partial(referral_payload, referral),
+                subject=referral,
+            )
         return ReferralResult(referral, created=True)
     except IntegrityError:
         first = Referral.objects.get(program=advocate.program, email__iexact=email)

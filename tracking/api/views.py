@@ -216,13 +216,9 @@ class AdvocateListApi(TrackingApiView):
             name=data.get("name", ""),
             customer_id=data.get("customer_id", ""),
             locale=data.get("locale"),
+            # hosted's consumer of `advocate.created` sends the welcome email for this origin
+            origin="api",
         )
-        if enrolment.created:
-            # The welcome email is hosted's (which sits above tracking): imported here, as the
-            # pipeline imports hosted's email tasks; it is enqueued after commit.
-            from hosted.services import advocate_welcome_after_api_enrolment
-
-            advocate_welcome_after_api_enrolment(advocate=enrolment.advocate)
         serializer = AdvocateOutputSerializer if _secret_key(request) else PublicAdvocateSerializer
         return Response(
             serializer(instance=enrolment.advocate, context={"request": request}).data,
