@@ -1,5 +1,7 @@
-"""SQLite (the embedded default) refuses UPDATE and DELETE on the audit log too, as PostgreSQL
-does since 0002: append-only by the database on both runtimes."""
+"""SQLite (the embedded default) refuses UPDATE on the audit log, as PostgreSQL does since 0002:
+an entry, once written, cannot be changed on either runtime. DELETE stays refused on PostgreSQL
+only: SQLite has no TRUNCATE, so a row-level DELETE trigger there would also refuse Django's own
+`flush` (tests, `manage.py flush`), and it has no way to lift a trigger for one connection."""
 
 from django.db import migrations
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
@@ -13,11 +15,10 @@ BEGIN
     SELECT RAISE(ABORT, 'accounts_auditevent is append-only ({op} refused)');
 END;
 """
-    for op in ("UPDATE", "DELETE")
+    for op in ("UPDATE",)
 ]
 DROP = [
-    f"DROP TRIGGER IF EXISTS accounts_auditevent_append_only_{op.lower()};"
-    for op in ("UPDATE", "DELETE")
+    f"DROP TRIGGER IF EXISTS accounts_auditevent_append_only_{op.lower()};" for op in ("UPDATE",)
 ]
 
 
