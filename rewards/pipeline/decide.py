@@ -11,7 +11,9 @@ from django.db.models import Q, Sum
 
 from programs.models import Program, ProgramStatus, ProgramVersion
 from programs.specs import ProgramConfig, RewardSpec
+from rewards import fraud
 from rewards.attribution import Attribution
+from rewards.fraud.emails import NormalisedEmail, normalise_email
 from rewards.models import (
     Reward,
     RewardRecipient,
@@ -83,8 +85,6 @@ def _offer(
 def _customer_conversions(conversion: Conversion) -> Any:
     """The buyer's other orders: same normalised email (so a plus-tag or Gmail dots do not
     make a returning customer "new"), or the same customer id. Both are indexed."""
-    from rewards.fraud.emails import NormalisedEmail, normalise_email
-
     match = Q(email_normalised=normalise_email(conversion.customer_email))
     if conversion.customer_id:
         match |= Q(customer_id=conversion.customer_id)
@@ -178,8 +178,6 @@ def _fraud(
     config: ProgramConfig,
     program: Program,
 ) -> tuple[str, int, list[dict[str, Any]]]:
-    from rewards import fraud
-
     result = fraud.evaluate(
         fraud.FraudInput(
             conversion=conversion,

@@ -38,6 +38,7 @@ RETURNING id, merchant_id
 def conversions_dispatch(*, limit: int = 1000, batch: int = 50, now: datetime | None = None) -> int:
     """Claim up to `limit` received conversions (all merchants) and enqueue their evaluation in
     per-merchant batches. Returns how many were handed out."""
+    # Deferred: rewards.tasks imports the pipeline.
     from rewards.tasks import conversions_evaluate_task
 
     now = now or timezone.now()

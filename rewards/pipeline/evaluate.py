@@ -11,7 +11,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from programs.models import Program, ProgramStatus
-from programs.services import program_config
+from programs.services import program_config, program_pause
 from programs.specs import ProgramConfig
 from referral_saas.workers import enqueue_on_commit
 from rewards import pipeline as package  # `_over_limit` is looked up there (tests patch it)
@@ -27,6 +27,8 @@ from tracking.models import Advocate, Conversion, ConversionStatus, Referral
 
 
 def _over_limit(conversion: Conversion) -> bool:
+    # Deferred: billing sits above rewards (it releases over-limit conversions through the
+    # pipeline); the plan limit is asked at run time only.
     from billing.limits import conversion_over_limit
 
     return bool(
@@ -121,7 +123,7 @@ def _created_detail(status: str, available_at: datetime) -> str:
 
 
 def _after_rewards_created(rewards: list[Reward]) -> None:
-    from rewards.tasks import reward_fulfil_task
+    from rewards.tasks import reward_fulfil_task  # deferred: rewards.tasks imports the pipeline
 
     for reward in rewards:
         emit("reward.created", functools.partial(reward_payload, reward))
@@ -131,7 +133,7 @@ def _after_rewards_created(rewards: list[Reward]) -> None:
                 reward_fulfil_task, merchant_id=reward.merchant_id, reward_id=reward.pk
             )
         if reward.tier > 0 and reward.status != RewardStatus.HELD:
-            from hosted.tasks import email_tier_reached_task
+            from hosted.tasks import email_tier_reached_task  # deferred: hosted is above
 
             enqueue_on_commit(
                 email_tier_reached_task, merchant_id=reward.merchant_id, reward_id=reward.pk
@@ -224,7 +226,7 @@ def _evaluate_locked(conversion: Conversion, now: datetime) -> str:
 
 def _budget_exhausted(program: Program, config: ProgramConfig) -> None:
     """Pause the program (when so configured), tell the merchant by email and webhook."""
-    from programs.services import program_pause
+    # Deferred: rewards.tasks imports the pipeline.
     from rewards.tasks import budget_exhausted_email_task
 
     if config.rules.budget_action == "pause_program" and program.status == ProgramStatus.ACTIVE:

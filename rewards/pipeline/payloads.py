@@ -47,6 +47,7 @@ def emit(event_type: str, data: dict[str, Any] | Callable[[], dict[str, Any]]) -
 
 def reward_payload(reward: Reward) -> dict[str, Any]:
     """The reward as the API shows it (the webhook payload's `data`)."""
+    # Deferred: the API imports the services, which import the pipeline.
     from rewards.api.reward_serializers import RewardOutputSerializer
 
     return dict(RewardOutputSerializer(instance=reward).data)

@@ -20,6 +20,7 @@ from tracking.models import Conversion, ConversionStatus
 def conversion_refund_apply(*, conversion_id: int, now: datetime | None = None) -> dict[str, int]:
     """After a refund: when the order is fully refunded (or the rest falls below the program's
     minimum), rewards not yet issued are voided and issued ones clawed back."""
+    # Deferred: fulfilment imports rewards.transitions, which imports this package.
     from rewards.fulfilment import reward_claw_back
 
     now = now or timezone.now()

@@ -59,6 +59,7 @@ def rewards_release_due(*, now: datetime | None = None, limit: int = 1000) -> in
 def rewards_fulfil_sweep(*, now: datetime | None = None, limit: int = 1000) -> int:
     """Re-enqueue approved rewards whose attempt is due: retries after backoff, and attempts
     whose worker died (their lease in `next_attempt_at` ran out)."""
+    # Deferred: fulfilment and rewards.tasks import this package.
     from rewards.fulfilment import AUTOMATIC_METHODS
     from rewards.tasks import reward_fulfil_task
 
@@ -79,7 +80,7 @@ def rewards_fulfil_sweep(*, now: datetime | None = None, limit: int = 1000) -> i
 
 def pipeline_sweep(*, now: datetime | None = None) -> dict[str, int]:
     """The periodic safety net: nothing stuck stays stuck (lost tasks, broker outages)."""
-    from rewards.delivery import deliveries_sweep
+    from rewards.delivery import deliveries_sweep  # deferred: webhooks (above) own it
 
     now = now or timezone.now()
     return {
@@ -94,6 +95,7 @@ def pipeline_sweep(*, now: datetime | None = None) -> dict[str, int]:
 def refunds_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
     """Apply refunds whose task was lost: fully refunded orders that still have rewards which
     are open or issued. (Partial refunds below a minimum are applied by their task only.)"""
+    # Deferred: rewards.tasks imports the pipeline.
     from rewards.tasks import conversion_refunded_task
 
     rows = list(
