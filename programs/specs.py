@@ -774,6 +774,12 @@ def plain_text(value: str, *, path: str = "", what: str = "") -> str:
 
 
 CONFIG_FIELDS = {"advocate_reward", "friend_reward", "tiers", "rules", "fraud", "variants"}
+NOT_NULLABLE = {
+    "tiers": "an array",
+    "variants": "an array ([] for none)",
+    "rules": "an object",
+    "fraud": "an object",
+}
 
 
 def parse_config(
@@ -795,6 +801,10 @@ def parse_config(
         code_pools=code_pools,
         locales=locales,
     )
+    # The schema documents these as an array or an object, never null: send [] or leave out.
+    for name, shape in NOT_NULLABLE.items():
+        if name in data and data[name] is None:
+            reader.fail(name, f"Must be {shape}, not null.")
     advocate = friend = None
     if program_type == "tiered":
         if data.get("advocate_reward") is not None:

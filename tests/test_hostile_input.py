@@ -12,6 +12,9 @@
 7. Erasure also clears the fraud evidence on the subject's orders (IP hash and prefix, user
    agent, visitor id, country, payment fingerprint) and on their advocate row (IP hash, visitor
    id), and a merchant's notes that name them.
+8. The OpenAPI document says what the code enforces: `limit` bounds, amount maxima,
+   `additionalProperties: false` on bodies that refuse unknown fields; `{"variants": null}` is
+   refused as the schema's array type says; a webhook URL with port 0 is refused.
 """
 
 from __future__ import annotations
@@ -685,3 +688,103 @@ def test_erasure_clears_the_subjects_order_evidence_and_enrolment_evidence(
         "fp_ana",
     )
     assert kept.ip_hash != ""
+
+
+# --- 8. The schema and the code agree ----------------------------------------------------------
+
+
+@pytest.fixture
+def openapi(client: Client) -> dict[str, Any]:
+    document: dict[str, Any] = client.get("/api/v1/schema/?format=json").json()
+    return document
+
+
+def test_list_limits_are_declared_with_their_bounds(openapi: dict[str, Any]) -> None:
+    lists = 0
+    for path, operations in openapi["paths"].items():
+        for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                if parameter["name"] == "limit":
+                    lists += 1
+                    assert parameter["schema"]["minimum"] == 1, (method, path)
+                    assert parameter["schema"]["maximum"] == 100, (method, path)
+    assert lists >= 5
+
+
+def test_amounts_declare_their_maxima(openapi: dict[str, Any]) -> None:
+    from programs.specs import MAX_MONEY
+    from tracking.services import MAX_AMOUNT
+
+    schemas = openapi["components"]["schemas"]
+    assert schemas["ConversionInputRequest"]["properties"]["amount"]["maximum"] == MAX_AMOUNT
+    assert schemas["RefundInputRequest"]["properties"]["amount"]["maximum"] == MAX_AMOUNT
+    assert schemas["RewardSpecRequest"]["properties"]["amount"]["maximum"] == MAX_MONEY
+    assert schemas["RulesRequest"]["properties"]["budget_amount"]["maximum"] == MAX_MONEY
+    assert schemas["RulesRequest"]["properties"]["min_order_amount"]["maximum"] == MAX_MONEY
+
+
+@pytest.mark.parametrize(
+    "component",
+    [
+        "AdvocateInputRequest",
+        "ClickInputRequest",
+        "ReferralInputRequest",
+        "ConversionInputRequest",
+        "CustomerRequest",
+        "RefundInputRequest",
+        "PrivacyRequestRequest",
+    ],
+)
+def test_bodies_that_refuse_unknown_fields_say_so(openapi: dict[str, Any], component: str) -> None:
+    assert openapi["components"]["schemas"][component]["additionalProperties"] is False
+
+
+def test_an_unknown_field_is_refused_where_the_schema_says_so(
+    client: Client, world: World, objects: dict[str, str], acme_secret: IssuedKey
+) -> None:
+    body = {
+        "order_id": "ORD-9",
+        "amount": 1,
+        "currency": "EUR",
+        "customer": {"email": "a@example.com", "vip": True},
+    }
+    response = call(client, "POST", "/api/v1/conversions", acme_secret.plaintext, body)
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "customer.vip"
+
+
+@pytest.mark.parametrize("field", ["variants", "tiers", "rules", "fraud"])
+def test_null_where_the_schema_says_array_or_object_is_refused(
+    client: Client, world: World, objects: dict[str, str], acme_secret: IssuedKey, field: str
+) -> None:
+    from programs.models import ProgramVersion
+
+    with tenancy.merchant_context(world.acme):
+        versions = ProgramVersion.objects.count()
+    path = f"/api/v1/programs/{objects['program']}"
+
+    response = call(client, "PATCH", path, acme_secret.plaintext, {field: None})
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["param"] == field
+    with tenancy.merchant_context(world.acme):
+        assert ProgramVersion.objects.count() == versions
+    assert call(client, "PATCH", path, acme_secret.plaintext, {"variants": []}).status_code == 200
+
+
+@pytest.mark.parametrize("url", ["https://example.com:0/hook", "https://93.184.215.14:0/"])
+def test_a_webhook_url_with_port_0_is_refused(
+    client: Client, world: World, acme_secret: IssuedKey, settings: Any, url: str
+) -> None:
+    from webhooks.models import WebhookEndpoint
+    from webhooks.services import UnsafeTarget, validate_target_url
+
+    settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS = False
+    with pytest.raises(UnsafeTarget, match="port"):
+        validate_target_url(url)
+    response = call(
+        client, "POST", "/api/v1/webhook-endpoints", acme_secret.plaintext, {"url": url}
+    )
+    assert response.status_code in {400, 403}, response.content
+    with tenancy.merchant_context(world.acme):
+        assert WebhookEndpoint.objects.count() == 0

@@ -156,6 +156,8 @@ def validate_target_url(url: Any) -> str:
         raise UnsafeTarget("The URL must start with https://.")
     if not parts.hostname:
         raise UnsafeTarget("The URL has no host.")
+    if port == 0:  # `port or default` below would have read it as "no port"
+        raise UnsafeTarget("The port must be from 1 to 65535.")
     if parts.username is not None or parts.password is not None:
         raise UnsafeTarget("Put no credentials in the URL: verify our signature instead.")
     if not allow_private:

@@ -26,6 +26,7 @@ from programs.specs import (
     FRAUD_RULES,
     FULFILMENT_METHODS,
     LOCALES,
+    MAX_MONEY,
     OUTCOMES,
     REWARD_KINDS,
     SCORE_ONLY_RULES,
@@ -112,13 +113,16 @@ class RewardSpecSerializer(serializers.Serializer[dict[str, Any]]):
     amount = serializers.IntegerField(
         required=False,
         min_value=1,
+        max_value=MAX_MONEY,
         help_text="Minor units (1000 = €10): fixed_discount, account_credit, cash, "
         "charity_donation. Never together with percent.",
     )
     currency = serializers.CharField(
         required=False, help_text="With amount; the program's currency (default)."
     )
-    points = serializers.IntegerField(required=False, min_value=1, help_text="points only.")
+    points = serializers.IntegerField(
+        required=False, min_value=1, max_value=10_000_000, help_text="points only."
+    )
     # (DRF pops declared fields off the class, so this does not shadow Field.label.)
     label = serializers.CharField(  # type: ignore[assignment]
         required=False, help_text="The product, upgrade or charity (free_product, charity)."
@@ -148,7 +152,7 @@ class RewardSpecSerializer(serializers.Serializer[dict[str, Any]]):
 
 class TierSerializer(serializers.Serializer[dict[str, Any]]):
     threshold = serializers.IntegerField(
-        min_value=1, help_text="Qualified referrals; strictly increasing."
+        min_value=1, max_value=100_000, help_text="Qualified referrals; strictly increasing."
     )
     reward = RewardSpecSerializer()
     repeat = serializers.BooleanField(required=False, help_text="Last tier only.")
@@ -157,18 +161,18 @@ class TierSerializer(serializers.Serializer[dict[str, Any]]):
 class RulesSerializer(serializers.Serializer[dict[str, Any]]):
     attribution_window_days = serializers.IntegerField(required=False, min_value=1, max_value=365)
     min_order_amount = serializers.IntegerField(
-        required=False, min_value=0, help_text="Minor units."
+        required=False, min_value=0, max_value=MAX_MONEY, help_text="Minor units."
     )
     first_purchase_only = serializers.BooleanField(required=False)
     new_customers_only = serializers.BooleanField(required=False)
     one_referrer_per_friend = serializers.BooleanField(required=False)
     hold_days = serializers.IntegerField(required=False, min_value=0, max_value=90)
     max_rewards_per_advocate = serializers.IntegerField(
-        required=False, allow_null=True, min_value=1
+        required=False, allow_null=True, min_value=1, max_value=100_000
     )
     max_rewards_period = serializers.ChoiceField(choices=CAP_PERIODS, required=False)
     budget_amount = serializers.IntegerField(
-        required=False, allow_null=True, min_value=1, help_text="Minor units."
+        required=False, allow_null=True, min_value=1, max_value=MAX_MONEY, help_text="Minor units."
     )
     budget_action = serializers.ChoiceField(choices=BUDGET_ACTIONS, required=False)
 

@@ -70,7 +70,9 @@ def list_schema(item: type[serializers.Serializer[Any]], name: str) -> dict[str,
     return {
         "parameters": [
             OpenApiParameter(
-                "limit", int, description=f"1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})"
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+                description=f"1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})",
             ),
             OpenApiParameter("cursor", str, description="`next_cursor` of the previous page"),
         ],

@@ -11,7 +11,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from referral_saas.api.schema import IDEMPOTENCY_KEY, error_responses
+from referral_saas.api.schema import IDEMPOTENCY_KEY, ClosedObjectSerializer, error_responses
 from tracking import privacy
 from tracking.api import examples as ex
 from tracking.api.views import BODY_NOTE, TrackingApiView
@@ -19,7 +19,7 @@ from tracking.api.views import BODY_NOTE, TrackingApiView
 # --- Documentation of the bodies (tracking.privacy validates and builds them) ----------------
 
 
-class PrivacyRequestSerializer(serializers.Serializer[dict[str, Any]]):
+class PrivacyRequestSerializer(ClosedObjectSerializer):
     email = serializers.EmailField(help_text="The data subject's email (case-insensitive).")
 
 

@@ -18,6 +18,7 @@ from rewards.api.reward_serializers import RewardOutputSerializer
 from rewards.models import Reward
 from rewards.selectors import rewards_for_conversions
 from tracking.models import Advocate, Click, Conversion, ConversionStatus, Referral, Refund
+from tracking.services import MAX_AMOUNT
 
 
 class _ObjectField(NamedEnumField):
@@ -66,7 +67,7 @@ def _id_of(source: str, help_text: str) -> serializers.CharField:
 # --- Input (documentation only: tracking.services validates) --------------------------------
 
 
-class AdvocateInputSerializer(serializers.Serializer[dict[str, Any]]):
+class AdvocateInputSerializer(ClosedObjectSerializer):
     program = serializers.CharField(help_text="The program's id (`prg_…`); it must be active.")
     email = serializers.EmailField()
     name = serializers.CharField(required=False, max_length=120)
@@ -76,7 +77,7 @@ class AdvocateInputSerializer(serializers.Serializer[dict[str, Any]]):
     locale = LocaleField(required=False, help_text="One of the program's locales.")
 
 
-class ClickInputSerializer(serializers.Serializer[dict[str, Any]]):
+class ClickInputSerializer(ClosedObjectSerializer):
     code = serializers.CharField(help_text="The advocate's referral code.")
     landing_url = serializers.CharField(required=False, max_length=500)
     visitor_id = serializers.CharField(
@@ -84,7 +85,7 @@ class ClickInputSerializer(serializers.Serializer[dict[str, Any]]):
     )
 
 
-class ReferralInputSerializer(serializers.Serializer[dict[str, Any]]):
+class ReferralInputSerializer(ClosedObjectSerializer):
     code = serializers.CharField(required=False, help_text="The referral code, or give click_id.")
     click_id = serializers.CharField(required=False, help_text="From POST /api/v1/clicks.")
     email = serializers.EmailField(help_text="The friend's email.")
@@ -92,19 +93,21 @@ class ReferralInputSerializer(serializers.Serializer[dict[str, Any]]):
     name = serializers.CharField(required=False, max_length=120)
 
 
-class CustomerSerializer(serializers.Serializer[dict[str, Any]]):
+class CustomerSerializer(ClosedObjectSerializer):
     email = serializers.EmailField()
     id = serializers.CharField(required=False, allow_blank=True, max_length=120)
     name = serializers.CharField(required=False, allow_blank=True, max_length=120)
 
 
-class ConversionInputSerializer(serializers.Serializer[dict[str, Any]]):
+class ConversionInputSerializer(ClosedObjectSerializer):
     order_id = serializers.CharField(
         max_length=200,
         help_text="Your order id: printable, no spaces. Posting it again returns the first "
         "conversion (200), never a second reward.",
     )
-    amount = serializers.IntegerField(min_value=0, help_text="Minor units (1000 = €10.00).")
+    amount = serializers.IntegerField(
+        min_value=0, max_value=MAX_AMOUNT, help_text="Minor units (1000 = €10.00)."
+    )
     currency = serializers.CharField(help_text="ISO-4217, e.g. EUR.")
     customer = CustomerSerializer()
     code = serializers.CharField(required=False, help_text="Referral code the order came with.")
@@ -139,9 +142,12 @@ class ConversionInputSerializer(serializers.Serializer[dict[str, Any]]):
     )
 
 
-class RefundInputSerializer(serializers.Serializer[dict[str, Any]]):
+class RefundInputSerializer(ClosedObjectSerializer):
     amount = serializers.IntegerField(
-        required=False, min_value=1, help_text="Minor units. Omitted: whatever remains (full)."
+        required=False,
+        min_value=1,
+        max_value=MAX_AMOUNT,
+        help_text="Minor units. Omitted: whatever remains (full).",
     )
     external_id = serializers.CharField(
         required=False,
