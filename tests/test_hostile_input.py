@@ -12,6 +12,8 @@
 7. Erasure also clears the fraud evidence on the subject's orders (IP hash and prefix, user
    agent, visitor id, country, payment fingerprint) and on their advocate row (IP hash, visitor
    id), and a merchant's notes that name them.
+3. Merchant copy is stored as the text typed: `Coffee & Tea <3` comes back as itself, not as
+   `Coffee &amp; Tea &lt;3`, and pages escape it exactly once.
 8. The OpenAPI document says what the code enforces: `limit` bounds, amount maxima,
    `additionalProperties: false` on bodies that refuse unknown fields; `{"variants": null}` is
    refused as the schema's array type says; a webhook URL with port 0 is refused.
@@ -788,3 +790,52 @@ def test_a_webhook_url_with_port_0_is_refused(
     assert response.status_code in {400, 403}, response.content
     with tenancy.merchant_context(world.acme):
         assert WebhookEndpoint.objects.count() == 0
+
+
+# --- 3. Text stays text: escaped once, on output -----------------------------------------------
+
+TYPED = {
+    "name": "Coffee & Tea <3",
+    "headline": 'Give "10" & get 10 <3',
+    "description": "Tom & Jerry's blend: 5 > 3 < 4, AT&T and &c.",
+    "terms": "One per customer & household. <b>Bold</b> is removed.",
+}
+
+
+def test_program_copy_is_stored_as_typed_and_escaped_once_on_the_page(
+    client: Client, world: World, acme_secret: IssuedKey
+) -> None:
+    en = {name: TYPED[name] for name in ("headline", "description", "terms")}
+    body = {
+        "name": TYPED["name"],
+        "slug": "coffee",
+        "type": "two_sided",
+        "currency": "EUR",
+        "destination_url": "https://shop.example.com/",
+        "allowed_domains": ["shop.example.com"],
+        "advocate_reward": {"kind": "account_credit", "amount": 1000},
+        "friend_reward": {"kind": "account_credit", "amount": 1000},
+        "copy": {"en": en},
+        "status": "active",
+    }
+
+    created = call(client, "POST", "/api/v1/programs", acme_secret.plaintext, body)
+
+    assert created.status_code == 201, created.content
+    data = call(
+        client, "GET", f"/api/v1/programs/{created.json()['id']}", acme_secret.plaintext
+    ).json()
+    assert data["name"] == "Coffee & Tea <3"
+    assert data["copy"]["en"]["headline"] == TYPED["headline"]
+    assert data["copy"]["en"]["description"] == TYPED["description"]
+    assert data["copy"]["en"]["terms"] == "One per customer & household. Bold is removed."
+    with tenancy.merchant_context(world.acme):
+        stored = Program.objects.get(slug="coffee")
+    assert stored.name == "Coffee & Tea <3"
+    world.acme.privacy_policy_url = "https://acme.example.com/privacy"
+    world.acme.save()
+    html = client.get("/p/acme/coffee/?lang=en").content.decode()
+    assert "Coffee &amp; Tea &lt;3" in html
+    assert "Tom &amp; Jerry&#x27;s blend: 5 &gt; 3 &lt; 4, AT&amp;T and &amp;c." in html
+    for twice in ("&amp;amp;", "&amp;lt;", "&amp;gt;", "&amp;#x27;", "&amp;quot;"):
+        assert twice not in html
