@@ -11,13 +11,22 @@ in the house cause work above them by emitting, never by importing upward.
 """
 
 from events.registry import Consumer, Event, UnknownEventType, consumers, emit, register
-from events.types import EVENT_TYPES, EventType
+from events.types import (
+    DECLARED_TYPES,
+    EVENT_TYPES,
+    INTERNAL_EVENT_TYPES,
+    EventType,
+    InternalEventType,
+)
 
 __all__ = [
+    "DECLARED_TYPES",
     "EVENT_TYPES",
+    "INTERNAL_EVENT_TYPES",
     "Consumer",
     "Event",
     "EventType",
+    "InternalEventType",
     "UnknownEventType",
     "consumers",
     "emit",

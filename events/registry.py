@@ -6,7 +6,7 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
-from events.types import EVENT_TYPES
+from events.types import DECLARED_TYPES
 
 # What an event carries: a JSON-like dict (datetimes, decimals and UUIDs allowed), or a function
 # returning one, called at most once and only if a consumer reads `Event.data` (payloads that
@@ -45,7 +45,7 @@ class Event:
 
 Consumer = Callable[[Event], None]
 
-_consumers: dict[str, list[Consumer]] = {event_type: [] for event_type in EVENT_TYPES}
+_consumers: dict[str, list[Consumer]] = {event_type: [] for event_type in DECLARED_TYPES}
 
 
 def _declared(event_type: str) -> list[Consumer]:

@@ -1,21 +1,13 @@
-"""Deprecated: outbound webhooks moved to the `webhooks` app, events to `events`.
+"""Deprecated: outbound webhooks moved to the `webhooks` app (issue 13).
 
-Kept only for `rewards.pipeline`, which still imports `emit` and `deliveries_sweep` from here
-until the pipeline split switches it to `events.emit` (issue 13). Delete this module then;
-nothing new may import it.
+Kept only for `rewards.pipeline.release.pipeline_sweep`, which still sweeps webhook deliveries
+through this path; delete the module when it no longer does (webhooks' own beat task,
+`rewards.tasks_webhooks.webhook_deliveries_sweep_task`, already sweeps them). Nothing new may
+import it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-import events
 from webhooks.delivery import deliveries_sweep
 
-__all__ = ["deliveries_sweep", "emit"]
-
-
-def emit(event_type: str, data: dict[str, Any] | Callable[[], dict[str, Any]]) -> None:
-    """`events.emit` (which hands the event to every consumer, webhooks' outbox among them)."""
-    events.emit(event_type, data)
+__all__ = ["deliveries_sweep"]

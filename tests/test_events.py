@@ -57,20 +57,21 @@ def _emitted_types() -> list[tuple[str, str]]:
 
 
 def test_every_declared_event_type_has_a_consumer() -> None:
-    without = [event_type for event_type in events.EVENT_TYPES if not events.consumers(event_type)]
+    without = [t for t in events.DECLARED_TYPES if not events.consumers(t)]
     assert without == []
 
 
 def test_every_emitted_event_type_is_declared() -> None:
     emitted = _emitted_types()
     # The scan itself works: tracking's emits are found.
-    assert {re.escape("advocate.created"), re.escape("referral.created")} <= {
+    tracked = ("advocate.created", "referral.created", "conversion.recorded", "refund.recorded")
+    assert {re.escape(event_type) for event_type in tracked} <= {
         pattern for _, pattern in emitted
     }
     undeclared = [
         (where, pattern)
         for where, pattern in emitted
-        if not any(re.fullmatch(pattern, declared) for declared in events.EVENT_TYPES)
+        if not any(re.fullmatch(pattern, declared) for declared in events.DECLARED_TYPES)
     ]
     assert undeclared == []
 
@@ -100,7 +101,7 @@ def test_emitting_an_undeclared_type_raises_and_tells_nobody(
     def consumer(event: events.Event) -> None:
         told.append(event.type)
 
-    for event_type in events.EVENT_TYPES:
+    for event_type in events.DECLARED_TYPES:
         monkeypatch.setitem(registry._consumers, event_type, [consumer])
     # when / then
     with pytest.raises(events.UnknownEventType, match=r"reward\.teleported"):
@@ -187,3 +188,12 @@ def test_consumers_see_the_subject_and_origin_the_producer_gave(
     events.emit("advocate.created", {}, subject=subject, origin="api")
     events.emit("advocate.created", {})
     assert seen == [(subject, "api"), (None, "")]
+
+
+def test_internal_events_are_never_offered_to_merchants() -> None:
+    from webhooks.delivery import outbox_consumer
+    from webhooks.models import WEBHOOK_EVENTS
+
+    assert events.INTERNAL_EVENT_TYPES == ("conversion.recorded", "refund.recorded")
+    assert not set(events.INTERNAL_EVENT_TYPES) & set(WEBHOOK_EVENTS)
+    assert all(outbox_consumer not in events.consumers(t) for t in events.INTERNAL_EVENT_TYPES)

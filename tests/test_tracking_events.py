@@ -144,7 +144,7 @@ def test_the_events_are_emitted_inside_the_creating_transaction(
 # --- Consumers instead of upward imports -------------------------------------------------------
 
 ROOT = Path(__file__).resolve().parent.parent
-ABOVE_TRACKING = ("hosted", "analytics", "billing", "webhooks")
+ABOVE_TRACKING = ("rewards", "hosted", "analytics", "billing", "webhooks")
 
 
 def _imported(path: Path) -> set[str]:
@@ -202,6 +202,36 @@ def test_only_an_api_enrolment_gets_the_welcome_email_from_the_consumer(
 
     # then only that one is welcomed
     assert [email.to for email in mail.outbox] == [["bea@example.com"]]
+
+
+def test_the_pipeline_consumes_recorded_conversions_and_refunds(
+    world: World, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rewards import consumers
+
+    assert consumers.conversion_evaluate_after_commit in events.consumers("conversion.recorded")
+    assert consumers.conversion_refunded_after_commit in events.consumers("refund.recorded")
+    sent: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(
+        consumers, "enqueue_on_commit", lambda task, **kwargs: sent.append((task.name, kwargs))
+    )
+
+    settings.PIPELINE_EVALUATE_ON_COMMIT = True
+    with tenancy.merchant_context(world.acme):
+        conversion = services.conversion_record(
+            order_id="o-1", amount=1000, currency="EUR", customer={"email": "b@x.io"}
+        ).conversion
+        services.refund_record(conversion=conversion, amount=100)
+        settings.PIPELINE_EVALUATE_ON_COMMIT = False  # a broker's dispatcher reads the outbox
+        services.conversion_record(
+            order_id="o-2", amount=1000, currency="EUR", customer={"email": "b@x.io"}
+        )
+
+    ids = {"merchant_id": world.acme.pk, "conversion_id": conversion.pk}
+    assert sent == [
+        ("rewards.tasks.conversion_evaluate_task", ids),
+        ("rewards.tasks.conversion_refunded_task", ids),
+    ]
 
 
 # --- Delivered by a real worker ---------------------------------------------------------------

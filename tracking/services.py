@@ -34,7 +34,6 @@ from programs.services import program_config, variant_for
 from programs.specs import SpecError
 from referral_saas.money import is_currency
 from referral_saas.privacy import truncate_ip
-from referral_saas.workers import enqueue_on_commit
 from tracking.models import Advocate, Click, Conversion, ConversionStatus, Referral, Refund
 
 CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud, typed from a screen
@@ -405,16 +404,8 @@ def conversion_record(
     try:
         with transaction.atomic():
             conversion = Conversion.objects.create(order_id=order_id, **fields)
-            if settings.PIPELINE_EVALUATE_ON_COMMIT:
-                # Embedded mode: no dispatcher runs, so evaluate right after commit. With a
-                # broker the dispatcher picks the row up (no enqueue on this hot path).
-                from rewards.tasks import conversion_evaluate_task
-
-                enqueue_on_commit(
-                    conversion_evaluate_task,
-                    merchant_id=conversion.merchant_id,
-                    conversion_id=conversion.pk,
-                )
+            # The pipeline consumes it (rewards.consumers); no query, no enqueue with a broker.
+            events.emit("conversion.recorded", {"id": conversion.public_id}, subject=conversion)
         return ConversionResult(conversion, created=True)
     except IntegrityError:
         return ConversionResult(Conversion.objects.get(order_id=order_id), created=False)
@@ -461,10 +452,6 @@ def refund_record(
         update.append("status")
     locked.save(update_fields=update)
     conversion.refunded_amount, conversion.status = locked.refunded_amount, locked.status
-    # Void or claw back its rewards (the pipeline sweep retries this if the message is lost).
-    from rewards.tasks import conversion_refunded_task
-
-    enqueue_on_commit(
-        conversion_refunded_task, merchant_id=locked.merchant_id, conversion_id=locked.pk
-    )
+    # The pipeline voids or claws back its rewards (rewards.consumers).
+    events.emit("refund.recorded", {"id": refund.public_id}, subject=locked)
     return RefundResult(refund, created=True)
