@@ -28,12 +28,11 @@ import pytest
 from django.test import Client
 
 from accounts.services import IssuedKey
-from hosted import links
 from programs.models import Program
 from referral_saas import tenancy
 from tests.conftest import World, make_key
 from tests.factories import make_program
-from tracking import services
+from tracking import links, services
 from tracking.models import Advocate, Click, Conversion, Referral, Refund
 
 ORIGIN = "https://shop.example.com"
@@ -207,6 +206,18 @@ def test_nul_in_any_query_parameter_is_a_400_naming_it(
 ) -> None:
     response = client.get(f"{path}?{query}", HTTP_AUTHORIZATION=f"Bearer {acme_secret.plaintext}")
     _expect_400_naming(response, param)
+
+
+def test_a_query_parameter_over_1000_characters_is_a_400_naming_it(
+    client: Client, acme_secret: IssuedKey
+) -> None:
+    # Found by the fuzz on the embedded default: SQLite refused the 100 kB LIKE pattern (500).
+    response = client.get(
+        f"/api/v1/advocates?email={'A' * 100_000}",
+        HTTP_AUTHORIZATION=f"Bearer {acme_secret.plaintext}",
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "email"
 
 
 # --- Public forms -------------------------------------------------------------------------------
