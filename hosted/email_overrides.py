@@ -15,7 +15,7 @@ from typing import Any
 
 from django.utils import translation
 
-from hosted import links
+from tracking import links
 
 PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 SUBJECT_MAX = 200

@@ -11,7 +11,6 @@ from typing import Any
 
 from django.utils import translation
 
-from hosted import links
 from hosted.emails import mark_skipped, send_once
 from hosted.selectors import format_day, reward_text, tier_progress
 from hosted.services import email_key_hash, friend_opted_out, hosted_settings
@@ -20,6 +19,7 @@ from programs.services import program_config
 from programs.summary import offer_headline, reward_phrase
 from referral_saas import tenancy
 from rewards.models import Reward, RewardRecipient
+from tracking import links
 from tracking.models import Advocate
 
 

@@ -25,7 +25,6 @@ from django.utils.translation.trans_real import parse_accept_lang_header
 from django.views.decorators.http import require_GET
 
 from accounts.models import Merchant
-from hosted import links
 from hosted.consent import CONSENT_TEXT_VERSION, ConsentState, consent_state
 from hosted.ladder import tier_ladder
 from hosted.languages import language_name
@@ -36,6 +35,7 @@ from programs.services import program_config
 from programs.specs import ProgramConfig, Variant
 from programs.summary import offer_headline
 from referral_saas import tenancy
+from tracking import links
 
 COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 DEFAULT_BRAND = "#3b2fc9"

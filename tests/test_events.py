@@ -65,9 +65,7 @@ def test_every_emitted_event_type_is_declared() -> None:
     emitted = _emitted_types()
     # The scan itself works: tracking's emits are found.
     tracked = ("advocate.created", "referral.created", "conversion.recorded", "refund.recorded")
-    assert {re.escape(event_type) for event_type in tracked} <= {
-        pattern for _, pattern in emitted
-    }
+    assert {re.escape(event_type) for event_type in tracked} <= {pattern for _, pattern in emitted}
     undeclared = [
         (where, pattern)
         for where, pattern in emitted

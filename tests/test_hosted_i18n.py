@@ -13,7 +13,6 @@ import pytest
 from django.core import mail
 from django.test import Client
 
-from hosted import links
 from hosted.emails import KINDS, render_email
 from hosted.models import HostedSettings
 from hosted.tasks import (
@@ -29,6 +28,7 @@ from rewards.models import Reward
 from tests.conftest import World
 from tests.factories import make_program
 from tests.test_hosted_portal import add_history
+from tracking import links
 from tracking.models import Advocate
 from tracking.services import advocate_enroll
 

@@ -9,12 +9,12 @@ import pytest
 from django.core import mail
 from django.test import Client
 
-from hosted import links
 from hosted.models import SentEmail
 from programs.models import Program
 from referral_saas import tenancy
 from tests.conftest import World
 from tests.factories import make_program
+from tracking import links
 from tracking.models import Advocate
 
 # Emails are enqueued after commit: real transactions, so they run as each request commits.

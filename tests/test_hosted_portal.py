@@ -10,7 +10,6 @@ from django.core import mail, signing
 from django.test import Client
 from django.utils import timezone
 
-from hosted import links
 from hosted.consent import CONSENT_TEXT_VERSION
 from hosted.models import ConsentRecord, FriendOptOut, HostedSettings
 from programs.models import Program
@@ -18,6 +17,7 @@ from referral_saas import tenancy
 from rewards.models import Reward
 from tests.conftest import World
 from tests.factories import make_program
+from tracking import links
 from tracking.models import Advocate, Click, Conversion, Referral
 from tracking.services import advocate_enroll, click_record, referral_record
 

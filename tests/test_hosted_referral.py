@@ -154,7 +154,7 @@ def test_two_sided_link_shows_the_friend_offer_without_cookies(
 def test_returning_from_the_consent_form_does_not_count_a_second_click(
     client: Client, world: World, two_sided: Program
 ) -> None:
-    from hosted.links import click_token
+    from tracking.links import click_token
 
     advocate = enrol(two_sided)
     client.get(f"/r/{advocate.code}")

@@ -8,10 +8,10 @@ from urllib.parse import urlsplit
 import pytest
 from django.test import Client
 
-from hosted.links import portal_url
 from referral_saas import tenancy
 from tests.conftest import World
 from tests.factories import make_program
+from tracking.links import portal_url
 from tracking.models import Conversion, ConversionStatus
 from tracking.services import advocate_enroll
 

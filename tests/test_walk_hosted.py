@@ -19,7 +19,6 @@ from django.utils import timezone
 from PIL import Image
 
 from accounts.services import IssuedKey
-from hosted import links
 from hosted.models import HostedSettings
 from hosted.tasks import email_advocate_welcome_task
 from programs.models import Program, ProgramCopy
@@ -28,6 +27,7 @@ from referral_saas import tenancy
 from tests.conftest import World, login
 from tests.factories import make_program
 from tests.test_hosted_i18n import untranslated, visible_text
+from tracking import links
 from tracking.models import Advocate, Click
 from tracking.services import advocate_enroll
 

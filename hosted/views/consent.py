@@ -8,7 +8,6 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import Merchant
-from hosted import links
 from hosted.consent import consent_state, new_visitor_id, set_choice_cookies
 from hosted.form_text import refuse_invalid_text
 from hosted.models import ConsentChoice
@@ -16,6 +15,7 @@ from hosted.pages import page_locale, render_page, same_origin
 from hosted.services import consent_record, friend_opt_out
 from programs.models import Program, ProgramStatus
 from referral_saas import tenancy
+from tracking import links
 
 
 def _program(public_id: str) -> Program | None:

@@ -16,7 +16,6 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Merchant
-from hosted import links
 from hosted.form_text import refuse_invalid_text
 from hosted.pages import chrome, page_locale, render_page, same_origin
 from hosted.ratelimit import allow
@@ -28,6 +27,7 @@ from programs.services import program_config
 from programs.specs import SpecError
 from referral_saas import tenancy
 from referral_saas.privacy import client_ip
+from tracking import links
 from tracking.models import Advocate
 from tracking.services import ip_hash, normalise_email
 

@@ -25,7 +25,6 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Merchant
-from hosted import links
 from hosted.consent import consent_state
 from hosted.form_text import refuse_invalid_text
 from hosted.models import CodeAlias
@@ -42,6 +41,7 @@ from programs.specs import SpecError, Variant
 from programs.views import DEFAULT_BRAND, _color, _contrast, find_variant, variant_offer
 from referral_saas import tenancy
 from referral_saas.privacy import client_ip, truncate_ip
+from tracking import links
 from tracking.models import Advocate, Click
 from tracking.services import CODE_PATTERN, ip_hash
 

@@ -193,7 +193,7 @@ class AdvocateOutputSerializer(serializers.Serializer[Advocate]):
         return data
 
     def get_referral_url(self, advocate: Advocate) -> str:
-        from hosted.links import referral_url
+        from tracking.links import referral_url
 
         return referral_url(advocate)
 
@@ -205,7 +205,7 @@ class AdvocateOutputSerializer(serializers.Serializer[Advocate]):
         )
     )
     def get_portal_url(self, advocate: Advocate) -> str | None:
-        from hosted.links import portal_url
+        from tracking.links import portal_url
 
         request = self.context.get("request")
         key = getattr(request, "auth", None)
@@ -219,7 +219,7 @@ class AdvocateOutputSerializer(serializers.Serializer[Advocate]):
         )
     )
     def get_qr_url(self, advocate: Advocate) -> str | None:
-        from hosted.links import qr_url
+        from tracking.links import qr_url
 
         return qr_url(advocate, "svg")
 
@@ -239,13 +239,13 @@ class PublicAdvocateSerializer(ClosedObjectSerializer):
     portal_url = serializers.SerializerMethodField()
 
     def get_referral_url(self, advocate: Advocate) -> str:
-        from hosted.links import referral_url
+        from tracking.links import referral_url
 
         return referral_url(advocate)
 
     @extend_schema_field(serializers.CharField(help_text="The referral link's QR code (SVG)."))
     def get_qr_url(self, advocate: Advocate) -> str:
-        from hosted.links import qr_url
+        from tracking.links import qr_url
 
         return qr_url(advocate, "svg")
 
