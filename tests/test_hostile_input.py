@@ -850,3 +850,20 @@ def test_program_copy_is_stored_as_typed_and_escaped_once_on_the_page(
     assert "Tom &amp; Jerry&#x27;s blend: 5 &gt; 3 &lt; 4, AT&amp;T and &amp;c." in html
     for twice in ("&amp;amp;", "&amp;lt;", "&amp;gt;", "&amp;#x27;", "&amp;quot;"):
         assert twice not in html
+
+
+def test_every_public_forms_429_says_when_to_try_again(
+    client: Client, world: World, hosted_program: Program
+) -> None:
+    from hosted.views.portal import INVITE_LIMIT, NEW_LINK_LIMIT
+
+    forms = {path: data for path, data in _public_forms(world, hosted_program)}
+    limits = {"/claim": 10, "invite": INVITE_LIMIT, "new-link": NEW_LINK_LIMIT}
+    for suffix, limit in limits.items():
+        [path] = [path for path in forms if path.endswith(suffix)]
+        # An invalid address: refused after the limit is counted, so nothing is sent or stored.
+        data = {**forms[path], "email": "not-an-email", "emails": "not-an-email"}
+        answers = [client.post(path, data) for _ in range(limit + 1)]
+        assert answers[-1].status_code == 429, (path, [a.status_code for a in answers])
+        assert 1 <= int(answers[-1]["Retry-After"]) <= 3600, path
+        assert all("Retry-After" not in a for a in answers[:-1]), path

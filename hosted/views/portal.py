@@ -131,12 +131,15 @@ def new_link(request: HttpRequest, token: str) -> HttpResponse:
         or request.POST.get("website")
     ):
         return _link_problem(request, token, error="expired", status=400)
-    if not allow(
+    verdict = allow(
         f"portal-new-link:{ip_hash(client_ip(request))}",
         limit=NEW_LINK_LIMIT,
         window_seconds=600,
-    ):
-        return _link_problem(request, token, error="busy", status=429)
+    )
+    if not verdict:
+        refused = _link_problem(request, token, error="busy", status=429)
+        refused["Retry-After"] = str(verdict.retry_after)
+        return refused
     with tenancy.merchant_context(merchant):
         try:
             email = normalise_email(request.POST.get("email", "")[:254])
@@ -211,10 +214,13 @@ def invite(request: HttpRequest, token: str) -> HttpResponse:
             invite={"error": "expired", "emails": raw},
             status=400,
         )
-    if not allow(f"invite:{advocate.public_id}", limit=INVITE_LIMIT, window_seconds=3600):
-        return _render(
+    verdict = allow(f"invite:{advocate.public_id}", limit=INVITE_LIMIT, window_seconds=3600)
+    if not verdict:
+        refused = _render(
             request, token, merchant, advocate, invite={"error": "busy", "emails": raw}, status=429
         )
+        refused["Retry-After"] = str(verdict.retry_after)
+        return refused
     emails = [part for part in raw.replace(",", " ").replace(";", " ").split() if part]
     try:
         with tenancy.merchant_context(merchant):

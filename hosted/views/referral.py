@@ -275,10 +275,13 @@ def claim(request: HttpRequest, code: str) -> HttpResponse:
         return _friend_page(
             request, advocate, destination, click_id, errors={"form": "expired"}, status=400
         )
-    if not allow(f"claim:{ip_hash(client_ip(request))}", limit=10, window_seconds=600):
-        return _friend_page(
+    verdict = allow(f"claim:{ip_hash(client_ip(request))}", limit=10, window_seconds=600)
+    if not verdict:
+        refused = _friend_page(
             request, advocate, destination, click_id, errors={"form": "busy"}, status=429
         )
+        refused["Retry-After"] = str(verdict.retry_after)
+        return refused
     email = request.POST.get("email", "")
     try:
         with tenancy.merchant_context(advocate.merchant):
