@@ -10,7 +10,16 @@ This package sits below every app (it imports nothing of ours but `referral_saas
 in the house cause work above them by emitting, never by importing upward.
 """
 
-from events.registry import Consumer, Event, UnknownEventType, consumers, emit, register
+from events.registry import (
+    Consumer,
+    Event,
+    UnknownEventType,
+    consumers,
+    emit,
+    register,
+    scope,
+    scope_memo,
+)
 from events.types import (
     DECLARED_TYPES,
     EVENT_TYPES,
@@ -31,4 +40,6 @@ __all__ = [
     "consumers",
     "emit",
     "register",
+    "scope",
+    "scope_memo",
 ]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cached_property
 from typing import Any
 
@@ -79,3 +81,27 @@ def emit(event_type: str, data: Payload, *, subject: object = None, origin: str 
     event = Event(event_type, data, subject=subject, origin=origin)
     for consumer in tuple(_declared(event_type)):
         consumer(event)
+
+
+# A memo shared by the consumers of the events emitted inside one `scope()` (None: no scope).
+_scope: ContextVar[dict[Any, Any] | None] = ContextVar("events_scope", default=None)
+
+
+@contextmanager
+def scope() -> Iterator[None]:
+    """A unit of work that emits several events (one evaluation of a conversion): consumers may
+    memoise what they look up per event in `scope_memo()` for its duration, so N events cost
+    one lookup. Producers open it; nested scopes share the outer one."""
+    if _scope.get() is not None:
+        yield
+        return
+    token = _scope.set({})
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
+def scope_memo() -> dict[Any, Any] | None:
+    """The current scope's memo, or None outside a scope (consumers then look up each time)."""
+    return _scope.get()

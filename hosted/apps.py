@@ -10,3 +10,5 @@ class HostedConfig(AppConfig):
         from hosted import consumers
 
         events.register("advocate.created", consumers.welcome_advocate_enrolled_through_the_api)
+        events.register("reward.created", consumers.tier_reached)
+        events.register("reward.issued", consumers.reward_earned)

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from events import Event
 from hosted.services import advocate_welcome_after_api_enrolment
+from hosted.tasks import email_reward_earned_task, email_tier_reached_task
+from referral_saas.workers import enqueue_on_commit
+from rewards.models import Reward, RewardStatus
 from tracking.models import Advocate
 
 
@@ -14,3 +17,23 @@ def welcome_advocate_enrolled_through_the_api(event: Event) -> None:
     (The landing page sends its own welcome email: `hosted_join`.)"""
     if event.origin == "api" and isinstance(event.subject, Advocate):
         advocate_welcome_after_api_enrolment(advocate=event.subject)
+
+
+def tier_reached(event: Event) -> None:
+    """`reward.created` for a tier (above the first step), not held for review: the "you
+    reached a tier" email to the advocate, after commit."""
+    reward = event.subject
+    if isinstance(reward, Reward) and reward.tier > 0 and reward.status != RewardStatus.HELD:
+        enqueue_on_commit(
+            email_tier_reached_task, merchant_id=reward.merchant_id, reward_id=reward.pk
+        )
+
+
+def reward_earned(event: Event) -> None:
+    """`reward.issued` by its fulfilment method (the "issue" transition; a merchant confirming
+    a reward they delivered themselves sends nothing): the "reward earned" email, after commit."""
+    reward = event.subject
+    if isinstance(reward, Reward) and event.origin == "issue":
+        enqueue_on_commit(
+            email_reward_earned_task, merchant_id=reward.merchant_id, reward_id=reward.pk
+        )

@@ -346,11 +346,7 @@ def reward_fulfil_attempt(*, reward_id: int, now: datetime | None = None) -> str
                 )
                 _enqueue_reverse(reward)
             return "skipped"
-        from hosted.tasks import email_reward_earned_task
-
-        enqueue_on_commit(
-            email_reward_earned_task, merchant_id=reward.merchant_id, reward_id=reward.pk
-        )
+        # The "reward earned" email: hosted consumes reward.issued (origin "issue").
     return "issued"
 
 

@@ -111,11 +111,3 @@ class Reward(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.public_id} ({self.recipient}, {self.status})"
-
-
-# Re-exported only for rewards.pipeline, which reads them until it moves to `events` (issue 13,
-# done by the pipeline split); nothing else may import webhook models from here. Imported last
-# and from the app above on purpose: delete these lines when the pipeline no longer needs them.
-from webhooks.models import WEBHOOK_EVENTS, WebhookEndpoint  # noqa: E402
-
-__all__ = ["WEBHOOK_EVENTS", "Reward", "RewardRecipient", "RewardStatus", "WebhookEndpoint"]

@@ -214,7 +214,12 @@ def reward_transition(
             request=audit.request,
         )
     if transition.event is not None:
-        emit(transition.event, functools.partial(reward_payload, reward))
+        emit(
+            transition.event,
+            functools.partial(reward_payload, reward),
+            subject=reward,
+            origin=name,
+        )
     return True
 
 

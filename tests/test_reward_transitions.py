@@ -109,7 +109,7 @@ def make(world: World) -> Any:
 def emitted(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
     seen: list[tuple[str, dict[str, Any]]] = []
 
-    def record(event_type: str, data: Any) -> None:
+    def record(event_type: str, data: Any, **_context: Any) -> None:
         seen.append((event_type, data() if callable(data) else data))
 
     monkeypatch.setattr(transitions, "emit", record)

@@ -46,7 +46,7 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from accounts.models import Membership, Role, User
 from accounts.services import audit_record
-from events import Event
+from events import Event, scope_memo
 from referral_saas import tenancy
 from webhooks import sender
 from webhooks.models import (
@@ -110,11 +110,7 @@ def outbox_record(
         raise ValueError(f"Unknown webhook event type {event_type!r}")
     # Filtered in Python: merchants have a handful of endpoints, and JSON `contains` does not
     # exist on SQLite (the `make run` database).
-    listeners = [
-        pk
-        for pk, events in WebhookEndpoint.objects.filter(enabled=True).values_list("pk", "events")
-        if not events or event_type in events
-    ]
+    listeners = [pk for pk, chosen in _endpoints() if not chosen or event_type in chosen]
     if not listeners:
         return None
     now = timezone.now()
@@ -134,6 +130,19 @@ def outbox_record(
     dispatch = [(delivery.pk, merchant_id, 0) for delivery in deliveries]
     transaction.on_commit(lambda: _enqueue(dispatch))
     return message
+
+
+def _endpoints() -> list[tuple[int, list[str]]]:
+    """The current merchant's enabled endpoints and their event filters: looked up once per
+    `events.scope()` (an evaluation emits several events), else once per event."""
+    memo = scope_memo()
+    key = ("webhooks.endpoints", tenancy.get_current_merchant().pk)
+    if memo is not None and key in memo:
+        return memo[key]
+    found = list(WebhookEndpoint.objects.filter(enabled=True).values_list("pk", "events"))
+    if memo is not None:
+        memo[key] = found
+    return found
 
 
 def outbox_consumer(event: Event) -> None:

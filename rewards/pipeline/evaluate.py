@@ -126,17 +126,12 @@ def _after_rewards_created(rewards: list[Reward]) -> None:
     from rewards.tasks import reward_fulfil_task  # deferred: rewards.tasks imports the pipeline
 
     for reward in rewards:
-        emit("reward.created", functools.partial(reward_payload, reward))
+        # hosted consumes reward.created (the "tier reached" email), webhooks the outbox
+        emit("reward.created", functools.partial(reward_payload, reward), subject=reward)
         if reward.status == RewardStatus.APPROVED:
-            emit("reward.approved", functools.partial(reward_payload, reward))
+            emit("reward.approved", functools.partial(reward_payload, reward), subject=reward)
             enqueue_on_commit(
                 reward_fulfil_task, merchant_id=reward.merchant_id, reward_id=reward.pk
-            )
-        if reward.tier > 0 and reward.status != RewardStatus.HELD:
-            from hosted.tasks import email_tier_reached_task  # deferred: hosted is above
-
-            enqueue_on_commit(
-                email_tier_reached_task, merchant_id=reward.merchant_id, reward_id=reward.pk
             )
 
 

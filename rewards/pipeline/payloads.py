@@ -5,44 +5,31 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any
 
 import events
-from rewards.models import (
-    WEBHOOK_EVENTS,
-    Reward,
-    WebhookEndpoint,
-)
+from rewards.models import Reward
 from tracking.models import Conversion
-
-# The events the current merchant's enabled webhook endpoints listen to, looked up once per
-# evaluation (None: not looked up, emit every event). An evaluation emits several events and
-# the webhooks outbox, today the only consumer of the pipeline's events, would look its
-# endpoints up for each. This skip is only right while that holds: when another app consumes
-# these events, the lookup belongs in the outbox consumer (once per transaction) instead.
-_listening: ContextVar[frozenset[str] | None] = ContextVar("_listening", default=None)
 
 
 @contextmanager
 def _webhook_listeners() -> Iterator[None]:
-    subscribed: set[str] = set()
-    for chosen in WebhookEndpoint.objects.filter(enabled=True).values_list("events", flat=True):
-        subscribed.update(chosen or WEBHOOK_EVENTS)
-    token = _listening.set(frozenset(subscribed))
-    try:
+    """One evaluation emits several events: an `events.scope()`, in which consumers look up
+    what they need once (the webhooks outbox its endpoints), not once per event."""
+    with events.scope():
         yield
-    finally:
-        _listening.reset(token)
 
 
-def emit(event_type: str, data: dict[str, Any] | Callable[[], dict[str, Any]]) -> None:
+def emit(
+    event_type: str,
+    data: dict[str, Any] | Callable[[], dict[str, Any]],
+    *,
+    subject: object = None,
+    origin: str = "",
+) -> None:
     """`events.emit` in the current transaction. `data` may be a callable, built only when a
-    consumer reads it."""
-    listening = _listening.get()
-    if listening is not None and event_type not in listening:
-        return
-    events.emit(event_type, data)
+    consumer reads it; `subject` is the object (a `Reward`) for consumers in this process."""
+    events.emit(event_type, data, subject=subject, origin=origin)
 
 
 def reward_payload(reward: Reward) -> dict[str, Any]:

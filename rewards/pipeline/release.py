@@ -79,16 +79,14 @@ def rewards_fulfil_sweep(*, now: datetime | None = None, limit: int = 1000) -> i
 
 
 def pipeline_sweep(*, now: datetime | None = None) -> dict[str, int]:
-    """The periodic safety net: nothing stuck stays stuck (lost tasks, broker outages)."""
-    from rewards.delivery import deliveries_sweep  # deferred: webhooks (above) own it
-
+    """The periodic safety net: nothing stuck stays stuck (lost tasks, broker outages).
+    (Webhook deliveries have their own sweeper in `webhooks`, on beat every 30 s.)"""
     now = now or timezone.now()
     return {
         "conversions": conversions_dispatch(now=now),
         "refunds": refunds_sweep(now=now),
         "released": rewards_release_due(now=now),
         "fulfilments": rewards_fulfil_sweep(now=now),
-        "deliveries": deliveries_sweep(now=now),
     }
 
 
