@@ -42,6 +42,7 @@ from programs.specs import (
     SpecError,
     Variant,
     config_from_stored,
+    null_errors,
     parse_config,
     plain_text,
 )
@@ -374,7 +375,7 @@ def _merged_config(data: dict[str, Any], stored: dict[str, Any] | None) -> dict[
 
 def _parse(data: dict[str, Any], fields: _Fields, program: Program | None) -> ProgramConfig | None:
     """Validate the configuration too, and raise every error of both at once."""
-    errors = dict(fields.errors)
+    errors = {**fields.errors, **null_errors(data)}
     config = None
     if fields.values.get("type") in ProgramType.values and "currency" not in errors:
         stored = program_current_version(program).config if program is not None else None

@@ -774,6 +774,19 @@ def plain_text(value: str, *, path: str = "", what: str = "") -> str:
 
 
 CONFIG_FIELDS = {"advocate_reward", "friend_reward", "tiers", "rules", "fraud", "variants"}
+
+
+def null_errors(data: dict[str, Any]) -> dict[str, str]:
+    """What a request body sends as null where the API schema says array or object (send []
+    or leave it out). Checked where requests come in (programs.services), not by `parse_config`,
+    which also reads stored and internal configurations where absent and null mean the same."""
+    return {
+        name: f"Must be {shape}, not null."
+        for name, shape in NOT_NULLABLE.items()
+        if name in data and data[name] is None
+    }
+
+
 NOT_NULLABLE = {
     "tiers": "an array",
     "variants": "an array ([] for none)",
@@ -801,10 +814,6 @@ def parse_config(
         code_pools=code_pools,
         locales=locales,
     )
-    # The schema documents these as an array or an object, never null: send [] or leave out.
-    for name, shape in NOT_NULLABLE.items():
-        if name in data and data[name] is None:
-            reader.fail(name, f"Must be {shape}, not null.")
     advocate = friend = None
     if program_type == "tiered":
         if data.get("advocate_reward") is not None:
