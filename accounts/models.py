@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from referral_saas.crypto import EncryptedTextField
 from referral_saas.ids import new_public_id
 from referral_saas.tenancy import TenantModel
 
@@ -82,7 +83,7 @@ class Merchant(models.Model):
     stripe_account_id = models.CharField(max_length=64, blank=True)
     # Signing secret (`whsec_…`) of the merchant's endpoint for POST /hooks/stripe/<public_id>/.
     # Never shown back in full: the dashboard shows only its last 4 characters.
-    stripe_webhook_secret = models.CharField(max_length=200, blank=True)
+    stripe_webhook_secret = EncryptedTextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     def __str__(self) -> str:

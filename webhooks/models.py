@@ -10,6 +10,7 @@ from django.db import models
 from django.utils import timezone
 
 from events import EVENT_TYPES
+from referral_saas.crypto import EncryptedTextField
 from referral_saas.ids import new_public_id
 from referral_saas.tenancy import TenantModel
 
@@ -20,8 +21,8 @@ WEBHOOK_EVENTS: tuple[str, ...] = EVENT_TYPES
 class WebhookEndpoint(TenantModel):
     """A merchant URL we POST signed events to (Standard Webhooks).
 
-    The signing secrets are stored as given, not hashed like API keys: we must compute an HMAC
-    with them on every delivery, so a one-way hash would be useless. They are shown in full only
+    The signing secrets cannot be hashed like API keys (we compute an HMAC with them on every
+    delivery): they are encrypted at rest (`referral_saas.crypto`). They are shown in full only
     in the responses that mint them (create, rotate); every other view shows `secret_prefix`.
     """
 
@@ -33,10 +34,10 @@ class WebhookEndpoint(TenantModel):
     # The subscribed event types, in WEBHOOK_EVENTS; an empty list means every event.
     events = models.JSONField(default=list, blank=True)
     # `whsec_` + base64 of 32 random bytes.
-    secret = models.CharField(max_length=64)
+    secret = EncryptedTextField()
     # After a rotation the old secret keeps signing (a second signature) until it expires, so
     # the merchant can switch their verifier without rejecting deliveries in between.
-    previous_secret = models.CharField(max_length=64, blank=True)
+    previous_secret = EncryptedTextField(blank=True)
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     enabled = models.BooleanField(default=True)
     disabled_reason = models.CharField(max_length=200, blank=True)

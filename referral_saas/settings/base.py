@@ -20,6 +20,9 @@ if _dotenv.exists():
     environ.Env.read_env(_dotenv)
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+# Keys (Fernet, comma-separated, newest first) that encrypt stored signing secrets; empty: one
+# key derived from SECRET_KEY (see referral_saas/crypto.py before changing SECRET_KEY).
+FIELD_ENCRYPTION_KEYS: list[str] = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS: list[str] = env.list("DJANGO_ALLOWED_HOSTS", default=[])
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
