@@ -15,7 +15,6 @@ urlpatterns = [
         views.invitation_accept_pending,
         name="invitation_accept_pending",
     ),
-    path("m/<slug:merchant_slug>/", views.overview, name="merchant_overview"),
     path("m/<slug:merchant_slug>/team/", views.team, name="team"),
     path("m/<slug:merchant_slug>/team/invite/", views.team_invite, name="team_invite"),
     path(

@@ -38,11 +38,7 @@ from accounts.mail import sending_address
 from accounts.models import ApiKey, AuditEvent, Invitation, Membership, Merchant, Role
 from accounts.models import User as UserModel
 from accounts.selectors import invitations_open_for_email, memberships_for_user
-from analytics.kpis import all_time_counts
-from analytics.views import overview_context
-from programs.models import Program, ProgramStatus
 from programs.specs import SpecError
-from tracking.models import Conversion
 from tracking.stripe_events import secret_ending, stripe_webhook_secret_set
 
 AUDIT_PAGE_SIZE = 50
@@ -177,95 +173,6 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
         "dashboard/invitation_accept.html",
         {"invitation": invitation, "merchant": invitation.merchant, "email_matches": email_matches},
     )
-
-
-# --- Overview --------------------------------------------------------------------------------
-
-
-def _getting_started(request: HttpRequest, counts: dict[str, int]) -> list[dict[str, Any]]:
-    """The newcomer's checklist. Each item is done when the thing itself exists (a program
-    that went live, a recorded click, a received conversion...), never by a flag we set, so an
-    item turns green the moment the store really does it, and back if it is undone."""
-    merchant, membership = _merchant(request), _membership(request)
-    slug = merchant.slug
-    is_admin, is_owner = membership.has_role(Role.ADMIN), membership.role == Role.OWNER
-    programs_url = _optional_url("program_list", merchant_slug=slug)
-    keys_url = reverse("api_keys", kwargs={"merchant_slug": slug}) if is_admin else ""
-    settings_url = reverse("merchant_settings", kwargs={"merchant_slug": slug}) if is_owner else ""
-    docs_url = reverse("api_docs")
-    return [
-        {"key": "account", "label": "Create your business account", "done": True, "url": ""},
-        {
-            "key": "program",
-            "label": "Create a referral program",
-            "done": counts["programs"] > 0,
-            "url": programs_url,
-        },
-        {
-            "key": "activate",
-            "label": "Activate it, so its landing page opens",
-            "done": Program.objects.exclude(status=ProgramStatus.DRAFT).exists(),
-            "url": programs_url,
-        },
-        {
-            "key": "api_key",
-            "label": "Create an API key for your store",
-            "done": ApiKey.objects.exists(),
-            "url": keys_url,
-        },
-        {
-            "key": "tracking",
-            "label": "Install tracking: record your first referral click",
-            "hint": "Share a referral link, or send POST /api/v1/clicks from your store.",
-            "done": counts["clicks"] > 0,
-            "url": docs_url,
-        },
-        {
-            "key": "conversion",
-            "label": "Report your first conversion",
-            "hint": "Send POST /api/v1/conversions when an order is paid, or connect Stripe "
-            "webhooks in Settings.",
-            "done": Conversion.objects.exists(),
-            "url": docs_url,
-        },
-        {
-            "key": "privacy",
-            "label": "Link your privacy policy",
-            "done": bool(merchant.privacy_policy_url),
-            "url": settings_url + "#business" if settings_url else "",
-        },
-        {
-            "key": "team",
-            "label": "Invite your team",
-            "done": Membership.objects.count() > 1,
-            "url": reverse("team", kwargs={"merchant_slug": slug}),
-        },
-        {
-            "key": "mfa",
-            "label": "Turn on two-factor authentication",
-            "done": is_mfa_enabled(request.user),
-            "url": reverse("mfa_index"),
-        },
-    ]
-
-
-@require_GET
-@merchant_view()
-def overview(request: HttpRequest) -> HttpResponse:
-    """The merchant's numbers for the chosen period (analytics.views.overview_context) under
-    the getting-started checklist. Totals come from the roll-ups, never a count of raw clicks."""
-    counts = {"programs": Program.objects.count(), **all_time_counts()}
-    checklist = _getting_started(request, counts)
-    context, status = overview_context(request, None)
-    context.update(
-        {
-            "counts": counts,
-            "checklist": checklist,
-            "checklist_done": sum(1 for item in checklist if item["done"]),
-            "programs": Program.objects.order_by("name").only("public_id", "name"),
-        }
-    )
-    return render(request, "dashboard/overview.html", context, status=status)
 
 
 # --- Team ------------------------------------------------------------------------------------

@@ -1,0 +1,107 @@
+"""The merchant overview (`/m/<merchant>/`): the getting-started checklist above the figures
+of every program. Here, above the apps it reads (accounts, programs, tracking), so none of them
+imports analytics."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from allauth.mfa.utils import is_mfa_enabled
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from accounts.decorators import merchant_view
+from accounts.models import ApiKey, Membership, Merchant, Role
+from analytics.kpis import all_time_counts
+from analytics.views import overview_context
+from programs.models import Program, ProgramStatus
+from tracking.models import Conversion
+
+
+def _getting_started(request: HttpRequest, counts: dict[str, int]) -> list[dict[str, Any]]:
+    """The newcomer's checklist. Each item is done when the thing itself exists (a program
+    that went live, a recorded click, a received conversion...), never by a flag we set, so an
+    item turns green the moment the store really does it, and back if it is undone."""
+    merchant = cast(Merchant, request.merchant)  # type: ignore[attr-defined]
+    membership = cast(Membership, request.membership)  # type: ignore[attr-defined]
+    slug = merchant.slug
+    is_admin, is_owner = membership.has_role(Role.ADMIN), membership.role == Role.OWNER
+    programs_url = reverse("program_list", kwargs={"merchant_slug": slug})
+    keys_url = reverse("api_keys", kwargs={"merchant_slug": slug}) if is_admin else ""
+    settings_url = reverse("merchant_settings", kwargs={"merchant_slug": slug}) if is_owner else ""
+    docs_url = reverse("api_docs")
+    return [
+        {"key": "account", "label": "Create your business account", "done": True, "url": ""},
+        {
+            "key": "program",
+            "label": "Create a referral program",
+            "done": counts["programs"] > 0,
+            "url": programs_url,
+        },
+        {
+            "key": "activate",
+            "label": "Activate it, so its landing page opens",
+            "done": Program.objects.exclude(status=ProgramStatus.DRAFT).exists(),
+            "url": programs_url,
+        },
+        {
+            "key": "api_key",
+            "label": "Create an API key for your store",
+            "done": ApiKey.objects.exists(),
+            "url": keys_url,
+        },
+        {
+            "key": "tracking",
+            "label": "Install tracking: record your first referral click",
+            "hint": "Share a referral link, or send POST /api/v1/clicks from your store.",
+            "done": counts["clicks"] > 0,
+            "url": docs_url,
+        },
+        {
+            "key": "conversion",
+            "label": "Report your first conversion",
+            "hint": "Send POST /api/v1/conversions when an order is paid, or connect Stripe "
+            "webhooks in Settings.",
+            "done": Conversion.objects.exists(),
+            "url": docs_url,
+        },
+        {
+            "key": "privacy",
+            "label": "Link your privacy policy",
+            "done": bool(merchant.privacy_policy_url),
+            "url": settings_url + "#business" if settings_url else "",
+        },
+        {
+            "key": "team",
+            "label": "Invite your team",
+            "done": Membership.objects.count() > 1,
+            "url": reverse("team", kwargs={"merchant_slug": slug}),
+        },
+        {
+            "key": "mfa",
+            "label": "Turn on two-factor authentication",
+            "done": is_mfa_enabled(request.user),
+            "url": reverse("mfa_index"),
+        },
+    ]
+
+
+@require_GET
+@merchant_view()
+def overview(request: HttpRequest) -> HttpResponse:
+    """The merchant's numbers for the chosen period (analytics.views.overview_context) under
+    the getting-started checklist. Totals come from the roll-ups, never a count of raw clicks."""
+    counts = {"programs": Program.objects.count(), **all_time_counts()}
+    checklist = _getting_started(request, counts)
+    context, status = overview_context(request, None)
+    context.update(
+        {
+            "counts": counts,
+            "checklist": checklist,
+            "checklist_done": sum(1 for item in checklist if item["done"]),
+            "programs": Program.objects.order_by("name").only("public_id", "name"),
+        }
+    )
+    return render(request, "dashboard/overview.html", context, status=status)
