@@ -84,3 +84,35 @@ class EncryptedTextField(models.TextField):
         if value is None or value == "" or str(value).startswith(PREFIX):
             return value
         return encrypt(str(value))
+
+
+# --- For the migrations that turn a plaintext column into an encrypted one -------------------
+
+
+def encrypt_rows(apps: Any, app_label: str, model_name: str, fields: tuple[str, ...]) -> None:
+    """Rows written before encryption hold plaintext: re-save each value, which the field
+    encrypts. Idempotent: encrypted values are read back and encrypted again."""
+    model = apps.get_model(app_label, model_name)
+    for row in model._base_manager.all().only("pk", *fields).iterator():
+        changes = {name: getattr(row, name) for name in fields if getattr(row, name)}
+        if changes:
+            model._base_manager.filter(pk=row.pk).update(**changes)
+
+
+def decrypt_rows(
+    apps: Any, schema_editor: Any, app_label: str, model_name: str, fields: tuple[str, ...]
+) -> None:
+    """Back to plaintext (the reverse migration), with raw SQL: the column goes back to the
+    plain field afterwards."""
+    model = apps.get_model(app_label, model_name)
+    table = model._meta.db_table
+    with schema_editor.connection.cursor() as cursor:
+        for name in fields:
+            column = model._meta.get_field(name).column
+            cursor.execute(f"SELECT id, {column} FROM {table}")  # noqa: S608
+            for pk, value in cursor.fetchall():
+                if value:
+                    cursor.execute(
+                        f"UPDATE {table} SET {column} = %s WHERE id = %s",  # noqa: S608
+                        [decrypt(value), pk],
+                    )

@@ -26,7 +26,17 @@ def is_postgresql() -> bool:
     return connection.vendor == "postgresql"
 
 
-class JsonArrayAppend(Func):
+class _VendorFunc(Func):
+    """An expression written only for the two databases we run on (`as_postgresql`,
+    `as_sqlite`): any other vendor is refused rather than given the wrong SQL."""
+
+    def as_sql(  # type: ignore[override]
+        self, compiler: Any, connection: Any, **extra_context: Any
+    ) -> tuple[str, list[Any]]:
+        raise NotImplementedError(f"{type(self).__name__} has no SQL for {connection.vendor}")
+
+
+class JsonArrayAppend(_VendorFunc):
     """`<field>` with `items` appended, computed by the database in the UPDATE itself."""
 
     output_field = JSONField()
@@ -51,13 +61,8 @@ class JsonArrayAppend(Func):
             all_params.append(json.dumps(item))
         return sql, all_params
 
-    def as_sql(  # type: ignore[override]
-        self, compiler: Any, connection: Any, **extra_context: Any
-    ) -> tuple[str, list[Any]]:
-        raise NotImplementedError(f"JsonArrayAppend has no SQL for {connection.vendor}")
 
-
-class JsonArrayContains(Func):
+class JsonArrayContains(_VendorFunc):
     """True where the JSON array `<field>` has `value` among its elements."""
 
     output_field = BooleanField()
@@ -79,11 +84,6 @@ class JsonArrayContains(Func):
         # column_sql is the compiled column reference, never user input.
         sql = f"EXISTS (SELECT 1 FROM json_each({column_sql}) WHERE json_each.value = %s)"  # noqa: S608
         return sql, [*params, self.value]
-
-    def as_sql(  # type: ignore[override]
-        self, compiler: Any, connection: Any, **extra_context: Any
-    ) -> tuple[str, list[Any]]:
-        raise NotImplementedError(f"JsonArrayContains has no SQL for {connection.vendor}")
 
 
 def xact_lock(key: str) -> None:

@@ -7,31 +7,11 @@ FIELDS = ('secret', 'previous_secret')
 
 
 def encrypt_existing(apps, schema_editor):
-    """Rows written before encryption hold plaintext: re-save each value, which the field
-    encrypts (`referral_saas.crypto`). Idempotent: encrypted values are left as they are."""
-    model = apps.get_model("webhooks", "WebhookEndpoint")
-    for row in model._base_manager.all().only("pk", *FIELDS).iterator():
-        changes = {name: getattr(row, name) for name in FIELDS if getattr(row, name)}
-        if changes:
-            model._base_manager.filter(pk=row.pk).update(**changes)
+    referral_saas.crypto.encrypt_rows(apps, "webhooks", "WebhookEndpoint", FIELDS)
 
 
 def decrypt_existing(apps, schema_editor):
-    """Back to plaintext, for the CharField columns before this migration."""
-    from referral_saas.crypto import decrypt
-
-    model = apps.get_model("webhooks", "WebhookEndpoint")
-    with schema_editor.connection.cursor() as cursor:
-        table = model._meta.db_table
-        for name in FIELDS:
-            column = model._meta.get_field(name).column
-            cursor.execute(f"SELECT id, {column} FROM {table}")  # noqa: S608
-            for pk, value in cursor.fetchall():
-                if value:
-                    cursor.execute(
-                        f"UPDATE {table} SET {column} = %s WHERE id = %s",  # noqa: S608
-                        [decrypt(value), pk],
-                    )
+    referral_saas.crypto.decrypt_rows(apps, schema_editor, "webhooks", "WebhookEndpoint", FIELDS)
 
 
 class Migration(migrations.Migration):
