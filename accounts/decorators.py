@@ -23,6 +23,15 @@ from referral_saas import tenancy
 
 V = TypeVar("V", bound=Callable[..., HttpResponse])
 
+
+class MerchantRequest(HttpRequest):
+    """The request a `merchant_view` receives: its merchant and the user's membership are set.
+    Annotate a dashboard view's `request` with it instead of casting `request.merchant`."""
+
+    merchant: Merchant
+    membership: Membership
+
+
 SESSION_MERCHANT_KEY = "current_merchant_slug"
 
 
@@ -59,7 +68,7 @@ def merchant_view(least_role: str = Role.VIEWER) -> Callable[[V], V]:
                     return redirect("mfa_activate_totp")
                 if not membership.has_role(least_role):
                     raise PermissionDenied(f"This needs the {least_role} role or higher.")
-                request.merchant = merchant  # type: ignore[attr-defined]
+                request.merchant = merchant  # type: ignore[attr-defined]  # see MerchantRequest
                 request.membership = membership  # type: ignore[attr-defined]
                 if request.session.get(SESSION_MERCHANT_KEY) != merchant.slug:
                     request.session[SESSION_MERCHANT_KEY] = merchant.slug  # a write: only on change

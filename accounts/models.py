@@ -237,7 +237,7 @@ class IdempotencyRecord(TenantModel):
     """The first response to a POST sent with an `Idempotency-Key`, replayed for retries.
 
     Claimed (`in_flight`) before the handler runs and completed with the response after it; see
-    `referral_saas.api.idempotency` for the flow. `(merchant, key)` is unique, so keys are per
+    `accounts.api.idempotency` for the flow. `(merchant, key)` is unique, so keys are per
     merchant and a concurrent duplicate loses the INSERT race instead of running twice.
     """
 

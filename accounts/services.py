@@ -35,7 +35,7 @@ from accounts.models import (
     Role,
     User,
 )
-from referral_saas import tenancy
+from referral_saas import limits, tenancy
 from referral_saas.ids import random_string
 from referral_saas.privacy import client_ip, truncate_ip
 
@@ -199,9 +199,7 @@ def invitation_create(
     email = User.objects.normalize_email(email.strip()).lower()
     if Membership.objects.filter(user__email__iexact=email).exists():
         raise ValidationError({"email": f"{email} is already a member."})
-    from billing.limits import check_seat_available  # the plan's team seats
-
-    check_seat_available(email=email)
+    limits.check_seat_available(email=email)  # the plan's team seats
     now = timezone.now()
     Invitation.objects.filter(
         email__iexact=email, accepted_at__isnull=True, revoked_at__isnull=True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from referral_saas.api.idempotency import idempotency_records_purge_expired
+from accounts.api.idempotency import idempotency_records_purge_expired
 from referral_saas.celery import app
 
 

@@ -38,8 +38,8 @@ from accounts.mail import sending_address
 from accounts.models import ApiKey, AuditEvent, Invitation, Membership, Merchant, Role
 from accounts.models import User as UserModel
 from accounts.selectors import invitations_open_for_email, memberships_for_user
-from programs.specs import SpecError
-from tracking.stripe_events import secret_ending, stripe_webhook_secret_set
+from accounts.stripe_secret import secret_ending, stripe_webhook_secret_set
+from referral_saas.errors import InvalidInput
 
 AUDIT_PAGE_SIZE = 50
 
@@ -435,7 +435,7 @@ def merchant_settings(request: HttpRequest) -> HttpResponse:
                 secret=stripe_form.cleaned_data["stripe_webhook_secret"],
                 request=request,
             )
-        except SpecError as error:
+        except InvalidInput as error:
             for text in error.errors.values():
                 stripe_form.add_error("stripe_webhook_secret", text)
         else:

@@ -18,21 +18,17 @@ from django.conf import settings
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from referral_saas import limits
 
-class Feature:
-    """Plan features other apps check with `billing.limits.feature_enabled()`."""
 
-    AB_TESTS = "ab_tests"
-    STRIPE_FULFILMENT = "stripe_fulfilment"
-    # Hosted pages without our "powered by" footer.
-    CUSTOM_BRANDING = "custom_branding"
-    WEBHOOKS = "webhooks"
+class Feature(limits.Feature):
+    """Plan features other apps check with `referral_saas.limits.feature_enabled()`."""
 
     LABELS: dict[str, Promise] = {
-        AB_TESTS: _("A/B tests of offers and copy"),
-        STRIPE_FULFILMENT: _("Rewards fulfilled on your Stripe account"),
-        CUSTOM_BRANDING: _("Custom branding (no “powered by” footer)"),
-        WEBHOOKS: _("Outgoing webhooks"),
+        limits.Feature.AB_TESTS: _("A/B tests of offers and copy"),
+        limits.Feature.STRIPE_FULFILMENT: _("Rewards fulfilled on your Stripe account"),
+        limits.Feature.CUSTOM_BRANDING: _("Custom branding (no “powered by” footer)"),
+        limits.Feature.WEBHOOKS: _("Outgoing webhooks"),
     }
 
 

@@ -2,7 +2,7 @@
 5 → €75, 10 → a free year of premium", on the landing page and, with the advocate's place on
 it, in the portal. Money in the visitor's locale (programs.summary → babel).
 
-Only programs imports here: programs.views renders the landing page with it."""
+The landing page (hosted.views.landing) renders it."""
 
 from __future__ import annotations
 

@@ -15,8 +15,8 @@ from django.utils import translation
 from accounts.models import Merchant
 from hosted.consent import CONSENT_TEXT_VERSION, consent_state
 from hosted.languages import language_name
+from programs.branding import choose_locale
 from programs.models import Program
-from programs.views import choose_locale
 
 NO_STORE = "no-store"
 

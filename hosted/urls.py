@@ -2,11 +2,18 @@
 
 from django.urls import path
 
-from hosted.views import consent, dashboard, email_templates, join, portal, referral
+from hosted.views import consent, dashboard, email_templates, join, landing, portal, referral
 
 LANDING = "p/<slug:merchant_slug>/<slug:program_slug>/"
 
+PROGRAM = "m/<slug:merchant_slug>/programs/<str:program_id>/"
+
 urlpatterns = [
+    path(LANDING, landing.program_landing, name="program_landing"),
+    path(f"{LANDING}brand.css", landing.program_brand_css, name="program_brand_css"),
+    path(f"{LANDING}logo", landing.program_logo, name="program_logo"),
+    path(f"{PROGRAM}preview/", landing.program_preview, name="program_preview"),
+    path(f"{PROGRAM}preview/brand.css", landing.program_preview_css, name="program_preview_css"),
     path("r/<str:code>", referral.referral, name="hosted_referral"),
     path("r/<str:code>/claim", referral.claim, name="hosted_claim"),
     path("r/<str:code>/qr.svg", referral.qr_svg, name="hosted_qr_svg"),

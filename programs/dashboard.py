@@ -16,23 +16,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from csp.decorators import csp_replace
 from django import forms
 from django.contrib import messages
 from django.db import transaction
-from django.db.models import Count, F
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
-from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.decorators import merchant_view
 from accounts.models import Membership, Merchant, Role, User
 from programs import forms as wizard
 from programs import services
+from programs.branding import landing_texts
 from programs.localized import missing_translations
-from programs.models import CodePool, Program, ProgramStatus, ProgramType, ProgramVersion
+from programs.models import CodePool, Program, ProgramStatus, ProgramType
 from programs.specs import (
     FRAUD_RULES,
     ProgramConfig,
@@ -42,14 +40,6 @@ from programs.specs import (
     config_from_stored,
 )
 from programs.summary import offer_headline, program_summary, reward_phrase
-from programs.views import (
-    brand_css,
-    choose_locale,
-    landing_texts,
-    logo_data_url,
-    render_landing,
-)
-from tracking.models import Advocate, Click
 
 STEPS = (
     ("basics", "Basics", "program_edit_basics"),
@@ -182,48 +172,6 @@ def _step_errors() -> forms.Form:
 
 
 # --- List --------------------------------------------------------------------------------------
-
-
-@require_GET
-@merchant_view()
-def program_list(request: HttpRequest) -> HttpResponse:
-    """Every program with its headline numbers: four queries however many programs there are
-    (programs, their current versions, advocates per program, clicks per program)."""
-    programs = list(Program.objects.order_by("-created_at", "-pk"))
-    ids = [program.pk for program in programs]
-    configs: dict[int, dict[str, Any]] = {}
-    advocates: dict[int, int] = {}
-    clicks: dict[int, int] = {}
-    if ids:
-        configs = dict(
-            ProgramVersion.objects.filter(
-                program_id__in=ids, number=F("program__version")
-            ).values_list("program_id", "config")
-        )
-        advocates = _count_by_program(Advocate, ids)
-        clicks = _count_by_program(Click, ids)
-    rows = [
-        {
-            "program": program,
-            "badge": STATUS_BADGES.get(program.status, "badge-muted"),
-            "advocates": advocates.get(program.pk, 0),
-            "clicks": clicks.get(program.pk, 0),
-            "summary": _summary_line(program, configs.get(program.pk)),
-        }
-        for program in programs
-    ]
-    return render(request, "programs/list.html", {"rows": rows, "may_edit": _may_edit(request)})
-
-
-def _count_by_program(model: type[Advocate] | type[Click], ids: list[int]) -> dict[int, int]:
-    rows = (
-        model.objects.filter(program_id__in=ids)
-        .order_by()
-        .values("program_id")
-        .annotate(count=Count("pk"))
-        .values_list("program_id", "count")
-    )
-    return dict(rows)
 
 
 def _summary_line(program: Program, stored: dict[str, Any] | None) -> str:
@@ -435,43 +383,6 @@ def _posted_weight(form: wizard.VariantForm) -> int | None:
         return int(value) if value not in (None, "") else None
     except (TypeError, ValueError):
         return None
-
-
-# --- Live preview --------------------------------------------------------------------------------
-
-
-@xframe_options_sameorigin
-@csp_replace({"frame-ancestors": ["'self'"]})  # type: ignore[arg-type]
-@require_GET
-@merchant_view()
-def program_preview(request: HttpRequest, program_id: str) -> HttpResponse:
-    """The landing page exactly as visitors will see it, in `?lang=` and as the advocates of
-    `?variant=` see it, framed by the dashboard (so this one response may be framed by our own
-    origin)."""
-    program = _program(program_id)
-    kwargs = {"merchant_slug": _merchant(request).slug, "program_id": program.public_id}
-    response = render_landing(
-        request,
-        merchant=_merchant(request),
-        program=program,
-        locale=choose_locale(program, request.GET.get("lang")),
-        brand_css_url=reverse("program_preview_css", kwargs=kwargs)
-        + f"?v={int(program.updated_at.timestamp())}",
-        logo_url=logo_data_url(program),
-        language_url=reverse("program_preview", kwargs=kwargs),
-        preview=True,
-        variant_key=request.GET.get("variant"),
-    )
-    response["Cache-Control"] = "no-store"
-    return response
-
-
-@require_GET
-@merchant_view()
-def program_preview_css(request: HttpRequest, program_id: str) -> HttpResponse:
-    response = brand_css(_program(program_id))
-    response["Cache-Control"] = "private, no-cache"
-    return response
 
 
 # --- Wizard step 1: basics -------------------------------------------------------------------

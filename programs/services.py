@@ -46,7 +46,7 @@ from programs.specs import (
     parse_config,
     plain_text,
 )
-from referral_saas import tenancy
+from referral_saas import limits, tenancy
 from referral_saas.ids import random_string
 from referral_saas.money import is_currency
 
@@ -419,9 +419,7 @@ def program_create(
     fields = _validate_fields(data, None)
     config = _parse(data, fields, None)
     assert config is not None  # _parse raised otherwise
-    from billing.limits import check_program_features  # A/B tests, Stripe/webhook fulfilment
-
-    check_program_features(config=config)
+    limits.check_program_features(config=config)  # A/B tests, Stripe/webhook fulfilment
     if Program.objects.filter(slug=fields.values["slug"]).exists():
         raise SpecError({"slug": "Another program of yours already uses this slug."})
     try:
@@ -469,9 +467,7 @@ def program_update(
     current = program_current_version(program)
     new_config = config.to_dict()
     if new_config != current.config:
-        from billing.limits import check_program_features  # only the parts that change
-
-        check_program_features(
+        limits.check_program_features(  # only the parts that change
             config=config, keys={k for k in new_config if new_config[k] != current.config.get(k)}
         )
         changed += sorted(CONFIG_FIELDS & set(data))
@@ -547,10 +543,8 @@ def _transition(
         if target is None:
             raise SpecError({"status": f"A {locked.status} program cannot {action}."})
         if action == "activate":
-            from billing.limits import check_program_activation  # the plan's program limit
-
             _check_ready_to_activate(locked)
-            check_program_activation(program=locked)
+            limits.check_program_activation(program=locked)  # the plan's program limit
         previous = locked.status
         locked.status = target
         locked.save(update_fields=["status", "updated_at"])
@@ -674,9 +668,7 @@ def program_duplicate(
     """A new draft with the same settings, copy and current configuration (code pools are not
     copied: codes are single-use, so pool-fulfilled rewards must point at a new pool)."""
     program = Program.objects.get(pk=program.pk)  # the caller's instance may be stale
-    from billing.limits import check_program_features  # a copy is a new program
-
-    check_program_features(config=program_config(program))
+    limits.check_program_features(config=program_config(program))  # a copy is a new program
     base = f"{program.slug[:48]}-copy"
     slug = base
     while Program.objects.filter(slug=slug).exists():

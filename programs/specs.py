@@ -15,6 +15,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from referral_saas.errors import InvalidInput
 from referral_saas.money import format_money, is_currency
 
 REWARD_KINDS = (
@@ -37,20 +38,30 @@ FULFILMENT_METHODS = (
     "stripe_transfer",
     "webhook",
     "manual",
+    # Issued by the `integrations` app (registered in rewards.fulfilment at start-up).
+    "shopify_discount_code",
+    "woocommerce_coupon",
 )
+STORE_METHODS = frozenset({"shopify_discount_code", "woocommerce_coupon"})
+# Paid by the `payouts` app: the advocate's cash, grouped into payouts once the minimum is met.
+FULFILMENT_METHODS = (*FULFILMENT_METHODS, "payout")
 STRIPE_METHODS = frozenset(m for m in FULFILMENT_METHODS if m.startswith("stripe_"))
 # Which fulfilment methods can deliver which kinds (a cash transfer cannot be a coupon).
 FULFILMENT_FOR_KIND: dict[str, frozenset[str]] = {
     "percent_discount": frozenset(
         {"generated_code", "code_pool", "stripe_promotion_code", "webhook", "manual"}
+        | STORE_METHODS
     ),
     "fixed_discount": frozenset(
         {"generated_code", "code_pool", "stripe_promotion_code", "webhook", "manual"}
+        | STORE_METHODS
     ),
     "account_credit": frozenset(
         {"generated_code", "code_pool", "stripe_customer_balance", "webhook", "manual"}
+        | STORE_METHODS
     ),
-    "cash": frozenset({"stripe_transfer", "webhook", "manual"}),
+    # `payout`: grouped with the advocate's other cash into a payout (the payouts app).
+    "cash": frozenset({"stripe_transfer", "webhook", "manual", "payout"}),
     "points": frozenset({"webhook", "manual"}),
     "free_product": frozenset({"generated_code", "code_pool", "webhook", "manual"}),
     "charity_donation": frozenset({"webhook", "manual"}),
@@ -83,12 +94,8 @@ COUNTRY = re.compile(r"^[A-Z]{2}$")
 MAX_MONEY = 100_000_000_00  # one hundred million in major units: a typo guard, not a business rule
 
 
-class SpecError(Exception):
-    """Invalid configuration: `errors` maps each field path to one message."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
+# Invalid configuration: the one bad-input error of every app, under its old name.
+SpecError = InvalidInput
 
 
 @dataclass(frozen=True)

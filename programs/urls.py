@@ -1,18 +1,13 @@
 from django.urls import path
 
-from programs import dashboard, views
+from programs import dashboard
 
 # Under /m/ the parameter names are merchant_slug and program_id (Program.public_id): the
 # cross-tenant test (tests/test_outsider.py) fills them by name.
 PROGRAMS = "m/<slug:merchant_slug>/programs/"
 PROGRAM = PROGRAMS + "<str:program_id>/"
-LANDING = "p/<slug:merchant_slug>/<slug:program_slug>/"
 
 urlpatterns = [
-    path(LANDING, views.program_landing, name="program_landing"),
-    path(f"{LANDING}brand.css", views.program_brand_css, name="program_brand_css"),
-    path(f"{LANDING}logo", views.program_logo, name="program_logo"),
-    path(PROGRAMS, dashboard.program_list, name="program_list"),
     path(f"{PROGRAMS}new/", dashboard.program_create, name="program_create"),
     path(PROGRAM, dashboard.program_detail, name="program_detail"),
     path(f"{PROGRAM}edit/basics/", dashboard.program_edit_basics, name="program_edit_basics"),
@@ -20,8 +15,6 @@ urlpatterns = [
     path(f"{PROGRAM}edit/rules/", dashboard.program_edit_rules, name="program_edit_rules"),
     path(f"{PROGRAM}edit/copy/", dashboard.program_edit_copy, name="program_edit_copy"),
     path(f"{PROGRAM}edit/variants/", dashboard.program_edit_variants, name="program_edit_variants"),
-    path(f"{PROGRAM}preview/", dashboard.program_preview, name="program_preview"),
-    path(f"{PROGRAM}preview/brand.css", dashboard.program_preview_css, name="program_preview_css"),
     path(f"{PROGRAM}activate/", dashboard.program_activate, name="program_activate"),
     path(f"{PROGRAM}pause/", dashboard.program_pause, name="program_pause"),
     path(f"{PROGRAM}archive/", dashboard.program_archive, name="program_archive"),

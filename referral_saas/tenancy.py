@@ -4,7 +4,7 @@ Every merchant-owned model inherits `TenantModel`. Its default manager (`objects
 *current merchant* and raises `NoCurrentMerchant` when there is none, so a forgotten scope is an
 error, never everyone's rows. The current merchant is set in exactly three places:
 
-- the API base view, from the API key (`referral_saas.api.views.MerchantAPIView`);
+- the API base view, from the API key (`accounts.api.base.MerchantAPIView`);
 - the dashboard decorator, from the URL and the user's membership (`accounts.decorators`);
 - the task decorator, from a required `merchant_id` (`referral_saas.workers.merchant_task`).
 
@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from django.apps import apps
 from django.db import models
 
 if TYPE_CHECKING:
@@ -59,6 +60,15 @@ def activate(merchant: Merchant) -> Token[Merchant | None]:
 
 def deactivate(token: Token[Merchant | None]) -> None:
     _current_merchant.reset(token)
+
+
+TENANT_MODEL = "accounts.Merchant"
+
+
+def tenant_model() -> type[Merchant]:
+    """The tenant model, looked up through the app registry: this module sits below `accounts`
+    and names the model instead of importing it."""
+    return apps.get_model(TENANT_MODEL)
 
 
 def clear() -> None:
@@ -115,7 +125,7 @@ class TenantManager(models.Manager[_M], Generic[_M]):
 class TenantModel(models.Model):
     """Abstract base of every merchant-owned model."""
 
-    merchant = models.ForeignKey("accounts.Merchant", on_delete=models.CASCADE, related_name="+")
+    merchant = models.ForeignKey(TENANT_MODEL, on_delete=models.CASCADE, related_name="+")
 
     objects: TenantManager[Any] = TenantManager()
     # Crosses tenants. Only for code that has no tenant yet by nature (key lookup, a user's own

@@ -55,12 +55,10 @@ def merchant_task(*task_args: Any, **task_options: Any) -> Callable[[F], Task]:
     def decorate(func: F) -> Task:
         @functools.wraps(func)
         def run(*args: Any, **kwargs: Any) -> Any:
-            from accounts.models import Merchant
-
             merchant_id = kwargs.get("merchant_id")
             if merchant_id is None:
                 raise MissingMerchantId(f"{func.__name__} needs a merchant_id keyword argument")
-            merchant = Merchant.objects.get(pk=merchant_id)
+            merchant = tenancy.tenant_model().objects.get(pk=merchant_id)
             with tenancy.merchant_context(merchant):
                 return func(*args, **kwargs)
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from referral_saas.emails import is_disposable, normalise_email, normalise_name
 from referral_saas.money import format_money, reader_locale
-from rewards.fraud.emails import is_disposable, normalise_email, normalise_name
 from tracking.models import Click, Conversion
 
 SAME, DIFFERENT, UNKNOWN, INFO = "same", "different", "unknown", "info"

@@ -30,10 +30,10 @@ from accounts.services import audit_actor_activate, audit_actor_deactivate, audi
 from programs.models import Program
 from programs.specs import SpecError
 from rewards import fulfilment, services
+from rewards.exports import CHUNK_SIZE, csv_response, friend_of_conversion, in_major_units
 from rewards.models import Reward, RewardStatus
 from rewards.review_evidence import mask_email, rule_hits
 from rewards.transitions import Audit
-from tracking.exports import CHUNK_SIZE, csv_response, friend_of_conversion, in_major_units
 from tracking.paging import bounded_page, page_number
 
 PAGE_SIZE = 50
@@ -46,6 +46,8 @@ STATUS_BADGES: dict[str, str] = {
     RewardStatus.VOIDED: "badge-muted",
     RewardStatus.CLAWED_BACK: "badge-muted",
     RewardStatus.FAILED: "badge-danger",
+    RewardStatus.REDEEMED: "badge-success",
+    RewardStatus.EXPIRED: "badge-muted",
 }
 PAYOUT_HEADER = [
     "reward_id",
@@ -75,7 +77,7 @@ def _membership(request: HttpRequest) -> Membership:
 def _reward(reward_id: str) -> Reward:
     reward = (
         Reward.objects.filter(public_id=reward_id)
-        .select_related("advocate", "conversion", "conversion__referral", "program")
+        .select_related("advocate", "conversion", "conversion__referral", "program", "referral")
         .first()
     )
     if reward is None:
@@ -88,9 +90,11 @@ def friend_shown(reward: Reward, membership: Membership) -> dict[str, str]:
     as the member may see them: viewers read the address masked ("j•••@example.com", as the
     advocate portal shows friends), reviewers and above in full, to act on it."""
     conversion = reward.conversion
-    referral = conversion.referral
-    email = (referral.email if referral else "") or conversion.customer_email
-    name = (referral.name if referral else "") or conversion.customer_name
+    # A friend's offer is issued before any order: its own referral names the friend.
+    referral = reward.referral if reward.referral_id else (conversion and conversion.referral)
+    email = (referral.email if referral else "") or (conversion and conversion.customer_email)
+    name = (referral.name if referral else "") or (conversion and conversion.customer_name)
+    email, name = email or "", name or ""
     if not membership.has_role(Role.REVIEWER):
         return {"email": mask_email(email) if email else "", "name": "", "masked": "yes"}
     return {"email": email, "name": name, "masked": ""}
@@ -121,7 +125,7 @@ def reward_list(request: HttpRequest) -> HttpResponse:
     counts = dict(scope.order_by().values_list("status").annotate(total=Count("pk")))
     rows = scope.filter(status=status) if status else scope
     page = bounded_page(
-        rows.select_related("advocate", "conversion", "conversion__referral").order_by(
+        rows.select_related("advocate", "conversion", "conversion__referral", "referral").order_by(
             "-created_at", "-pk"
         ),
         number=page_number(request.GET.get("page")),

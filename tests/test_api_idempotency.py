@@ -15,6 +15,7 @@ from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts.api.idempotency import idempotency_records_purge_expired, request_fingerprint
 from accounts.models import IdempotencyRecord, IdempotencyState, Merchant
 from accounts.services import IssuedKey
 from accounts.tasks import idempotency_records_purge_expired_task
@@ -22,7 +23,6 @@ from programs import services as program_services
 from programs.api.views import ProgramApiView
 from programs.models import Program
 from referral_saas import tenancy
-from referral_saas.api.idempotency import idempotency_records_purge_expired, request_fingerprint
 from tests.conftest import World
 
 PROGRAMS = "/api/v1/programs"

@@ -11,7 +11,7 @@ from django.db.models import Value
 from accounts.models import Merchant
 from referral_saas import tenancy
 from rewards.fraud import is_disposable, normalise_email, normalise_name
-from rewards.fraud.emails import (
+from referral_saas.emails import (
     MAINSTREAM_PROVIDERS,
     NormalisedEmail,
     ascii_domain,
@@ -225,7 +225,7 @@ def test_no_allowlisted_provider_is_on_the_list_today() -> None:
 def test_the_allowlist_overrides_a_list_mistake(monkeypatch: pytest.MonkeyPatch) -> None:
     # given a list update that wrongly lists two mainstream providers
     monkeypatch.setattr(
-        "rewards.fraud.emails.blocklist", frozenset(blocklist) | {"libero.it", "wp.pl"}
+        "referral_saas.emails.blocklist", frozenset(blocklist) | {"libero.it", "wp.pl"}
     )
     # then they are still not disposable, and real throwaway domains still are
     assert not is_disposable("mario@libero.it")

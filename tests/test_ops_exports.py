@@ -17,7 +17,7 @@ from referral_saas import tenancy
 from rewards.models import Reward
 from tests.conftest import World, login
 from tests.factories import UserFactory, add_member, make_program
-from tracking.exports import csv_cell
+from rewards.exports import csv_cell
 from tracking.models import Advocate, Conversion, Referral
 from tracking.services import conversion_record
 

@@ -31,18 +31,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest
 from django.utils import timezone
 
-from accounts.models import User
-from accounts.services import audit_record
+from accounts.stripe_secret import (  # noqa: F401 - their old home, kept for one release
+    WEBHOOK_SECRET_PREFIX,
+    secret_ending,
+    stripe_webhook_secret_set,
+)
 from programs.specs import SpecError
 from referral_saas.db import JsonArrayContains, xact_lock
 from referral_saas.tenancy import get_current_merchant
 from tracking.models import Conversion, StripeEvent
 from tracking.services import CODE_PATTERN, conversion_record, refund_record
 
-WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
 REFERRAL_METADATA_KEYS = ("referral_code", "ref")
 COUNTED_REFUND_STATUSES = {"succeeded", "pending", "requires_action", None}
 
@@ -357,36 +358,3 @@ def _dispute_created(event: dict[str, Any]) -> Outcome:
 
 
 # --- Settings --------------------------------------------------------------------------------
-
-
-def secret_ending(secret: str) -> str:
-    """How a signing secret is shown back: never more than its last 4 characters."""
-    return f"{WEBHOOK_SECRET_PREFIX}…{secret[-4:]}" if secret else ""
-
-
-def stripe_webhook_secret_set(
-    *, actor: User, secret: str, request: HttpRequest | None = None
-) -> None:
-    """Set or replace the current merchant's Stripe signing secret. Audited with its last 4
-    characters only."""
-    secret = secret.strip()
-    if (
-        not secret.startswith(WEBHOOK_SECRET_PREFIX)
-        or len(secret) <= len(WEBHOOK_SECRET_PREFIX) + 4
-        or len(secret) > 200
-        or any(c.isspace() for c in secret)
-    ):
-        raise SpecError({"secret": "Paste the endpoint's signing secret, which starts whsec_."})
-    merchant = get_current_merchant()
-    replaced = bool(merchant.stripe_webhook_secret)
-    merchant.stripe_webhook_secret = secret
-    merchant.save(update_fields=["stripe_webhook_secret"])
-    audit_record(
-        action="merchant.stripe_webhook_secret_replaced"
-        if replaced
-        else "merchant.stripe_webhook_secret_set",
-        actor=actor,
-        target=merchant,
-        data={"ending": secret[-4:]},
-        request=request,
-    )

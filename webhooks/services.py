@@ -32,10 +32,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import audit_record
-from billing.limits import require_feature
-from billing.plans import Feature
 from programs.specs import SpecError
-from referral_saas import tenancy
+from referral_saas import limits, tenancy
 from webhooks.models import WEBHOOK_EVENTS, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks prefix, not a secret
@@ -196,7 +194,9 @@ def _description(raw: Any) -> str:
 
 def _require_webhooks() -> None:
     """Outgoing webhooks are a plan feature (`billing.limits.FeatureNotInPlan` otherwise)."""
-    require_feature(merchant_id=tenancy.get_current_merchant().pk, feature=Feature.WEBHOOKS)
+    limits.require_feature(
+        merchant_id=tenancy.get_current_merchant().pk, feature=limits.Feature.WEBHOOKS
+    )
 
 
 def endpoint_create(

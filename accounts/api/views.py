@@ -15,6 +15,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.api.base import MerchantAPIView
 from accounts.forms import MerchantProfileForm
 from accounts.mail import merchant_from_email
 from accounts.models import Merchant
@@ -22,7 +23,6 @@ from accounts.services import PROFILE_FIELDS, merchant_update_profile
 from referral_saas.api.errors import error_body
 from referral_saas.api.requests import json_object_body
 from referral_saas.api.schema import error_responses
-from referral_saas.api.views import MerchantAPIView
 
 # Every other field of the resource is the platform's: refused by name, never ignored.
 READ_ONLY_FIELDS = ("id", "object", "slug", "from_email", "created_at")

@@ -22,11 +22,11 @@ from hosted.pages import chrome, page_locale, render_page, same_origin
 from hosted.ratelimit import allow
 from hosted.services import hosted_join, portal_link_resend
 from hosted.share import share_links, share_message
+from hosted.views.landing import landing_response
 from programs.models import Program, ProgramStatus
 from programs.services import program_config
 from programs.specs import SpecError
 from programs.summary import offer_headline
-from programs.views import landing_response
 from referral_saas import tenancy
 from referral_saas.privacy import client_ip
 from tracking import links

@@ -34,13 +34,14 @@ from hosted.ratelimit import allow
 from hosted.selectors import is_bot
 from hosted.services import friend_capture, hosted_settings
 from hosted.share_image import CACHE_SECONDS, cached_share_image, draw_share_image
+from programs.branding import DEFAULT_BRAND, _color, _contrast, find_variant, variant_offer
 from programs.localized import localized_copy
 from programs.models import Program, ProgramStatus, ProgramType
 from programs.services import program_config
 from programs.specs import SpecError, Variant
-from programs.views import DEFAULT_BRAND, _color, _contrast, find_variant, variant_offer
 from referral_saas import tenancy
 from referral_saas.privacy import client_ip, truncate_ip
+from rewards.friend_offer import OfferOutcome, friend_offer_issue, offered
 from tracking import links
 from tracking.models import Advocate, Click
 from tracking.services import CODE_PATTERN, ip_hash
@@ -125,15 +126,20 @@ def _friend_page(
     errors: dict[str, str] | None = None,
     email: str = "",
     status: int = 200,
+    outcome: OfferOutcome | None = None,
 ) -> HttpResponse:
     """The page a friend sees: the friend's own reward (the advocate's variant of it), its
-    conditions, the code, and the preview tags (Open Graph, X card) link previews read."""
+    conditions, the code, and the preview tags (Open Graph, X card) link previews read.
+    When the program gives the friend a code before purchase, the form asks for the email and
+    the page then shows the friend's own code (`outcome`), or why there is none."""
     program = advocate.program
     merchant = advocate.merchant
     with tenancy.merchant_context(merchant):
         config = program_config(program)
-        locale = page_locale(request, program)
+        locale = page_locale(request, program, request.POST.get("lang", ""))
         capture = hosted_settings(program).friend_email_capture
+        friend_offered = offered(program, advocate, config) is not None
+        capture = capture or friend_offered
         has_terms = bool(localized_copy(program, locale).terms)
     variant = find_variant(config, advocate.variant_key)
     spec = variant_offer(config, variant).friend_reward
@@ -182,6 +188,10 @@ def _friend_page(
                 "og_url": links.referral_url(advocate),
                 "og_image": share_image_url(program, merchant.slug, locale, variant),
                 "og_locale": translation.to_locale(locale),
+                "friend_offered": friend_offered,
+                "offer_code": outcome.code if outcome is not None else "",
+                "offer_reason": outcome.reason if outcome is not None else "",
+                "shop_url": links.safe_destination(program),
             }
         )
     return render_page(request, "hosted/friend.html", context, locale=locale, status=status)
@@ -283,9 +293,19 @@ def claim(request: HttpRequest, code: str) -> HttpResponse:
         refused["Retry-After"] = str(verdict.retry_after)
         return refused
     email = request.POST.get("email", "")
+    outcome: OfferOutcome | None = None
     try:
         with tenancy.merchant_context(advocate.merchant):
-            friend_capture(advocate=advocate, email=email, click_public_id=click_id or None)
+            captured = friend_capture(
+                advocate=advocate, email=email, click_public_id=click_id or None
+            )
+            if offered(program, advocate) is not None:
+                outcome = friend_offer_issue(
+                    referral=captured.referral,
+                    email=captured.referral.email,
+                    ip_hash=ip_hash(client_ip(request)),
+                    locale=page_locale(request, program, request.POST.get("lang", "")),
+                )
     except SpecError as error:
         return _friend_page(
             request,
@@ -296,6 +316,11 @@ def claim(request: HttpRequest, code: str) -> HttpResponse:
             email=email,
             status=400,
         )
+    if outcome is not None:
+        # The friend's own code on screen (and in their inbox): they take it to the shop.
+        page = _friend_page(request, advocate, destination, click_id, email=email, outcome=outcome)
+        page["Cache-Control"] = "no-store"
+        return page
     response = HttpResponseRedirect(destination)
     response["Cache-Control"] = "no-store"
     return response

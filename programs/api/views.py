@@ -15,6 +15,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.api.base import MerchantAPIView
 from programs import services
 from programs.api import examples
 from programs.api.selectors import program_list_filtered, program_records
@@ -26,7 +27,6 @@ from referral_saas.api.errors import validation_error_body
 from referral_saas.api.pagination import list_schema, paginate
 from referral_saas.api.requests import choice_param, json_object_body
 from referral_saas.api.schema import IDEMPOTENCY_KEY, error_responses
-from referral_saas.api.views import MerchantAPIView
 
 LIST_SCHEMA = list_schema(ProgramOutputSerializer, "ProgramList")
 ERRORS = error_responses(400, 404)

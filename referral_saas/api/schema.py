@@ -51,7 +51,7 @@ class ErrorSerializer(serializers.Serializer[dict[str, Any]]):
     error = ErrorBodySerializer()
 
 
-# Every `/api/v1/` view (`referral_saas.api.views.MerchantAPIView`) can answer these, whatever
+# Every `/api/v1/` view (`accounts.api.base.MerchantAPIView`) can answer these, whatever
 # the endpoint: 401 without a valid key, 403 for a key of the wrong kind (or a publishable key
 # from an origin it does not allow), 429 beyond the key's rate limit.
 COMMON_ERROR_STATUSES = (401, 403, 429)
@@ -69,7 +69,7 @@ def error_responses(*statuses: int, idempotent: bool = False) -> dict[int, type[
     return {code: ErrorSerializer for code in sorted(codes)}
 
 
-# Every POST of the API takes it (`referral_saas.api.idempotency`).
+# Every POST of the API takes it (`accounts.api.idempotency`).
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
     {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]([ -~]*[!-~])?$"},

@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -61,6 +62,10 @@ INSTALLED_APPS = [
     "billing",
     "analytics",
     "webhooks.apps.WebhooksConfig",
+    "payouts.apps.PayoutsConfig",
+    "server.apps.ServerConfig",
+    "retention.apps.RetentionConfig",
+    "integrations.apps.IntegrationsConfig",
 ]
 
 MIDDLEWARE = [
@@ -83,7 +88,7 @@ MIDDLEWARE = [
     "referral_saas.api.cors.CorsPreflightMiddleware",
 ]
 
-ROOT_URLCONF = "referral_saas.urls"
+ROOT_URLCONF = "server.urls"
 WSGI_APPLICATION = "referral_saas.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
 
@@ -348,6 +353,34 @@ CELERY_BEAT_SCHEDULE["billing-grace-period-expiry"] = {
 CELERY_BEAT_SCHEDULE["analytics-rollups"] = {
     "task": "analytics.tasks.rollups_refresh_all_task",
     "schedule": 300.0,
+}
+# Payouts: group owed balances, pay Stripe transfers, send and follow PayPal batches.
+CELERY_BEAT_SCHEDULE["payouts-run"] = {
+    "task": "payouts.tasks.payouts_run_all_task",
+    "schedule": float(env.int("PAYOUTS_RUN_SECONDS", default=900)),
+}
+# PayPal's REST API (Payouts); tests point it at a local fake.
+PAYPAL_API_BASE: str = env.str("PAYPAL_API_BASE", default="https://api-m.paypal.com")
+if urlparse(PAYPAL_API_BASE).scheme not in {"http", "https"}:
+    raise ImproperlyConfigured(f"PAYPAL_API_BASE must be an http(s) URL, got {PAYPAL_API_BASE!r}")
+PAYOUT_LEASE_SECONDS = env.int("PAYOUT_LEASE_SECONDS", default=300)
+# Stripe Connect OAuth (the merchant connects their own account): the platform's client id.
+STRIPE_CONNECT_CLIENT_ID: str = env.str("STRIPE_CONNECT_CLIENT_ID", default="")
+STRIPE_CONNECT_BASE: str = env.str("STRIPE_CONNECT_BASE", default="")
+# Store integrations: our Shopify app's client id and secret (the secret also signs Shopify's
+# webhooks to us). SHOPIFY_API_BASE_OVERRIDE sends every shop's calls to one base URL instead of
+# https://<shop> (tests: a local fake); shop domains are still validated as *.myshopify.com.
+SHOPIFY_API_KEY: str = env.str("SHOPIFY_API_KEY", default="")
+SHOPIFY_API_SECRET: str = env.str("SHOPIFY_API_SECRET", default="")
+SHOPIFY_API_BASE_OVERRIDE: str = env.str("SHOPIFY_API_BASE_OVERRIDE", default="").rstrip("/")
+if SHOPIFY_API_BASE_OVERRIDE and urlparse(SHOPIFY_API_BASE_OVERRIDE).scheme not in {"http", "https"}:
+    raise ImproperlyConfigured("SHOPIFY_API_BASE_OVERRIDE must be an http(s) URL")
+if bool(SHOPIFY_API_KEY) != bool(SHOPIFY_API_SECRET):
+    raise ImproperlyConfigured("Set both SHOPIFY_API_KEY and SHOPIFY_API_SECRET, or neither")
+# Retention: nightly, after the day closed (it rolls analytics up first, then clears).
+CELERY_BEAT_SCHEDULE["retention-nightly"] = {
+    "task": "retention.tasks.retention_run_all_task",
+    "schedule": crontab(hour=3, minute=15),
 }
 
 # --- i18n -----------------------------------------------------------------------------------

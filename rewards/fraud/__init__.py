@@ -10,6 +10,7 @@ result (see `rewards.fraud.facts`). At most three queries per evaluation.
 
 from __future__ import annotations
 
+from referral_saas.emails import is_disposable, normalise_email, normalise_name
 from rewards.fraud.base import (
     BaseRule,
     FraudInput,
@@ -19,7 +20,6 @@ from rewards.fraud.base import (
     Signal,
     combine,
 )
-from rewards.fraud.emails import is_disposable, normalise_email, normalise_name
 from rewards.fraud.facts import Facts
 from rewards.fraud.registry import RULES
 

@@ -31,8 +31,8 @@ from typing import Any
 
 from django.db.models import Count, Min, Q
 
+from referral_saas.emails import GMAIL_DOMAINS, NormalisedEmail, normalise_email
 from rewards.fraud.base import OFF, FraudInput
-from rewards.fraud.emails import GMAIL_DOMAINS, NormalisedEmail, normalise_email
 from tracking.models import Conversion, Referral
 
 DAY = timedelta(hours=24)

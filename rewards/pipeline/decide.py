@@ -11,9 +11,9 @@ from django.db.models import Q, Sum
 
 from programs.models import Program, ProgramStatus, ProgramVersion
 from programs.specs import ProgramConfig, RewardSpec
+from referral_saas.emails import NormalisedEmail, normalise_email
 from rewards import fraud
 from rewards.attribution import Attribution
-from rewards.fraud.emails import NormalisedEmail, normalise_email
 from rewards.models import (
     Reward,
     RewardRecipient,
@@ -221,7 +221,16 @@ def decide(
     status = ConversionStatus.REVIEW if fraud_outcome == "review" else ConversionStatus.QUALIFIED
     decision = Decision(status, reasons, risk)
     if plan_rewards:
-        _plan_rewards(decision, conversion, program, config, advocate, tiers=status == "qualified")
+        _plan_rewards(
+            decision,
+            conversion,
+            program,
+            config,
+            advocate,
+            tiers=status == "qualified",
+            # A friend who took the offer before purchase has their reward already.
+            friend=attribution.friend_offer is None,
+        )
     return decision
 
 
@@ -233,8 +242,10 @@ def _plan_rewards(
     advocate: Advocate,
     *,
     tiers: bool,
+    friend: bool = True,
 ) -> None:
-    """Append the rewards the decision earns, within caps and budget."""
+    """Append the rewards the decision earns, within caps and budget (`friend=False`: no
+    friend reward, the friend's offer issued before purchase is theirs)."""
     advocate_reward, friend_reward = _offer(config, advocate)
     plans: list[RewardPlan] = []
 
@@ -244,7 +255,7 @@ def _plan_rewards(
 
     if advocate_reward is not None:
         plan(RewardRecipient.ADVOCATE, 0, advocate_reward)
-    if friend_reward is not None:
+    if friend_reward is not None and friend:
         plan(RewardRecipient.FRIEND, 0, friend_reward)
     if tiers and config.tiers:
         count = advocate.qualified_conversions + 1

@@ -13,6 +13,7 @@ from django.utils import timezone
 from programs.models import Program, ProgramStatus
 from programs.services import program_config, program_pause
 from programs.specs import ProgramConfig
+from referral_saas import limits
 from referral_saas.workers import enqueue_on_commit
 from rewards import pipeline as package  # `_over_limit` is looked up there (tests patch it)
 from rewards.attribution import Attribution, attribute
@@ -27,12 +28,8 @@ from tracking.models import Advocate, Conversion, ConversionStatus, Referral
 
 
 def _over_limit(conversion: Conversion) -> bool:
-    # Deferred: billing sits above rewards (it releases over-limit conversions through the
-    # pipeline); the plan limit is asked at run time only.
-    from billing.limits import conversion_over_limit
-
     return bool(
-        conversion_over_limit(
+        limits.conversion_over_limit(
             merchant_id=conversion.merchant_id,
             conversion_created_at=conversion.created_at,
             conversion_pk=conversion.pk,
@@ -195,6 +192,15 @@ def _evaluate_locked(conversion: Conversion, now: datetime) -> str:
     conversion.evaluated_at = now
     conversion.attributed_by = attribution.by
     conversion.lease_until = None
+    if attribution.friend_offer is not None and attribution.offer_spent:
+        # Deferred: the offer module imports the pipeline's stages.
+        from rewards.friend_offer import friend_offer_redeem
+
+        not_redeemed = friend_offer_redeem(
+            reward=attribution.friend_offer, conversion=conversion, now=now
+        )
+        if not_redeemed is not None:
+            conversion.reasons = [*conversion.reasons, not_redeemed]
     conversion.save()
     if decision.status == ConversionStatus.QUALIFIED:
         Advocate.objects.filter(pk=advocate.pk).update(

@@ -14,9 +14,6 @@ from rest_framework import serializers
 
 from programs.api.serializers import LocaleField, NamedEnumField
 from referral_saas.api.schema import ClosedObjectSerializer
-from rewards.api.reward_serializers import RewardOutputSerializer
-from rewards.models import Reward
-from rewards.selectors import rewards_for_conversions
 from tracking.models import Advocate, Click, Conversion, ConversionStatus, Referral, Refund
 from tracking.services import MAX_AMOUNT
 
@@ -318,70 +315,6 @@ class CustomerOutputSerializer(serializers.Serializer[Conversion]):
     email = serializers.EmailField(source="customer_email")
     id = serializers.CharField(source="customer_id")
     name = serializers.CharField(source="customer_name")
-
-
-class ConversionListSerializer(serializers.ListSerializer[Conversion]):
-    """Fetches the rewards of the whole page in one query (no query per conversion)."""
-
-    def to_representation(self, data: Any) -> list[Any]:
-        conversions = list(data.all() if hasattr(data, "all") else data)
-        child = self.child
-        assert isinstance(child, ConversionOutputSerializer)
-        child.rewards_by_conversion = rewards_for_conversions(c.pk for c in conversions)
-        return super().to_representation(conversions)
-
-
-@extend_schema_serializer(component_name="Conversion")
-class ConversionOutputSerializer(serializers.Serializer[Conversion]):
-    """A conversion. Attribution (program, advocate, referral), the decision (status,
-    risk_score, reasons) and the program version are filled in by the pipeline that judges
-    received conversions; until then they are null."""
-
-    id = serializers.CharField(source="public_id")
-    object = ConversionObjectField()
-    order_id = serializers.CharField()
-    amount = serializers.IntegerField(help_text="Minor units.")
-    currency = serializers.CharField()
-    refunded_amount = serializers.IntegerField(help_text="Minor units.")
-    status = ConversionStatusField()
-    program = _id_of("program", "Null until attributed.")
-    advocate = _id_of("advocate", "Null until attributed.")
-    referral = _id_of("referral", "Null until attributed.")
-    customer = CustomerOutputSerializer(source="*")
-    program_version = serializers.IntegerField(
-        source="program_version.number",
-        allow_null=True,
-        help_text="The program configuration version it was judged by; null until evaluated.",
-    )
-    risk_score = serializers.IntegerField(allow_null=True)
-    reasons = ReasonSerializer(many=True)
-    rewards = serializers.SerializerMethodField(
-        help_text="Its rewards (advocate's and friend's), oldest first."
-    )
-    referral_code = serializers.CharField(help_text="The code reported with the order.")
-    click_id = serializers.CharField(
-        source="click_public_id", help_text="The click id reported with the order."
-    )
-    new_customer = serializers.BooleanField(allow_null=True)
-    metadata = serializers.DictField()
-    occurred_at = serializers.DateTimeField()
-    created_at = serializers.DateTimeField()
-    evaluated_at = serializers.DateTimeField(allow_null=True)
-
-    # Set by ConversionListSerializer for a page; a single conversion fetches its own.
-    rewards_by_conversion: dict[int, list[Reward]] | None = None
-
-    class Meta:
-        list_serializer_class = ConversionListSerializer
-
-    @extend_schema_field(RewardOutputSerializer(many=True))
-    def get_rewards(self, conversion: Conversion) -> list[dict[str, Any]]:
-        known = self.rewards_by_conversion
-        if known is not None and conversion.pk in known:
-            rewards = known[conversion.pk]
-        else:
-            rewards = rewards_for_conversions([conversion.pk])[conversion.pk]
-        return list(RewardOutputSerializer(instance=rewards, many=True).data)  # type: ignore[arg-type]
 
 
 @extend_schema_serializer(component_name="Refund")

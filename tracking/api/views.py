@@ -16,14 +16,14 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     PolymorphicProxySerializer,
     extend_schema,
-    inline_serializer,
 )
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.api.base import MerchantAPIView
 from programs.api.views import spec_error_response
 from programs.models import Program
 from programs.specs import SpecError
@@ -31,36 +31,34 @@ from referral_saas.api.cors import allow_origin
 from referral_saas.api.errors import ApiError
 from referral_saas.api.pagination import list_schema, paginate
 from referral_saas.api.permissions import SecretKeyOnly, SecretOrPublishableKey
-from referral_saas.api.requests import choice_param, invalid, json_object_body
+from referral_saas.api.requests import invalid, json_object_body
 from referral_saas.api.schema import IDEMPOTENCY_KEY, error_responses
-from referral_saas.api.views import MerchantAPIView
 from referral_saas.privacy import client_ip
-from tracking import services
+from tracking import offers, services
 from tracking.api import examples as ex
-from tracking.api.selectors import advocate_get, advocate_list, conversion_get, conversion_list
+from tracking.api.offer_serializers import (
+    PublicReferralWithOfferSerializer,
+    ReferralWithOfferInputSerializer,
+    ReferralWithOfferSerializer,
+)
+from tracking.api.selectors import advocate_get, advocate_list, conversion_get
 from tracking.api.serializers import (
     AdvocateDetailSerializer,
     AdvocateInputSerializer,
     AdvocateOutputSerializer,
     ClickInputSerializer,
     ClickOutputSerializer,
-    ConversionInputSerializer,
-    ConversionOutputSerializer,
     PublicAdvocateSerializer,
-    PublicReferralSerializer,
-    ReferralInputSerializer,
-    ReferralOutputSerializer,
     RefundInputSerializer,
     RefundOutputSerializer,
 )
-from tracking.models import Advocate, Conversion, ConversionStatus
+from tracking.models import Advocate, Conversion
 
 MAX_BODY_BYTES = 64 * 1024
 BODY_NOTE = (
     " Unknown fields are refused (400 naming the field); a body over 64 KB is refused with 413."
 )
 ADVOCATE_LIST = list_schema(AdvocateDetailSerializer, "AdvocateList")
-CONVERSION_LIST = list_schema(ConversionOutputSerializer, "ConversionList")
 
 
 # What each key kind reads back (docs/ARCHITECTURE.md, "API keys"): one of two shapes, told
@@ -70,9 +68,9 @@ ADVOCATE_ENROLMENT = PolymorphicProxySerializer(
     serializers=[AdvocateOutputSerializer, PublicAdvocateSerializer],
     resource_type_field_name=None,
 )
-REFERRAL_RECORDED = PolymorphicProxySerializer(
-    component_name="ReferralRecorded",
-    serializers=[ReferralOutputSerializer, PublicReferralSerializer],
+REFERRAL_WITH_OFFER = PolymorphicProxySerializer(
+    component_name="ReferralRecordedWithOffer",
+    serializers=[ReferralWithOfferSerializer, PublicReferralWithOfferSerializer],
     resource_type_field_name=None,
 )
 
@@ -295,11 +293,17 @@ class ReferralApi(TrackingApiView):
         "The first referrer of a friend in a program wins: telling us again, even about "
         "another advocate, returns the first referral unchanged (200). Secret or publishable "
         "key; with a publishable key the answer is a `PublicReferral` (its id only: not who "
-        "referred the friend, nor what was reported about them)." + BODY_NOTE,
-        request=ReferralInputSerializer,
+        "referred the friend, nor what was reported about them). In a two-sided program "
+        "the answer carries `friend_reward`: the friend's own reward, issued at once through "
+        "its fulfilment method, with its `fulfilment.code` (the same one however often, or "
+        "however concurrently, the same friend asks: one per program and normalised email); "
+        "or null, and `friend_reward_reason` says why (self-referral, a throwaway address, "
+        "velocity, an existing customer of a new-customers-only program; `held` when it is "
+        "checked first)." + BODY_NOTE,
+        request=ReferralWithOfferInputSerializer,
         parameters=[IDEMPOTENCY_KEY],
         responses=error_responses(400, 413, idempotent=True)
-        | {200: REFERRAL_RECORDED, 201: REFERRAL_RECORDED},
+        | {200: REFERRAL_WITH_OFFER, 201: REFERRAL_WITH_OFFER},
         examples=[
             ex.request("By click", {"click_id": ex.CLICK["id"], "email": "luca@example.com"}),
             ex.request("By code", {"code": "MARIA-7KQ2XP", "email": "luca@example.com"}),
@@ -309,7 +313,7 @@ class ReferralApi(TrackingApiView):
         ],
     )
     def post(self, request: Request) -> Response:
-        data = self.body(request, {"code", "click_id", "email", "customer_id", "name"})
+        data = self.body(request, {"code", "click_id", "email", "customer_id", "name", "locale"})
         result = services.referral_record(
             code=data.get("code"),
             click_id=data.get("click_id"),
@@ -317,19 +321,29 @@ class ReferralApi(TrackingApiView):
             customer_id=data.get("customer_id", ""),
             name=data.get("name", ""),
         )
-        serializer = ReferralOutputSerializer if _secret_key(request) else PublicReferralSerializer
+        locale = data.get("locale")
+        if locale is not None and locale not in result.referral.program.locales:
+            raise invalid("Must be one of the program's locales.", "locale")
+        # The friend's own reward, issued now (or the one issued before): tracking.offers.
+        # The velocity per IP counts browsers (publishable key), not the shop's server.
+        answer = offers.offer_issue(
+            referral=result.referral,
+            email=result.referral.email,
+            ip_hash="" if _secret_key(request) else services.ip_hash(client_ip(request)),
+            locale=locale or "",
+        )
+        serializer = (
+            ReferralWithOfferSerializer
+            if _secret_key(request)
+            else PublicReferralWithOfferSerializer
+        )
         return Response(
-            serializer(instance=result.referral).data,
+            serializer(instance=result.referral, context={"offer": answer}).data,
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
         )
 
 
-# --- Conversions and refunds -----------------------------------------------------------------
-
-
-def _conversions(conversions: Sequence[Conversion]) -> list[dict[str, Any]]:
-    serializer = ConversionOutputSerializer(instance=conversions, many=True)  # type: ignore[arg-type]
-    return list(serializer.data)
+# --- Refunds (conversions are served by rewards.api.conversions) ----------------------------
 
 
 def _get_conversion(conversion_id: str) -> Conversion:
@@ -338,147 +352,6 @@ def _get_conversion(conversion_id: str) -> Conversion:
     if conversion is None:
         raise NotFound("No such conversion.")
     return conversion
-
-
-CONVERSION_FIELDS = {
-    "order_id",
-    "amount",
-    "currency",
-    "customer",
-    "code",
-    "click_id",
-    "occurred_at",
-    "new_customer",
-    "metadata",
-    "visitor_id",
-    "ip",
-    "user_agent",
-    "country",
-    "payment_fingerprint",
-}
-
-
-class ConversionListApi(TrackingApiView):
-    @extend_schema(
-        operation_id="conversions_list",
-        summary="List conversions",
-        description="Newest first. Filter by `status` and `program` (id).",
-        parameters=[
-            *CONVERSION_LIST["parameters"],
-            OpenApiParameter("status", str, enum=ConversionStatus.values),
-            OpenApiParameter("program", str, description="A program id."),
-        ],
-        responses=error_responses(400) | {200: CONVERSION_LIST["responses"]},
-        examples=[
-            ex.response("A page of conversions", {"data": [ex.EVALUATED], "next_cursor": None}, 200)
-        ],
-    )
-    def get(self, request: Request) -> Response:
-        conversions = conversion_list(
-            status=choice_param(request, "status", ConversionStatus.values),
-            program=_text_param(request, "program"),
-        )
-        return Response(paginate(request, conversions, _conversions))
-
-    @extend_schema(
-        operation_id="conversions_create",
-        summary="Report a conversion",
-        description="Stores the order as `received` and answers 202 at once; attribution and "
-        "the decision follow asynchronously (see GET). Idempotent by `order_id`: posting the "
-        "same order again, or concurrently, returns the first conversion with 200 and never "
-        "a second reward. Secret keys only." + BODY_NOTE,
-        request=ConversionInputSerializer,
-        parameters=[IDEMPOTENCY_KEY],
-        responses=error_responses(400, 413, idempotent=True)
-        | {
-            200: ConversionOutputSerializer,
-            202: inline_serializer(
-                name="ConversionReceived",
-                fields={
-                    "id": serializers.CharField(),
-                    "object": serializers.CharField(default="conversion"),
-                    "order_id": serializers.CharField(),
-                    "status": serializers.CharField(default="received"),
-                    "created_at": serializers.DateTimeField(),
-                },
-            ),
-        },
-        examples=[
-            ex.request(
-                "Order",
-                {
-                    "order_id": "ORD-10045",
-                    "amount": 8900,
-                    "currency": "EUR",
-                    "customer": {"email": "luca@example.com", "id": "cus_2210", "name": "Luca"},
-                    "code": "MARIA-7KQ2XP",
-                    "new_customer": True,
-                },
-            ),
-            ex.response(
-                "Received",
-                {
-                    "id": ex.CONVERSION["id"],
-                    "object": "conversion",
-                    "order_id": ex.CONVERSION["order_id"],
-                    "status": "received",
-                    "created_at": ex.CONVERSION["created_at"],
-                },
-                202,
-            ),
-            ex.response("Already received", ex.CONVERSION, 200),
-            ex.response(
-                "Invalid", ex.error("customer.email", "'luca@' is not a valid email address."), 400
-            ),
-            ex.TOO_LARGE,
-        ],
-    )
-    def post(self, request: Request) -> Response:
-        data = self.body(request, CONVERSION_FIELDS)
-        result = services.conversion_record(
-            order_id=data.get("order_id"),
-            amount=data.get("amount"),
-            currency=data.get("currency"),
-            customer=data.get("customer"),
-            code=data.get("code"),
-            click_id=data.get("click_id"),
-            occurred_at=data.get("occurred_at"),
-            new_customer=data.get("new_customer"),
-            metadata=data.get("metadata"),
-            visitor_id=data.get("visitor_id"),
-            ip=data.get("ip"),
-            user_agent=data.get("user_agent"),
-            country=data.get("country"),
-            payment_fingerprint=data.get("payment_fingerprint"),
-        )
-        conversion = result.conversion
-        if result.created:
-            # The hot path: the contract's small acknowledgement, built without a serializer
-            # (the full resource costs ~1 ms of CPU per request; GET it when needed).
-            return Response(
-                {
-                    "id": conversion.public_id,
-                    "object": "conversion",
-                    "order_id": conversion.order_id,
-                    "status": conversion.status,
-                    "created_at": conversion.created_at,
-                },
-                status=status.HTTP_202_ACCEPTED,
-            )
-        return Response(ConversionOutputSerializer(instance=conversion).data)
-
-
-class ConversionDetailApi(TrackingApiView):
-    @extend_schema(
-        operation_id="conversions_retrieve",
-        summary="Retrieve a conversion",
-        description="With its status, decision reasons and the rewards created for it (one per "
-        "recipient and tier).",
-        responses=error_responses(404) | {200: ConversionOutputSerializer},
-        examples=[ex.response("Evaluated", ex.EVALUATED, 200), ex.not_found("conversion")],
-    )
-    def get(self, request: Request, conversion_id: str) -> Response:
-        return Response(ConversionOutputSerializer(instance=_get_conversion(conversion_id)).data)
 
 
 class RefundApi(TrackingApiView):

@@ -4,13 +4,13 @@ from django.db import migrations, models
 
 
 def _normalised(column: str) -> str:
-    from rewards.fraud.emails import _MARK, _SQL
+    from referral_saas.emails import _MARK, _SQL
 
     return _SQL.replace(_MARK, f'"{column}"')
 
 
 def create_expression_indexes(apps, schema_editor):  # type: ignore[no-untyped-def]
-    """The fraud rules compare normalised emails (rewards.fraud.emails.NormalisedEmail): index
+    """The fraud rules compare normalised emails (referral_saas.emails.NormalisedEmail): index
     that exact expression. PostgreSQL only: on SQLite (`make run`) the expression is a Python
     function registered per connection, which an index must not depend on."""
     if schema_editor.connection.vendor != "postgresql":

@@ -3,8 +3,8 @@ merchant refuses — its own staff domain, a competitor, a reseller."""
 
 from __future__ import annotations
 
+from referral_saas.emails import email_domain, matching_domain
 from rewards.fraud.base import BaseRule, FraudInput, Hit
-from rewards.fraud.emails import email_domain, matching_domain
 from rewards.fraud.facts import Facts
 
 SCORE = 90

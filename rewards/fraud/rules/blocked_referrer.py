@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from referral_saas.emails import matching_domain
 from rewards.fraud.base import BaseRule, FraudInput, Hit
-from rewards.fraud.emails import matching_domain
 from rewards.fraud.facts import Facts
 
 SCORE = 80

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
+from referral_saas.emails import disposable_match
 from rewards.fraud.base import BaseRule, FraudInput, Hit
-from rewards.fraud.emails import disposable_match
 from rewards.fraud.facts import Facts
 
 SCORE = 60

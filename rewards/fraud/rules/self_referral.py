@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from referral_saas.emails import normalise_email, normalise_name
 from rewards.fraud.base import BaseRule, FraudInput, Hit
-from rewards.fraud.emails import normalise_email, normalise_name
 from rewards.fraud.facts import Facts
 
 STRONG_SCORE = 100
