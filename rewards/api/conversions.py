@@ -113,22 +113,6 @@ def _conversions(conversions: Sequence[Conversion]) -> list[dict[str, Any]]:
     return list(serializer.data)
 
 
-CONVERSION_FIELDS = {
-    "order_id",
-    "amount",
-    "currency",
-    "customer",
-    "code",
-    "click_id",
-    "occurred_at",
-    "new_customer",
-    "metadata",
-    "visitor_id",
-    "ip",
-    "user_agent",
-    "country",
-    "payment_fingerprint",
-}
 
 
 class ConversionListApi(TrackingApiView):
@@ -207,7 +191,7 @@ class ConversionListApi(TrackingApiView):
         ],
     )
     def post(self, request: Request) -> Response:
-        data = self.body(request, CONVERSION_FIELDS)
+        data = self.body(request, ConversionInputSerializer)
         result = services.conversion_record(
             order_id=data.get("order_id"),
             amount=data.get("amount"),

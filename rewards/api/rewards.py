@@ -153,7 +153,7 @@ class RewardApproveApi(TrackingApiView):
     )
     def post(self, request: Request, reward_id: str) -> Response:
         reward = _get_reward(reward_id)  # before the body: "not yours" answers as absent
-        self.body(request, set())
+        self.body(request, EmptyInputSerializer)
         return _reward(services.reward_approve(reward=reward, request=request._request))
 
 
@@ -190,7 +190,7 @@ class RewardRejectApi(TrackingApiView):
     )
     def post(self, request: Request, reward_id: str) -> Response:
         reward = _get_reward(reward_id)
-        data = self.body(request, {"reason"})
+        data = self.body(request, RejectInputSerializer)
         return _reward(
             services.reward_reject(
                 reward=reward, reason=data.get("reason"), request=request._request
@@ -229,7 +229,7 @@ class RewardFulfilApi(TrackingApiView):
     )
     def post(self, request: Request, reward_id: str) -> Response:
         reward = _get_reward(reward_id)
-        data = self.body(request, {"code", "external_id"})
+        data = self.body(request, FulfilInputSerializer)
         fulfilled, _changed = services.reward_fulfil(
             reward=reward,
             code=data.get("code"),

@@ -229,7 +229,7 @@ class PrivacyExportApi(TrackingApiView):
         ],
     )
     def post(self, request: Request) -> Response:
-        data = self.body(request, {"email"})
+        data = self.body(request, PrivacyRequestSerializer)
         return Response(privacy.subject_export(data.get("email")))
 
 
@@ -257,5 +257,5 @@ class PrivacyEraseApi(TrackingApiView):
         ],
     )
     def post(self, request: Request) -> Response:
-        data = self.body(request, {"email"})
+        data = self.body(request, PrivacyRequestSerializer)
         return Response(privacy.subject_erase(data.get("email")).as_dict())

@@ -17,7 +17,7 @@ from drf_spectacular.utils import (
     PolymorphicProxySerializer,
     extend_schema,
 )
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -125,8 +125,12 @@ class TrackingApiView(MerchantAPIView):
         return response
 
     @staticmethod
-    def body(request: Request, fields: set[str]) -> dict[str, Any]:
+    def body(request: Request, schema: type[serializers.BaseSerializer[Any]]) -> dict[str, Any]:
+        """The JSON object body, refused (400 naming each) for any field that `schema`, the
+        serializer its OpenAPI request body is generated from, does not declare: what the
+        documentation lists is exactly what is accepted. The values are checked by the service."""
         data = json_object_body(request)
+        fields = set(schema().fields)
         unknown = sorted(str(name) for name in data if name not in fields)
         if unknown:
             raise SpecError({name: "Unknown field." for name in unknown})
@@ -201,7 +205,7 @@ class AdvocateListApi(TrackingApiView):
         ],
     )
     def post(self, request: Request) -> Response:
-        data = self.body(request, {"program", "email", "name", "customer_id", "locale"})
+        data = self.body(request, AdvocateInputSerializer)
         program_id = data.get("program")
         if not isinstance(program_id, str) or not program_id:
             raise SpecError({"program": "The id of a program is required."})
@@ -270,7 +274,7 @@ class ClickApi(TrackingApiView):
         ],
     )
     def post(self, request: Request) -> Response:
-        data = self.body(request, {"code", "landing_url", "visitor_id"})
+        data = self.body(request, ClickInputSerializer)
         click = services.click_record(
             code=data.get("code"),
             landing_url=data.get("landing_url", ""),
@@ -313,7 +317,7 @@ class ReferralApi(TrackingApiView):
         ],
     )
     def post(self, request: Request) -> Response:
-        data = self.body(request, {"code", "click_id", "email", "customer_id", "name", "locale"})
+        data = self.body(request, ReferralWithOfferInputSerializer)
         result = services.referral_record(
             code=data.get("code"),
             click_id=data.get("click_id"),
@@ -382,7 +386,7 @@ class RefundApi(TrackingApiView):
     )
     def post(self, request: Request, conversion_id: str) -> Response:
         conversion = _get_conversion(conversion_id)
-        data = self.body(request, {"amount", "external_id"})
+        data = self.body(request, RefundInputSerializer)
         result = services.refund_record(
             conversion=conversion,
             amount=data.get("amount"),

@@ -117,7 +117,7 @@ class WebhookEndpointListApi(TrackingApiView):
         ],
     )
     def post(self, request: Request) -> Response:
-        data = self.body(request, {"url", "events", "description"})
+        data = self.body(request, WebhookEndpointInputSerializer)
         endpoint = services.endpoint_create(
             url=data.get("url"),
             events=data.get("events"),
@@ -176,7 +176,7 @@ class WebhookEndpointRotateSecretApi(TrackingApiView):
     )
     def post(self, request: Request, endpoint_id: str) -> Response:
         endpoint = _get_endpoint(endpoint_id)  # before the body: "not yours" answers as absent
-        data = self.body(request, {"grace_hours"})
+        data = self.body(request, RotateSecretInputSerializer)
         rotated = services.endpoint_rotate_secret(
             endpoint=endpoint, grace_hours=data.get("grace_hours"), request=request._request
         )
