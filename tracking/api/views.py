@@ -125,7 +125,7 @@ class TrackingApiView(MerchantAPIView):
         return response
 
     @staticmethod
-    def body(request: Request, schema: type[serializers.BaseSerializer[Any]]) -> dict[str, Any]:
+    def body(request: Request, schema: type[serializers.Serializer[Any]]) -> dict[str, Any]:
         """The JSON object body, refused (400 naming each) for any field that `schema`, the
         serializer its OpenAPI request body is generated from, does not declare: what the
         documentation lists is exactly what is accepted. The values are checked by the service."""
