@@ -19,6 +19,9 @@ EventType = Literal[
     "reward.voided",
     "reward.clawed_back",
     "program.budget_exhausted",
+    "payout.created",
+    "payout.paid",
+    "payout.failed",
 ]
 
 EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)

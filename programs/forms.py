@@ -56,6 +56,7 @@ FULFILMENT_LABELS = {
     "stripe_transfer": "Stripe transfer (cash to a connected account)",
     "webhook": "Webhook (you fulfil, then confirm via the API)",
     "manual": "Manual (exported for payout)",
+    "payout": "Payout (Stripe, PayPal or SEPA, once the minimum is reached)",
 }
 OUTCOME_LABELS = {
     "off": "Off",

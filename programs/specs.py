@@ -30,7 +30,7 @@ REWARD_KINDS = (
 # Which value each kind carries: a percentage, money, a count of points, or nothing but a label.
 MONEY_KINDS = frozenset({"fixed_discount", "account_credit", "cash", "charity_donation"})
 LABEL_KINDS = frozenset({"free_product", "charity_donation"})
-FULFILMENT_METHODS = (
+FULFILMENT_METHODS: tuple[str, ...] = (
     "generated_code",
     "code_pool",
     "stripe_promotion_code",

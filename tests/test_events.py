@@ -87,6 +87,9 @@ def test_the_declared_types_are_the_public_contracts_webhook_events() -> None:
         "reward.voided",
         "reward.clawed_back",
         "program.budget_exhausted",
+        "payout.created",
+        "payout.paid",
+        "payout.failed",
     )
 
 
