@@ -4,28 +4,28 @@ imports analytics."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from allauth.mfa.utils import is_mfa_enabled
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from accounts.decorators import merchant_view
-from accounts.models import ApiKey, Membership, Merchant, Role
+from accounts.decorators import MerchantRequest, merchant_view
+from accounts.models import ApiKey, Membership, Role
 from analytics.kpis import all_time_counts
 from analytics.views import overview_context
 from programs.models import Program, ProgramStatus
 from tracking.models import Conversion
 
 
-def _getting_started(request: HttpRequest, counts: dict[str, int]) -> list[dict[str, Any]]:
+def _getting_started(request: MerchantRequest, counts: dict[str, int]) -> list[dict[str, Any]]:
     """The newcomer's checklist. Each item is done when the thing itself exists (a program
     that went live, a recorded click, a received conversion...), never by a flag we set, so an
     item turns green the moment the store really does it, and back if it is undone."""
-    merchant = cast(Merchant, request.merchant)  # type: ignore[attr-defined]
-    membership = cast(Membership, request.membership)  # type: ignore[attr-defined]
+    merchant = request.merchant
+    membership = request.membership
     slug = merchant.slug
     is_admin, is_owner = membership.has_role(Role.ADMIN), membership.role == Role.OWNER
     programs_url = reverse("program_list", kwargs={"merchant_slug": slug})
@@ -90,7 +90,7 @@ def _getting_started(request: HttpRequest, counts: dict[str, int]) -> list[dict[
 
 @require_GET
 @merchant_view()
-def overview(request: HttpRequest) -> HttpResponse:
+def overview(request: MerchantRequest) -> HttpResponse:
     """The merchant's numbers for the chosen period (analytics.views.overview_context) under
     the getting-started checklist. Totals come from the roll-ups, never a count of raw clicks."""
     counts = {"programs": Program.objects.count(), **all_time_counts()}

@@ -19,13 +19,13 @@ from typing import Any, cast
 from django import forms
 from django.contrib import messages
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.decorators import merchant_view
-from accounts.models import Membership, Merchant, Role, User
+from accounts.decorators import MerchantRequest, merchant_view
+from accounts.models import Role, User
 from programs import forms as wizard
 from programs import services
 from programs.branding import landing_texts
@@ -66,24 +66,20 @@ DASHBOARD_LOCALE = "en"
 # --- Helpers ---------------------------------------------------------------------------------
 
 
-def _user(request: HttpRequest) -> User:
+def _user(request: MerchantRequest) -> User:
     return cast(User, request.user)
 
 
-def _merchant(request: HttpRequest) -> Merchant:
-    return cast(Merchant, request.merchant)  # type: ignore[attr-defined]
-
-
-def _may_edit(request: HttpRequest) -> bool:
-    return cast(Membership, request.membership).has_role(Role.ADMIN)  # type: ignore[attr-defined]
+def _may_edit(request: MerchantRequest) -> bool:
+    return request.membership.has_role(Role.ADMIN)
 
 
 def _program(program_id: str) -> Program:
     return get_object_or_404(Program, public_id=program_id)
 
 
-def _to(name: str, request: HttpRequest, program: Program | None = None) -> HttpResponse:
-    kwargs: dict[str, Any] = {"merchant_slug": _merchant(request).slug}
+def _to(name: str, request: MerchantRequest, program: Program | None = None) -> HttpResponse:
+    kwargs: dict[str, Any] = {"merchant_slug": request.merchant.slug}
     if program is not None:
         kwargs["program_id"] = program.public_id
     return redirect(name, **kwargs)
@@ -141,7 +137,7 @@ class StepPage:
 
 
 def _render_step(
-    request: HttpRequest,
+    request: MerchantRequest,
     template: str,
     page: StepPage,
     context: dict[str, Any],
@@ -150,14 +146,14 @@ def _render_step(
 ) -> HttpResponse:
     context = {
         "program": page.program,
-        "steps": page.steps(_merchant(request).slug),
+        "steps": page.steps(request.merchant.slug),
         "step": page.current,
         **context,
     }
     return render(request, template, context, status=status)
 
 
-def _saved(request: HttpRequest, program: Program, step: str) -> HttpResponse:
+def _saved(request: MerchantRequest, program: Program, step: str) -> HttpResponse:
     if "stay" in request.POST:
         messages.success(request, "Saved.")
         return _to(STEPS[[s[0] for s in STEPS].index(step)][2], request, program)
@@ -186,10 +182,10 @@ def _summary_line(program: Program, stored: dict[str, Any] | None) -> str:
 
 @require_GET
 @merchant_view()
-def program_detail(request: HttpRequest, program_id: str) -> HttpResponse:
+def program_detail(request: MerchantRequest, program_id: str) -> HttpResponse:
     program = _program(program_id)
     config = services.program_config(program)
-    slug = _merchant(request).slug
+    slug = request.merchant.slug
     context = {
         "badge": STATUS_BADGES.get(program.status, "badge-muted"),
         "summary": program_summary(config, DASHBOARD_LOCALE, currency=program.currency),
@@ -224,11 +220,11 @@ def _reward_rows(config: ProgramConfig) -> list[tuple[str, str]]:
 
 
 def _preview_context(
-    request: HttpRequest, program: Program, config: ProgramConfig | None = None
+    request: MerchantRequest, program: Program, config: ProgramConfig | None = None
 ) -> dict[str, Any]:
     """The preview frame and its switchers. The links work without script (each loads the
     frame by name); programs.js carries the other switcher's choice into them."""
-    slug = _merchant(request).slug
+    slug = request.merchant.slug
     url = reverse(
         "program_preview", kwargs={"merchant_slug": slug, "program_id": program.public_id}
     )
@@ -306,7 +302,7 @@ def _variant_changes(variant: Variant) -> list[str]:
     return changes or ["Nothing: the program's offer and copy (a control)"]
 
 
-def _variant_formset(request: HttpRequest, program: Program) -> wizard.BaseVariantFormSet:
+def _variant_formset(request: MerchantRequest, program: Program) -> wizard.BaseVariantFormSet:
     config = services.program_config(program)
     pools = [
         (pool.public_id, pool.name)
@@ -331,7 +327,7 @@ def _variant_formset(request: HttpRequest, program: Program) -> wizard.BaseVaria
 
 @require_http_methods(["GET", "POST"])
 @merchant_view(least_role=Role.ADMIN)
-def program_edit_variants(request: HttpRequest, program_id: str) -> HttpResponse:
+def program_edit_variants(request: MerchantRequest, program_id: str) -> HttpResponse:
     """Edit the A/B variants as a whole (2 to 5, or none: "turn off" saves an empty list).
     On a program that has been live, a change adds a version; advocates keep their variant."""
     program = _program(program_id)
@@ -367,7 +363,7 @@ def program_edit_variants(request: HttpRequest, program_id: str) -> HttpResponse
         "shows_advocate": program.type != ProgramType.TIERED,
         "shows_friend": program.type != ProgramType.ONE_SIDED,
         "has_been_live": program.status != ProgramStatus.DRAFT,
-        "stripe_connected": _merchant(request).stripe_connected,
+        "stripe_connected": request.merchant.stripe_connected,
         **_preview_context(request, program, config),
     }
     status = 400 if request.method == "POST" else 200
@@ -390,7 +386,7 @@ def _posted_weight(form: wizard.VariantForm) -> int | None:
 
 @require_http_methods(["GET", "POST"])
 @merchant_view(least_role=Role.ADMIN)
-def program_create(request: HttpRequest) -> HttpResponse:
+def program_create(request: MerchantRequest) -> HttpResponse:
     form = wizard.BasicsForm(request.POST or None)
     errors = _step_errors()
     if request.method == "POST" and form.is_valid():
@@ -437,7 +433,7 @@ def _basics_only(errors: dict[str, str]) -> dict[str, str]:
 
 @require_http_methods(["GET", "POST"])
 @merchant_view(least_role=Role.ADMIN)
-def program_edit_basics(request: HttpRequest, program_id: str) -> HttpResponse:
+def program_edit_basics(request: MerchantRequest, program_id: str) -> HttpResponse:
     program = _program(program_id)
     if program.status == ProgramStatus.ARCHIVED:
         return _archived(request, program)
@@ -479,7 +475,7 @@ def _basics_edit_data(program: Program, form: wizard.BasicsForm) -> dict[str, An
     return data
 
 
-def _archived(request: HttpRequest, program: Program) -> HttpResponse:
+def _archived(request: MerchantRequest, program: Program) -> HttpResponse:
     messages.error(request, "An archived program cannot be edited; duplicate it instead.")
     return _to("program_detail", request, program)
 
@@ -517,7 +513,7 @@ class RewardForms:
 
 
 def _reward_forms(
-    request: HttpRequest, program: Program, posted: QueryDict | None = None
+    request: MerchantRequest, program: Program, posted: QueryDict | None = None
 ) -> RewardForms:
     config = services.program_config(program)
     currency = program.currency
@@ -565,7 +561,7 @@ def _reward_forms(
 
 @require_http_methods(["GET", "POST"])
 @merchant_view(least_role=Role.ADMIN)
-def program_edit_rewards(request: HttpRequest, program_id: str) -> HttpResponse:
+def program_edit_rewards(request: MerchantRequest, program_id: str) -> HttpResponse:
     program = _program(program_id)
     if program.status == ProgramStatus.ARCHIVED:
         return _archived(request, program)
@@ -603,7 +599,7 @@ def program_edit_rewards(request: HttpRequest, program_id: str) -> HttpResponse:
     )
 
 
-def _tier_edit(request: HttpRequest, program: Program) -> QueryDict | None:
+def _tier_edit(request: MerchantRequest, program: Program) -> QueryDict | None:
     """The posted rewards with a tier added ("Add tier") or removed ("Remove"), to re-render
     unsaved; None when the POST is a save (or not a tiered program)."""
     if request.method != "POST" or program.type != ProgramType.TIERED:
@@ -657,7 +653,7 @@ def _unplaced(errors: dict[str, str], resolve: wizard.Resolver) -> dict[str, str
 
 
 def _render_rewards(
-    request: HttpRequest,
+    request: MerchantRequest,
     program: Program,
     reward_forms: RewardForms,
     *,
@@ -672,9 +668,9 @@ def _render_rewards(
         "tier_formset": reward_forms.tiers,
         "max_tiers": wizard.MAX_TIERS,
         "step_errors": errors if errors is not None else _step_errors(),
-        "stripe_connected": _merchant(request).stripe_connected,
+        "stripe_connected": request.merchant.stripe_connected,
         "pools_url": _optional_url(
-            "code_pool_list", merchant_slug=_merchant(request).slug, program_id=program.public_id
+            "code_pool_list", merchant_slug=request.merchant.slug, program_id=program.public_id
         ),
     }
     return _render_step(
@@ -691,7 +687,7 @@ def _render_rewards(
 
 @require_http_methods(["GET", "POST"])
 @merchant_view(least_role=Role.ADMIN)
-def program_edit_rules(request: HttpRequest, program_id: str) -> HttpResponse:
+def program_edit_rules(request: MerchantRequest, program_id: str) -> HttpResponse:
     program = _program(program_id)
     if program.status == ProgramStatus.ARCHIVED:
         return _archived(request, program)
@@ -727,7 +723,7 @@ def program_edit_rules(request: HttpRequest, program_id: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @merchant_view(least_role=Role.ADMIN)
-def program_edit_copy(request: HttpRequest, program_id: str) -> HttpResponse:
+def program_edit_copy(request: MerchantRequest, program_id: str) -> HttpResponse:
     program = _program(program_id)
     if program.status == ProgramStatus.ARCHIVED:
         return _archived(request, program)
@@ -766,13 +762,13 @@ def program_edit_copy(request: HttpRequest, program_id: str) -> HttpResponse:
     )
 
 
-def _warn(request: HttpRequest, warnings: list[dict[str, str]]) -> None:
+def _warn(request: MerchantRequest, warnings: list[dict[str, str]]) -> None:
     """What the save changed rather than refused (HTML removed), told, not done silently."""
     for warning in warnings:
         messages.warning(request, warning["message"])
 
 
-def _save_copy(request: HttpRequest, program: Program, form: wizard.CopyForm) -> None:
+def _save_copy(request: MerchantRequest, program: Program, form: wizard.CopyForm) -> None:
     """Copy, colours and logo together or not at all (a refused logo keeps the old copy too)."""
     with transaction.atomic():
         services.program_update(
@@ -792,7 +788,7 @@ def _save_copy(request: HttpRequest, program: Program, form: wizard.CopyForm) ->
 def _lifecycle(action: str) -> Callable[..., HttpResponse]:
     @require_POST
     @merchant_view(least_role=Role.ADMIN)
-    def view(request: HttpRequest, program_id: str) -> HttpResponse:
+    def view(request: MerchantRequest, program_id: str) -> HttpResponse:
         program = _program(program_id)
         try:
             ACTIONS[action](actor=_user(request), program=program, request=request)
@@ -816,7 +812,7 @@ program_archive = _lifecycle("archive")
 
 @require_POST
 @merchant_view(least_role=Role.ADMIN)
-def program_duplicate(request: HttpRequest, program_id: str) -> HttpResponse:
+def program_duplicate(request: MerchantRequest, program_id: str) -> HttpResponse:
     program = _program(program_id)
     copy = services.program_duplicate(actor=_user(request), program=program, request=request)
     messages.success(request, f"Duplicated as the draft “{copy.name}”.")

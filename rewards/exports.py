@@ -26,12 +26,12 @@ from typing import Any, cast
 
 from django.db.models import CharField, QuerySet, Value
 from django.db.models.functions import Coalesce, NullIf
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from accounts.decorators import merchant_view
+from accounts.decorators import MerchantRequest, merchant_view
 from accounts.models import Merchant, Role, User
 from accounts.services import audit_record
 from programs.models import Program
@@ -131,7 +131,7 @@ def _date(value: str, name: str, errors: list[str]) -> date | None:
         return None
 
 
-def export_filters(request: HttpRequest) -> ExportFilters:
+def export_filters(request: MerchantRequest) -> ExportFilters:
     errors: list[str] = []
     program = None
     wanted = request.GET.get("program", "")
@@ -377,13 +377,9 @@ EXPORTS = {
 }
 
 
-def _merchant(request: HttpRequest) -> Merchant:
-    return cast(Merchant, request.merchant)  # type: ignore[attr-defined]
-
-
 @require_GET
 @merchant_view(least_role=Role.ADMIN)
-def exports_index(request: HttpRequest) -> HttpResponse:
+def exports_index(request: MerchantRequest) -> HttpResponse:
     return render(
         request,
         "advocates/exports.html",
@@ -391,14 +387,14 @@ def exports_index(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _export(request: HttpRequest, kind: str) -> HttpResponse:
+def _export(request: MerchantRequest, kind: str) -> HttpResponse:
     export = EXPORTS[kind]
     filters = export_filters(request)
     if filters.errors:
         return HttpResponse(
             "\n".join(filters.errors), status=400, content_type="text/plain; charset=utf-8"
         )
-    merchant = _merchant(request)
+    merchant = request.merchant
     audit_record(
         action=f"export.{kind}",
         actor=cast(User, request.user),
@@ -422,23 +418,23 @@ def _export(request: HttpRequest, kind: str) -> HttpResponse:
 
 @require_GET
 @merchant_view(least_role=Role.ADMIN)
-def export_advocates(request: HttpRequest) -> HttpResponse:
+def export_advocates(request: MerchantRequest) -> HttpResponse:
     return _export(request, "advocates")
 
 
 @require_GET
 @merchant_view(least_role=Role.ADMIN)
-def export_referrals(request: HttpRequest) -> HttpResponse:
+def export_referrals(request: MerchantRequest) -> HttpResponse:
     return _export(request, "referrals")
 
 
 @require_GET
 @merchant_view(least_role=Role.ADMIN)
-def export_conversions(request: HttpRequest) -> HttpResponse:
+def export_conversions(request: MerchantRequest) -> HttpResponse:
     return _export(request, "conversions")
 
 
 @require_GET
 @merchant_view(least_role=Role.ADMIN)
-def export_rewards(request: HttpRequest) -> HttpResponse:
+def export_rewards(request: MerchantRequest) -> HttpResponse:
     return _export(request, "rewards")

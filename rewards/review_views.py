@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.decorators import merchant_view
-from accounts.models import Membership, Merchant, Role, User
+from accounts.decorators import MerchantRequest, merchant_view
+from accounts.models import Membership, Role, User
 from programs.models import Program
 from programs.specs import SpecError
 from rewards import pipeline
@@ -71,12 +71,8 @@ class ReviewItem:
         return [hit for hit in self.hits if not hit.is_hit]
 
 
-def _membership(request: HttpRequest) -> Membership:
-    return cast(Membership, request.membership)  # type: ignore[attr-defined]
-
-
-def _merchant(request: HttpRequest) -> Merchant:
-    return cast(Merchant, request.merchant)  # type: ignore[attr-defined]
+def _membership(request: MerchantRequest) -> Membership:
+    return request.membership
 
 
 def _with_evidence(queryset: Any) -> Any:
@@ -99,7 +95,7 @@ def _item(conversion: Conversion) -> ReviewItem:
     )
 
 
-def _program_filter(request: HttpRequest) -> tuple[list[Program], Program | None]:
+def _program_filter(request: MerchantRequest) -> tuple[list[Program], Program | None]:
     programs = list(Program.objects.order_by("name"))
     wanted = request.GET.get("program", "")
     chosen = next((p for p in programs if p.public_id == wanted), None)
@@ -108,7 +104,7 @@ def _program_filter(request: HttpRequest) -> tuple[list[Program], Program | None
 
 @require_GET
 @merchant_view()
-def review_queue(request: HttpRequest) -> HttpResponse:
+def review_queue(request: MerchantRequest) -> HttpResponse:
     """Conversions in review, oldest first (the longest-waiting friend is answered first)."""
     programs, program = _program_filter(request)
     queryset = Conversion.objects.filter(status=ConversionStatus.REVIEW)
@@ -135,7 +131,7 @@ def review_queue(request: HttpRequest) -> HttpResponse:
 
 
 def _decide_one(
-    request: HttpRequest, conversion: Conversion, decision: str, note: str
+    request: MerchantRequest, conversion: Conversion, decision: str, note: str
 ) -> str | None:
     """Apply one decision; the error to show, if the service refused it."""
     try:
@@ -152,9 +148,9 @@ def _decide_one(
     return None
 
 
-def _safe_next(request: HttpRequest) -> str:
+def _safe_next(request: MerchantRequest) -> str:
     target = request.POST.get("next", "")
-    slug = _merchant(request).slug
+    slug = request.merchant.slug
     if target.startswith(f"/m/{slug}/") and "//" not in target and "\\" not in target:
         return target
     return reverse("review_queue", kwargs={"merchant_slug": slug})
@@ -162,7 +158,7 @@ def _safe_next(request: HttpRequest) -> str:
 
 @require_POST
 @merchant_view(least_role=Role.REVIEWER)
-def review_decide(request: HttpRequest) -> HttpResponse:
+def review_decide(request: MerchantRequest) -> HttpResponse:
     """Approve or reject the chosen conversions (one, or up to MAX_BULK ticked in the queue),
     each in its own transaction: one that someone else decided meanwhile is reported and
     skipped, the rest go through."""
@@ -202,7 +198,7 @@ def review_decide(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @merchant_view()
-def conversion_list(request: HttpRequest) -> HttpResponse:
+def conversion_list(request: MerchantRequest) -> HttpResponse:
     """Conversions by status (decided ones by default), newest first, with their reasons."""
     programs, program = _program_filter(request)
     status = request.GET.get("status") or "decided"
@@ -249,7 +245,7 @@ def conversion_list(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @merchant_view()
-def conversion_detail(request: HttpRequest, conversion_id: str) -> HttpResponse:
+def conversion_detail(request: MerchantRequest, conversion_id: str) -> HttpResponse:
     conversion = _with_evidence(Conversion.objects.filter(public_id=conversion_id)).first()
     if conversion is None:
         raise Http404("No such conversion.")
@@ -269,7 +265,7 @@ def conversion_detail(request: HttpRequest, conversion_id: str) -> HttpResponse:
 
 @require_GET
 @merchant_view(least_role=Role.REVIEWER)
-def what_if_report(request: HttpRequest) -> HttpResponse:
+def what_if_report(request: MerchantRequest) -> HttpResponse:
     """Which past decisions the program's *current* rules would change (reads only). Run on
     demand: it re-judges up to the last thousand conversions."""
     programs, program = _program_filter(request)

@@ -14,13 +14,13 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.decorators import merchant_view
-from accounts.models import Merchant, Role, User
+from accounts.decorators import MerchantRequest, merchant_view
+from accounts.models import Role, User
 from programs.specs import SpecError
 from webhooks import delivery as delivery_services
 from webhooks import services
@@ -84,25 +84,21 @@ class RotateForm(forms.Form):
 # --- Helpers ---------------------------------------------------------------------------------
 
 
-def _user(request: HttpRequest) -> User:
+def _user(request: MerchantRequest) -> User:
     return cast(User, request.user)
 
 
-def _merchant(request: HttpRequest) -> Merchant:
-    return cast(Merchant, request.merchant)  # type: ignore[attr-defined]
-
-
-def _can_configure(request: HttpRequest) -> bool:
-    return bool(request.membership.has_role(Role.ADMIN))  # type: ignore[attr-defined]
+def _can_configure(request: MerchantRequest) -> bool:
+    return request.membership.has_role(Role.ADMIN)
 
 
 def _endpoint(endpoint_id: str) -> WebhookEndpoint:
     return get_object_or_404(WebhookEndpoint, public_id=endpoint_id)
 
 
-def _to_endpoint(request: HttpRequest, endpoint: WebhookEndpoint) -> HttpResponse:
+def _to_endpoint(request: MerchantRequest, endpoint: WebhookEndpoint) -> HttpResponse:
     return redirect(
-        "webhook_endpoint", merchant_slug=_merchant(request).slug, endpoint_id=endpoint.public_id
+        "webhook_endpoint", merchant_slug=request.merchant.slug, endpoint_id=endpoint.public_id
     )
 
 
@@ -122,7 +118,7 @@ def _add_spec_errors(form: forms.Form, error: SpecError) -> None:
 
 
 def _render_list(
-    request: HttpRequest,
+    request: MerchantRequest,
     *,
     form: EndpointForm | None = None,
     created: WebhookEndpoint | None = None,
@@ -142,13 +138,13 @@ def _render_list(
 
 @require_GET
 @merchant_view()
-def webhooks_list(request: HttpRequest) -> HttpResponse:
+def webhooks_list(request: MerchantRequest) -> HttpResponse:
     return _render_list(request)
 
 
 @require_POST
 @merchant_view(least_role=Role.ADMIN)
-def webhook_endpoint_create(request: HttpRequest) -> HttpResponse:
+def webhook_endpoint_create(request: MerchantRequest) -> HttpResponse:
     """Not PRG on success: the secret is shown once, in this response, never stored for later."""
     form = EndpointForm(request.POST)
     if not form.is_valid():
@@ -169,7 +165,7 @@ def webhook_endpoint_create(request: HttpRequest) -> HttpResponse:
 
 
 def _render_endpoint(
-    request: HttpRequest,
+    request: MerchantRequest,
     endpoint: WebhookEndpoint,
     *,
     new_secret: str = "",
@@ -207,13 +203,13 @@ def _render_endpoint(
 
 @require_GET
 @merchant_view()
-def webhook_endpoint(request: HttpRequest, endpoint_id: str) -> HttpResponse:
+def webhook_endpoint(request: MerchantRequest, endpoint_id: str) -> HttpResponse:
     return _render_endpoint(request, _endpoint(endpoint_id))
 
 
 @require_POST
 @merchant_view(least_role=Role.ADMIN)
-def webhook_endpoint_update(request: HttpRequest, endpoint_id: str) -> HttpResponse:
+def webhook_endpoint_update(request: MerchantRequest, endpoint_id: str) -> HttpResponse:
     endpoint = _endpoint(endpoint_id)
     form = EndpointEventsForm(request.POST)
     if form.is_valid():
@@ -235,7 +231,7 @@ def webhook_endpoint_update(request: HttpRequest, endpoint_id: str) -> HttpRespo
 
 @require_POST
 @merchant_view(least_role=Role.ADMIN)
-def webhook_endpoint_rotate(request: HttpRequest, endpoint_id: str) -> HttpResponse:
+def webhook_endpoint_rotate(request: MerchantRequest, endpoint_id: str) -> HttpResponse:
     endpoint = _endpoint(endpoint_id)
     form = RotateForm(request.POST)
     if not form.is_valid():
@@ -253,16 +249,16 @@ def webhook_endpoint_rotate(request: HttpRequest, endpoint_id: str) -> HttpRespo
 
 @require_POST
 @merchant_view(least_role=Role.ADMIN)
-def webhook_endpoint_delete(request: HttpRequest, endpoint_id: str) -> HttpResponse:
+def webhook_endpoint_delete(request: MerchantRequest, endpoint_id: str) -> HttpResponse:
     endpoint = _endpoint(endpoint_id)
     services.endpoint_delete(endpoint=endpoint, actor=_user(request), request=request)
     messages.success(request, f"Endpoint {endpoint.url} deleted. Nothing more is sent to it.")
-    return redirect("webhooks", merchant_slug=_merchant(request).slug)
+    return redirect("webhooks", merchant_slug=request.merchant.slug)
 
 
 @require_POST
 @merchant_view(least_role=Role.ADMIN)
-def webhook_endpoint_disable(request: HttpRequest, endpoint_id: str) -> HttpResponse:
+def webhook_endpoint_disable(request: MerchantRequest, endpoint_id: str) -> HttpResponse:
     endpoint = services.endpoint_disable(
         endpoint=_endpoint(endpoint_id), actor=_user(request), request=request
     )
@@ -272,7 +268,7 @@ def webhook_endpoint_disable(request: HttpRequest, endpoint_id: str) -> HttpResp
 
 @require_POST
 @merchant_view(least_role=Role.ADMIN)
-def webhook_endpoint_enable(request: HttpRequest, endpoint_id: str) -> HttpResponse:
+def webhook_endpoint_enable(request: MerchantRequest, endpoint_id: str) -> HttpResponse:
     endpoint = services.endpoint_enable(
         endpoint=_endpoint(endpoint_id), actor=_user(request), request=request
     )
@@ -284,7 +280,7 @@ def webhook_endpoint_enable(request: HttpRequest, endpoint_id: str) -> HttpRespo
 
 @require_POST
 @merchant_view(least_role=Role.ADMIN)
-def webhook_endpoint_recover(request: HttpRequest, endpoint_id: str) -> HttpResponse:
+def webhook_endpoint_recover(request: MerchantRequest, endpoint_id: str) -> HttpResponse:
     endpoint = _endpoint(endpoint_id)
     try:
         queued = delivery_services.endpoint_recover(
@@ -316,7 +312,7 @@ def _delivery(delivery_id: str) -> WebhookDelivery:
 
 @require_GET
 @merchant_view()
-def webhook_delivery(request: HttpRequest, delivery_id: str) -> HttpResponse:
+def webhook_delivery(request: MerchantRequest, delivery_id: str) -> HttpResponse:
     delivery = _delivery(delivery_id)
     attempts = WebhookAttempt.objects.filter(delivery=delivery).order_by("-attempted_at", "-pk")
     context = {
@@ -331,7 +327,7 @@ def webhook_delivery(request: HttpRequest, delivery_id: str) -> HttpResponse:
 
 @require_POST
 @merchant_view(least_role=Role.ADMIN)
-def webhook_delivery_replay(request: HttpRequest, delivery_id: str) -> HttpResponse:
+def webhook_delivery_replay(request: MerchantRequest, delivery_id: str) -> HttpResponse:
     delivery = _delivery(delivery_id)
     try:
         attempt = delivery_services.delivery_replay(
@@ -348,5 +344,5 @@ def webhook_delivery_replay(request: HttpRequest, delivery_id: str) -> HttpRespo
         else:
             messages.error(request, f"Sent again, but it failed: {attempt.error}")
     return redirect(
-        "webhook_delivery", merchant_slug=_merchant(request).slug, delivery_id=delivery_id
+        "webhook_delivery", merchant_slug=request.merchant.slug, delivery_id=delivery_id
     )
