@@ -18,6 +18,8 @@ EventType = Literal[
     "reward.issued",
     "reward.voided",
     "reward.clawed_back",
+    "reward.redeemed",
+    "reward.expired",
     "program.budget_exhausted",
     "payout.created",
     "payout.paid",

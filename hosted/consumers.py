@@ -6,7 +6,11 @@ from __future__ import annotations
 
 from events import Event
 from hosted.services import advocate_welcome_after_api_enrolment
-from hosted.tasks import email_reward_earned_task, email_tier_reached_task
+from hosted.tasks import (
+    email_friend_offer_task,
+    email_reward_earned_task,
+    email_tier_reached_task,
+)
 from referral_saas.workers import enqueue_on_commit
 from rewards.models import Reward, RewardStatus
 from tracking.models import Advocate
@@ -34,6 +38,6 @@ def reward_earned(event: Event) -> None:
     a reward they delivered themselves sends nothing): the "reward earned" email, after commit."""
     reward = event.subject
     if isinstance(reward, Reward) and event.origin == "issue":
-        enqueue_on_commit(
-            email_reward_earned_task, merchant_id=reward.merchant_id, reward_id=reward.pk
-        )
+        # A friend's offer (issued before purchase): the code they asked for, in their language.
+        task = email_friend_offer_task if reward.friend_key else email_reward_earned_task
+        enqueue_on_commit(task, merchant_id=reward.merchant_id, reward_id=reward.pk)

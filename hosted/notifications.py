@@ -76,7 +76,7 @@ def reward_earned(*, reward_id: int) -> bool:
     key = f"reward:{reward.public_id}"
     locale = _locale(program, advocate.locale)
     if reward.recipient == RewardRecipient.FRIEND:
-        to = reward.conversion.customer_email
+        to = reward.conversion.customer_email if reward.conversion is not None else ""
         if not to:
             mark_skipped(key, "reward_earned", "no friend address")
             return False
@@ -101,6 +101,34 @@ def reward_earned(*, reward_id: int) -> bool:
     }
     if reward.recipient == RewardRecipient.FRIEND:
         context["opt_out_url"] = _opt_out_url(to, locale)
+    return send_once(key=key, kind="reward_earned", to=to, locale=locale, context=context)
+
+
+def friend_offer_code(*, reward_id: int) -> bool:
+    """The friend's offer, issued before purchase: their code, to the address they gave, in the
+    language of the page they asked from. Asked-for delivery, not marketing: sent whatever the
+    program's friend-email setting, with the opt-out link all the same."""
+    reward = Reward.objects.select_related("advocate__program", "referral").get(pk=reward_id)
+    key = f"offer:{reward.public_id}"
+    to = reward.referral.email if reward.referral is not None else ""
+    if not to or not reward.fulfilment_code:
+        mark_skipped(key, "reward_earned", "no friend address or no code")
+        return False
+    advocate = reward.advocate
+    locale = _locale(advocate.program, reward.friend_locale or advocate.locale)
+    with translation.override(locale):
+        what = reward_text(reward, locale)
+    context = {
+        **_base(advocate, locale),
+        "portal_url": "",
+        "reward": reward,
+        "reward_text": what,
+        "is_friend": True,
+        "available_on": "",
+        "fulfilment_code": reward.fulfilment_code,
+        "shop_url": links.safe_destination(advocate.program),
+        "opt_out_url": _opt_out_url(to, locale),
+    }
     return send_once(key=key, kind="reward_earned", to=to, locale=locale, context=context)
 
 

@@ -49,3 +49,11 @@ def email_friend_invitation_task(*, merchant_id: int, advocate_id: int, email: s
     """An advocate's invitation to one friend, once ever per friend and program (key
     `invite:<program>:<friend hash>`): a friend named by two advocates gets one email."""
     return notifications.friend_invitation(advocate_id=advocate_id, email=email)
+
+
+@merchant_task(**RETRY)
+def email_friend_offer_task(*, merchant_id: int, reward_id: int) -> bool:
+    """The friend's own code, which they asked for on the friend page or through the shop (a
+    requested delivery, so no marketing opt-in is needed), in their language. Key
+    `offer:<reward>`."""
+    return notifications.friend_offer_code(reward_id=reward_id)

@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from programs.models import Program
+from rewards.models import Reward
 from tracking.models import Advocate, Click, Conversion, Referral
 
 
@@ -26,8 +27,34 @@ class Attribution:
     advocate: Advocate | None = None
     referral: Referral | None = None
     click: Click | None = None
-    by: str = ""  # code | click | visitor | email
+    by: str = ""  # code | friend_code | click | visitor | email
     reasons: list[dict[str, Any]] = field(default_factory=list)
+    # The friend's offer (issued before purchase) behind this order, if any; `offer_spent`
+    # when the order spends it: it carried the offer's code, or no code and the friend's email.
+    friend_offer: Reward | None = None
+    offer_spent: bool = False
+
+
+def friend_offer_for_code(code: str) -> Reward | None:
+    """The friend's offer whose code the order carries (read here, below the offer module)."""
+    return (
+        Reward.objects.select_related("advocate", "referral")
+        .exclude(friend_key="")
+        .filter(fulfilment_code__iexact=code)
+        .order_by("pk")
+        .first()
+    )
+
+
+def friend_offer_for_email(program_id: int, email: str) -> Reward | None:
+    """The friend's offer in the program for this buyer (same normalised email), if any."""
+    from rewards.friend_offer import friend_key  # deferred: the offer module imports this one
+
+    return (
+        Reward.objects.select_related("advocate", "referral")
+        .filter(program_id=program_id, friend_key=friend_key(email))
+        .first()
+    )
 
 
 def _program_window(program_id: int, cache: dict[int, int]) -> int:
@@ -51,8 +78,13 @@ def attribute(conversion: Conversion) -> Attribution:
 
     if conversion.referral_code:
         advocate = Advocate.objects.filter(code__iexact=conversion.referral_code).first()
+        offer = None if advocate is not None else friend_offer_for_code(conversion.referral_code)
         if advocate is not None:
             result.advocate, result.by = advocate, "code"
+        elif offer is not None:
+            # The friend's own code: the order belongs to the advocate whose friend it is.
+            result.advocate, result.by = offer.advocate, "friend_code"
+            result.referral, result.friend_offer, result.offer_spent = offer.referral, offer, True
         else:
             result.reasons.append(
                 {
@@ -111,6 +143,11 @@ def attribute(conversion: Conversion) -> Attribution:
                 )
     if result.advocate is None:
         return result
+    if result.friend_offer is None and conversion.customer_email:
+        result.friend_offer = friend_offer_for_email(
+            result.advocate.program_id, conversion.customer_email
+        )
+        result.offer_spent = result.friend_offer is not None and not conversion.referral_code
     # One referrer per friend: an earlier referral of this friend in the program decides.
     if result.referral is None and conversion.customer_email:
         earlier = (

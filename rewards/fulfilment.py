@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-AUTOMATIC_METHODS = (
+AUTOMATIC_METHODS: tuple[str, ...] = (
     "generated_code",
     "code_pool",
     "stripe_promotion_code",
@@ -87,6 +87,11 @@ class Method(Protocol):
     def reverse(self, reward: Reward) -> str: ...
 
 
+# Optional on a method: `issues_code = True` when `issue` hands out a code at once (a friend's
+# offer before purchase can use it: rewards.friend_offer), and `deactivate(reward) -> str` when
+# it can withdraw an unused code (an expired friend offer); without it expiry is recorded only.
+
+
 def reward_code(reward: Reward) -> str:
     """A code derived from the reward's id with the installation's secret: unguessable, and
     the same on every attempt (so a retried issuance hands out the same code)."""
@@ -124,6 +129,7 @@ RECORDED_ONLY = (
 
 class GeneratedCode:
     name = "generated_code"
+    issues_code = True
 
     def issue(self, reward: Reward) -> Issued:
         return Issued(code=reward_code(reward))
@@ -134,6 +140,7 @@ class GeneratedCode:
 
 class PoolCode:
     name = "code_pool"
+    issues_code = True
 
     def issue(self, reward: Reward) -> Issued:
         pool = CodePool.objects.filter(public_id=reward.spec.get("code_pool", "")).first()
@@ -161,6 +168,7 @@ def _call(step: Callable[[Reward], T], reward: Reward) -> T:
 
 class StripePromotionCode:
     name = "stripe_promotion_code"
+    issues_code = True
 
     def issue(self, reward: Reward) -> Issued:
         expires = reward.spec.get("expires_after_days")
@@ -185,10 +193,13 @@ class StripePromotionCode:
         )
         return "The Stripe promotion code was deactivated."
 
+    def deactivate(self, reward: Reward) -> str:
+        return self.reverse(reward)
+
 
 def _stripe_customer(reward: Reward) -> str:
     if reward.recipient == RewardRecipient.FRIEND:
-        return reward.conversion.customer_id
+        return reward.conversion.customer_id if reward.conversion is not None else ""
     return reward.advocate.customer_id
 
 
@@ -277,6 +288,16 @@ REGISTRY: dict[str, Method] = {
         MerchantFulfilled("manual"),
     )
 }
+
+
+def register(method: Method, *, automatic: bool = True) -> None:
+    """Add a fulfilment method from an app above rewards (called from its AppConfig.ready:
+    `integrations` registers the store discount codes). `automatic` methods are issued by the
+    workers, like the built-in ones; the parser's list of names is `programs.specs`."""
+    global AUTOMATIC_METHODS
+    REGISTRY[method.name] = method
+    if automatic and method.name not in AUTOMATIC_METHODS:
+        AUTOMATIC_METHODS = (*AUTOMATIC_METHODS, method.name)
 
 
 def _reason(outcome: str, detail: str) -> dict[str, str]:

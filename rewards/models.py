@@ -25,6 +25,8 @@ class RewardStatus(models.TextChoices):
     VOIDED = "voided", "Voided"  # refund before issue
     CLAWED_BACK = "clawed_back", "Clawed back"  # refund after issue
     FAILED = "failed", "Failed"  # fulfilment gave up after retries
+    REDEEMED = "redeemed", "Redeemed"  # a friend's offer, spent on an order
+    EXPIRED = "expired", "Expired"  # a friend's offer, unspent by its expiry
 
 
 class Reward(TenantModel):
@@ -42,9 +44,25 @@ class Reward(TenantModel):
     )
     recipient = models.CharField(max_length=16, choices=RewardRecipient.choices)
     advocate = models.ForeignKey("tracking.Advocate", on_delete=models.PROTECT, related_name="+")
+    # Null only for a friend's offer not yet redeemed: it is issued before the first order
+    # (rewards.friend_offer), and gets the conversion it was spent on when redeemed.
     conversion = models.ForeignKey(
-        "tracking.Conversion", on_delete=models.PROTECT, related_name="+"
+        "tracking.Conversion", null=True, on_delete=models.PROTECT, related_name="+"
     )
+    # A friend's offer: the referral it was issued for and the friend's normalised email (the
+    # idempotency key: one offer per program and person, whatever the spelling). Empty
+    # otherwise.
+    referral = models.ForeignKey(
+        "tracking.Referral", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # A keyed hash of the normalised email (never the address itself: erasure of the friend
+    # leaves nothing personal here), the friend's language and the keyed hash of the IP they
+    # asked from (velocity per IP at issue time).
+    friend_key = models.CharField(max_length=64, blank=True)
+    friend_locale = models.CharField(max_length=5, blank=True)
+    friend_ip_hash = models.CharField(max_length=64, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    redeemed_at = models.DateTimeField(null=True, blank=True)
     tier = models.PositiveIntegerField(default=0)
     kind = models.CharField(max_length=32)
     amount = models.BigIntegerField(null=True, blank=True)
@@ -90,6 +108,13 @@ class Reward(TenantModel):
                 condition=models.Q(amount__isnull=True) | models.Q(percent__isnull=True),
                 name="reward_amount_or_percent",
             ),
+            # One friend's offer per (program, normalised email): asking again, also 50 times
+            # at once, finds the first one.
+            models.UniqueConstraint(
+                fields=["merchant", "program", "friend_key"],
+                condition=~models.Q(friend_key=""),
+                name="reward_one_friend_offer",
+            ),
         ]
         indexes = [
             models.Index(fields=["merchant", "status"], name="reward_merchant_status"),
@@ -100,6 +125,17 @@ class Reward(TenantModel):
                 fields=["available_at"],
                 name="reward_release_due",
                 condition=models.Q(status="pending"),
+            ),
+            # Friends' offers: found by their code at checkout, expired by the sweep.
+            models.Index(
+                fields=["merchant", "fulfilment_code"],
+                name="reward_friend_code",
+                condition=~models.Q(friend_key=""),
+            ),
+            models.Index(
+                fields=["expires_at"],
+                name="reward_offer_expiry_due",
+                condition=models.Q(status="issued") & ~models.Q(friend_key=""),
             ),
             # The fulfilment sweep: approved rewards waiting for (another) attempt.
             models.Index(

@@ -67,6 +67,21 @@ def reward_reverse_task(self, *, merchant_id: int, reward_id: int) -> str:  # ty
         raise self.retry(countdown=min(60 * 2**self.request.retries, 6 * 3600), exc=error) from None
 
 
+@merchant_task(
+    name="rewards.tasks.friend_offer_deactivate_task",
+    bind=True,
+    max_retries=8,
+)
+def friend_offer_deactivate_task(self, *, merchant_id: int, reward_id: int) -> str:  # type: ignore[no-untyped-def]
+    """Withdraw an expired friend offer's code where the method can (once: its reason)."""
+    from rewards.friend_offer import friend_offer_deactivate
+
+    try:
+        return friend_offer_deactivate(reward_id=reward_id)
+    except fulfilment.FulfilmentError as error:
+        raise self.retry(countdown=min(60 * 2**self.request.retries, 6 * 3600), exc=error) from None
+
+
 @app.task(name="rewards.tasks.rewards_release_task", acks_late=True)
 def rewards_release_task() -> int:
     return pipeline.rewards_release_due()

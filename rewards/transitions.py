@@ -44,6 +44,7 @@ REJECTED, VOIDED, CLAWED_BACK, FAILED = (
     RewardStatus.CLAWED_BACK,
     RewardStatus.FAILED,
 )
+REDEEMED, EXPIRED = RewardStatus.REDEEMED, RewardStatus.EXPIRED
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,24 @@ TRANSITIONS: dict[str, Transition] = {
             "reward.clawed_back",
             None,
             "Its order was refunded after issue; the reversal runs after commit.",
+        ),
+        Transition(
+            "redeem",
+            (ISSUED,),
+            REDEEMED,
+            "reward.redeemed",
+            None,
+            "A friend's offer was spent: an order carried its code (or the friend's email); "
+            "its `conversion` is that order. Once only: a later order gets `friend_code_reused`.",
+        ),
+        Transition(
+            "expire",
+            (ISSUED, HELD, APPROVED, FAILED),
+            EXPIRED,
+            "reward.expired",
+            None,
+            "A friend's offer was not spent by its `expires_at` (the sweep); the code is "
+            "deactivated where the method can.",
         ),
     )
 }

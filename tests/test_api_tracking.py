@@ -381,7 +381,11 @@ def test_referral_by_click_then_first_referrer_wins(
         "name": "Luca",
         "click": click.public_id,
         "created_at": first.json()["created_at"],
+        # The two-sided program's friend offer (tests/test_friend_offer_api.py covers it).
+        "friend_reward": first.json()["friend_reward"],
+        "friend_reward_reason": None,
     }
+    assert first.json()["friend_reward"]["fulfilment"]["code"]
     assert second.status_code == 200
     assert second.json() == first.json()  # Maria's, not Paul's
 

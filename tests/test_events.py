@@ -86,6 +86,8 @@ def test_the_declared_types_are_the_public_contracts_webhook_events() -> None:
         "reward.issued",
         "reward.voided",
         "reward.clawed_back",
+        "reward.redeemed",
+        "reward.expired",
         "program.budget_exhausted",
         "payout.created",
         "payout.paid",

@@ -148,7 +148,12 @@ def test_two_sided_link_shows_the_friend_offer_without_cookies(
     assert response.cookies == {}
     assert "Set-Cookie" not in response
     [click] = clicks(world.acme)
-    assert f"ref_click={click.public_id}" in html
+    # The friend's own code is asked for first (tests/test_friend_offer_hosted.py); the form
+    # carries the click, signed.
+    from tracking.links import click_token
+
+    assert "data-get-code" in html
+    assert f'name="click" value="{click_token(click.public_id)}"' in html
 
 
 def test_returning_from_the_consent_form_does_not_count_a_second_click(

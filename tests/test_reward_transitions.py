@@ -37,8 +37,10 @@ EXPECTED = {
     "fail": ({"approved"}, "failed"),
     "retry": ({"failed"}, "approved"),
     "claw_back": ({"issued"}, "clawed_back"),
+    "redeem": ({"issued"}, "redeemed"),
+    "expire": ({"issued", "held", "approved", "failed"}, "expired"),
 }
-FINAL = {"rejected", "voided", "clawed_back"}
+FINAL = {"rejected", "voided", "clawed_back", "redeemed", "expired"}
 
 LEGAL = [(name, source) for name, t in TRANSITIONS.items() for source in t.sources]
 ILLEGAL = [

@@ -10,7 +10,7 @@ from rewards.models import (
 from tracking.models import ConversionStatus
 
 # Rewards that count against caps and budgets (everything but the ones that will never pay).
-NOT_COUNTED = (RewardStatus.REJECTED, RewardStatus.VOIDED)
+NOT_COUNTED = (RewardStatus.REJECTED, RewardStatus.VOIDED, RewardStatus.EXPIRED)
 OPEN_STATUSES = (RewardStatus.PENDING, RewardStatus.HELD, RewardStatus.APPROVED)
 EVALUATED = (ConversionStatus.QUALIFIED, ConversionStatus.REJECTED, ConversionStatus.REVIEW)
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from programs import currencies
 from programs.models import Program
 from programs.services import program_config
 from rewards import transitions
@@ -35,7 +36,9 @@ def conversion_refund_apply(*, conversion_id: int, now: datetime | None = None) 
         if not full and conversion.program_version_id is not None and conversion.program_id:
             program = Program.objects.get(pk=conversion.program_id)
             config = program_config(program, conversion.program_version)
-            full = net < config.rules.min_order_amount
+            # the minimum of the order's currency (programs.currencies)
+            judged = currencies.in_currency(config, program.currency, conversion.currency)
+            full = net < (judged or config).rules.min_order_amount
         if not full:
             return counts
         why = (
@@ -52,6 +55,11 @@ def conversion_refund_apply(*, conversion_id: int, now: datetime | None = None) 
             elif reward.status == RewardStatus.ISSUED:
                 reward_claw_back(reward=reward, why=why, now=now)
                 counts["clawed_back"] += 1
+            elif reward.status == RewardStatus.REDEEMED:
+                # The friend's discount was spent on this order: recorded, not clawed back.
+                from rewards.friend_offer import friend_offer_refund_recorded
+
+                friend_offer_refund_recorded(reward=reward, now=now)
     return counts
 
 

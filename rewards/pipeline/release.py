@@ -81,12 +81,16 @@ def rewards_fulfil_sweep(*, now: datetime | None = None, limit: int = 1000) -> i
 def pipeline_sweep(*, now: datetime | None = None) -> dict[str, int]:
     """The periodic safety net: nothing stuck stays stuck (lost tasks, broker outages).
     (Webhook deliveries have their own sweeper in `webhooks`, on beat every 30 s.)"""
+    # Deferred: the offer module imports the pipeline's stages.
+    from rewards.friend_offer import friend_offers_expire_due
+
     now = now or timezone.now()
     return {
         "conversions": conversions_dispatch(now=now),
         "refunds": refunds_sweep(now=now),
         "released": rewards_release_due(now=now),
         "fulfilments": rewards_fulfil_sweep(now=now),
+        "expired_offers": friend_offers_expire_due(now=now),
     }
 
 
