@@ -84,10 +84,36 @@ class Merchant(models.Model):
     # Signing secret (`whsec_…`) of the merchant's endpoint for POST /hooks/stripe/<public_id>/.
     # Never shown back in full: the dashboard shows only its last 4 characters.
     stripe_webhook_secret = EncryptedTextField(blank=True)
+    # Test mode: every merchant's test data lives in a data space of its own, its *test twin*, a
+    # Merchant row with `livemode=False` pointing at the live one (`accounts.test_mode`). Tenancy
+    # scopes by merchant, so a row's merchant is its (account, mode) and no query can mix modes.
+    livemode = models.BooleanField(default=True, editable=False)
+    live_merchant = models.OneToOneField(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="test_twin",
+        editable=False,
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(livemode=True, live_merchant__isnull=True)
+                | models.Q(livemode=False, live_merchant__isnull=False),
+                name="merchant_test_twin_has_live_merchant",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def account(self) -> Merchant:
+        """The live merchant: the account this data space belongs to (itself when live)."""
+        return self if self.livemode else self.live_merchant  # type: ignore[return-value]
 
     @property
     def stripe_connected(self) -> bool:
