@@ -100,6 +100,22 @@ class SentEmail(TenantModel):
         ]
 
 
+class HeldEmail(TenantModel):
+    """An advocate or friend email of the test data space (`accounts.testmode`), kept for the
+    dashboard instead of being sent: test mode never writes to anyone outside the team."""
+
+    key = models.CharField(max_length=120)
+    kind = models.CharField(max_length=30)
+    to = models.EmailField(max_length=254)
+    subject = models.CharField(max_length=300)
+    text = models.TextField()
+    locale = models.CharField(max_length=8)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["merchant", "-created_at"], name="held_email_recent")]
+
+
 class CodeAlias(TenantModel):
     """A referral code an advocate used before a vanity code replaced it: links already shared
     keep working."""
