@@ -57,7 +57,7 @@ def store_event_receive(*, integration: Integration, delivery_id: str, inbound: 
         return Receipt(existing, duplicate=True)
     try:
         with transaction.atomic():
-            outcome = _act(integration, inbound)
+            outcome = _act(integration, inbound, event)
     except SpecError as error:
         outcome = "rejected: " + "; ".join(f"{k}: {v}" for k, v in error.errors.items())
     event.outcome = outcome[:500]
@@ -66,14 +66,15 @@ def store_event_receive(*, integration: Integration, delivery_id: str, inbound: 
     return Receipt(event, duplicate=False)
 
 
-def _act(integration: Integration, inbound: Inbound) -> str:
+def _act(integration: Integration, inbound: Inbound, event: StoreEvent) -> str:
     if inbound.kind == Kind.UNINSTALLED:
         integration_disconnect(
             integration=integration, reason="The store uninstalled the app.", remote=False
         )
         return "disconnected: the store uninstalled the app"
     if inbound.kind == Kind.SHOP_REDACT:
-        return f"erased: {integration_erase(integration=integration)} deliveries forgotten"
+        forgotten = integration_erase(integration=integration, keep_event_id=event.pk)
+        return f"erased: {forgotten} deliveries forgotten"
     if inbound.kind == Kind.DATA_REQUEST:
         return _data_request(integration, inbound.email)
     if inbound.kind == Kind.CUSTOMER_REDACT:

@@ -280,7 +280,7 @@ def integration_disconnect(
     return bool(changed)
 
 
-def integration_erase(*, integration: Integration) -> int:
+def integration_erase(*, integration: Integration, keep_event_id: int | None = None) -> int:
     """Shopify's `shop/redact` (48 hours after an uninstall): forget what we kept about the
     shop's deliveries and any credential left. The merchant's own data stays (they are our
     customer, not only the shop's)."""
@@ -288,7 +288,10 @@ def integration_erase(*, integration: Integration) -> int:
         integration_disconnect(
             integration=integration, reason="The shop asked to be erased.", remote=False
         )
-    deleted, _ = StoreEvent.objects.filter(integration=integration).delete()
+    # The request itself stays recorded (its outcome says what was erased).
+    deleted, _ = (
+        StoreEvent.objects.filter(integration=integration).exclude(pk=keep_event_id).delete()
+    )
     Integration.objects.filter(pk=integration.pk).update(
         access_token="", consumer_key="", consumer_secret="", webhook_secret="", webhooks=[]
     )

@@ -511,3 +511,22 @@ def test_disconnect_from_the_dashboard_removes_webhooks_and_access(
     calls = len(shopify.calls)
     assert client.post(url).status_code == 302
     assert len(shopify.calls) == calls
+
+
+def test_shop_redact_after_uninstall_forgets_the_deliveries(
+    client: Client, world: World, shopify: FakeShopify
+) -> None:
+    integration = installed(client, world)
+    post_hook(client, shopify, "orders/paid", shopify_order(51))
+    post_hook(client, shopify, "app/uninstalled", {"id": 1, "domain": SHOP})
+    calls = len(shopify.calls)
+    response = post_hook(client, shopify, "shop/redact", {"shop_id": 1, "shop_domain": SHOP})
+    assert response.status_code == 200
+    assert response.json()["outcome"] == "erased: 2 deliveries forgotten"
+    with tenancy.merchant_context(world.acme):
+        assert list(StoreEvent.objects.values_list("topic", flat=True)) == ["shop/redact"]
+        # The merchant's own conversion stays: they are our customer, not only the shop's.
+        assert Conversion.objects.filter(order_id="shopify-51").exists()
+    integration.refresh_from_db()
+    assert integration.access_token == ""
+    assert len(shopify.calls) == calls
