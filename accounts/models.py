@@ -85,7 +85,7 @@ class Merchant(models.Model):
     # Never shown back in full: the dashboard shows only its last 4 characters.
     stripe_webhook_secret = EncryptedTextField(blank=True)
     # Test mode: every merchant's test data lives in a data space of its own, its *test twin*, a
-    # Merchant row with `livemode=False` pointing at the live one (`accounts.test_mode`). Tenancy
+    # Merchant row with `livemode=False` pointing at the live one (`accounts.testmode`). Tenancy
     # scopes by merchant, so a row's merchant is its (account, mode) and no query can mix modes.
     livemode = models.BooleanField(default=True, editable=False)
     live_merchant = models.OneToOneField(
@@ -252,6 +252,35 @@ class AuditEvent(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.action} by {self.actor_label}"
+
+
+class TestDataErasureStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class TestDataErasure(TenantModel):
+    """One erasure of a test data space (`accounts.testmode.test_data_erase`), with its
+    progress: the rows deleted so far, per model."""
+
+    __test__ = False  # not a pytest test class
+
+    public_id = models.CharField(
+        max_length=32, unique=True, default=functools.partial(new_public_id, "tde"), editable=False
+    )
+    status = models.CharField(
+        max_length=16, choices=TestDataErasureStatus.choices, default=TestDataErasureStatus.PENDING
+    )
+    requested_by = models.CharField(max_length=254, blank=True)
+    deleted = models.JSONField(default=dict, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["merchant", "-created_at"], name="tde_merchant_created")]
 
 
 class IdempotencyState(models.TextChoices):
