@@ -21,6 +21,7 @@ urlpatterns = [
     path("", include("webhooks.urls")),
     path("", include("rewards.ops_urls")),
     path("", include("rewards.advocate_urls")),
+    path("", include("integrations.urls")),
     path("", include("analytics.urls")),
     path("", include("accounts.urls")),
 ]

@@ -34,10 +34,7 @@ from tests.store_fakes import FakeShopify
 from tests.test_pipeline import enrol, program_with
 from tracking.models import Conversion, ConversionStatus
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.urls("tests.integrations_urls"),
-]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture

@@ -29,10 +29,7 @@ from tests.store_fakes import FakeWooCommerce
 from tests.test_pipeline import enrol, program_with
 from tracking.models import Conversion, ConversionStatus
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.urls("tests.integrations_urls"),
-]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 REWARD = {
     "kind": "fixed_discount",

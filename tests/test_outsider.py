@@ -107,6 +107,12 @@ def victim(world: World) -> Victim:
             currency="EUR",
             fulfilment_method="webhook",
         )
+    from integrations.models import Integration
+
+    with tenancy.merchant_context(world.acme):
+        integration = Integration.objects.create(
+            provider="woocommerce", shop="https://shop.acme.example"
+        )
     real = {
         "merchant_slug": world.acme.slug,
         "program_id": program.public_id,
@@ -119,6 +125,7 @@ def victim(world: World) -> Victim:
         "endpoint_id": endpoint.public_id,
         "reward_id": reward.public_id,
         "delivery_id": delivery.public_id,
+        "integration_id": integration.public_id,
     }
     missing = {
         "merchant_slug": "no-such-merchant",
@@ -132,6 +139,7 @@ def victim(world: World) -> Victim:
         "endpoint_id": "we_" + "0" * 20,
         "reward_id": "rwd_" + "0" * 20,
         "delivery_id": "dlv_" + "0" * 20,
+        "integration_id": "int_" + "0" * 20,
     }
     return Victim(real=real, missing=missing, outsider_key=make_key(world.globex))
 
