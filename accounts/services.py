@@ -24,6 +24,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from accounts.api_key_cache import (
+    Lookup,
+    api_key_cache_invalidate,
+    api_key_cache_touch,
+)
+from accounts.api_key_cache import api_key_lookup as api_key_cache_lookup
 from accounts.models import (
     ROLE_RANK,
     ApiKey,
@@ -426,6 +432,8 @@ def api_key_revoke(*, actor: User | None, key: ApiKey, request: HttpRequest | No
     updated = ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
+    # Every process's cached copy is stale from the next request on (after the commit).
+    api_key_cache_invalidate(key.key_hash)
     if updated:
         audit_record(
             action="api_key.revoked",
@@ -461,6 +469,7 @@ def api_key_roll(
     else:
         locked.expires_at = now + timedelta(hours=grace_hours)
     locked.save(update_fields=["replaced_by", "revoked_at", "expires_at"])
+    api_key_cache_invalidate(locked.key_hash)
     audit_record(
         action="api_key.rolled",
         actor=actor,
@@ -474,22 +483,35 @@ def api_key_roll(
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-def api_key_authenticate(plaintext: str) -> ApiKey | None:
-    """Find the active key for `plaintext` (one indexed SELECT). Crosses tenants by nature:
-    the key is what tells us the merchant. Refreshes `last_used_at` at most once a minute so the
-    hot path does not write on every request."""
-    if not plaintext.startswith(tuple(KEY_PREFIXES.values())) or len(plaintext) > 100:
-        return None
+def _api_key_fetch(key_hash: str) -> ApiKey | None:
+    # Crosses tenants by nature: the key is what tells us the merchant.
     try:
-        key = ApiKey.unscoped_all_merchants.select_related("merchant").get(
-            key_hash=hash_token(plaintext)
-        )
+        return ApiKey.unscoped_all_merchants.select_related("merchant").get(key_hash=key_hash)
     except ApiKey.DoesNotExist:
         return None
+
+
+def api_key_lookup(plaintext: str) -> Lookup:
+    """The active key for `plaintext` (None if unknown, revoked or expired), with the rate-limit
+    count when the lookup made it: one indexed SELECT, or none when this process has the key
+    cached under a version that still holds (`accounts.api_key_cache`; revocation changes it).
+    Refreshes `last_used_at` at most once a minute so the hot path does not write on every
+    request."""
+    if not plaintext.startswith(tuple(KEY_PREFIXES.values())) or len(plaintext) > 100:
+        return Lookup(None)
+    key_hash = hash_token(plaintext)
+    found = api_key_cache_lookup(key_hash, lambda: _api_key_fetch(key_hash))
+    key = found.key
     now = timezone.now()
-    if not key.is_active(now):
-        return None
+    if key is None or not key.is_active(now):
+        return Lookup(None, found.counted)
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         ApiKey.unscoped_all_merchants.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
-    return key
+        api_key_cache_touch(key_hash, key)
+    return found
+
+
+def api_key_authenticate(plaintext: str) -> ApiKey | None:
+    """The active key for `plaintext`, or None (see `api_key_lookup`)."""
+    return api_key_lookup(plaintext).key

@@ -63,7 +63,9 @@ class MerchantAPIView(APIView):
         self._merchant_token = tenancy.activate(key.merchant)
         # Audit events written during this request name the key that acted.
         self._actor_token = audit_actor_activate(f"API key {key.masked}")
-        self._rate_limit = rate_limit_check(key)
+        # Counted already when the key came from the cache (one Redis round trip for both).
+        counted = getattr(request._request, "api_rate_counted", None)
+        self._rate_limit = rate_limit_check(key, counted)
         query_params_check(request)  # bodies are checked by the parser, when a view reads one
         if request.method == "POST":
             self._idempotency_claim = idempotency.idempotency_begin(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -38,7 +39,8 @@ REDIS_RETRY_AFTER_FAILURE_SECONDS = 5.0
 REDIS_TIMEOUT_SECONDS = 0.25
 
 # INCR, start the window on the first hit (or heal a counter that lost its TTL), return the count
-# and the milliseconds left: one round trip, atomic.
+# and the milliseconds left: one round trip, atomic. With a second key, the same round trip also
+# reads a cache version (see `version_key`), starting it with ARGV[2] when absent.
 _INCREMENT = """
 local count = redis.call('INCR', KEYS[1])
 local ttl = redis.call('PTTL', KEYS[1])
@@ -46,8 +48,40 @@ if ttl < 0 then
     redis.call('PEXPIRE', KEYS[1], ARGV[1])
     ttl = tonumber(ARGV[1])
 end
-return {count, ttl}
+local version = false
+if KEYS[2] then
+    version = redis.call('GET', KEYS[2])
+    if not version then
+        redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+        version = ARGV[2]
+    end
+end
+return {count, ttl, version}
 """
+
+# The version alone (GET, or SET when absent), for a lookup that has nothing to count yet.
+_VERSION = """
+local version = redis.call('GET', KEYS[1])
+if not version then
+    redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+    version = ARGV[1]
+end
+return version
+"""
+
+# A version lives this long without use; when it is gone the next read starts a new random one,
+# which no cached entry carries, so forgetting a version is always safe.
+VERSION_TTL_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True)
+class Counted:
+    """One request counted in a window: the count, the milliseconds left and, when asked for,
+    the cache version read in the same round trip."""
+
+    count: int
+    ttl_ms: int
+    version: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -83,25 +117,44 @@ def _increment_script(url: str) -> redis.commands.core.Script:
     return _redis_client(url).register_script(_INCREMENT)
 
 
+@functools.cache
+def _version_script(url: str) -> redis.commands.core.Script:
+    return _redis_client(url).register_script(_VERSION)
+
+
 _redis_down_until: dict[str, float] = {}
 _local_lock = threading.Lock()
 _local_windows: dict[str, tuple[float, int]] = {}
 
 
-def _count_in_redis(url: str, counter: str, window_ms: int) -> tuple[int, int] | None:
-    """(count, ms left in the window), or None when Redis is unreachable (fail open)."""
-    if time.monotonic() < _redis_down_until.get(url, 0.0):
+def _redis_available(url: str) -> bool:
+    return time.monotonic() >= _redis_down_until.get(url, 0.0)
+
+
+def _redis_failed(url: str, error: redis.RedisError) -> None:
+    _redis_down_until[url] = time.monotonic() + REDIS_RETRY_AFTER_FAILURE_SECONDS
+    logger.warning("Rate limiter unavailable, serving requests unlimited: %s", error)
+
+
+def _count_in_redis(
+    url: str, counter: str, window_ms: int, version_key: str | None = None
+) -> Counted | None:
+    """The count, ms left in the window (and the version of `version_key`), or None when Redis
+    is unreachable (fail open)."""
+    if not _redis_available(url):
         return None
+    keys = [counter] if version_key is None else [counter, version_key]
     try:
-        count, ttl_ms = _increment_script(url)(keys=[counter], args=[window_ms])
+        count, ttl_ms, version = _increment_script(url)(
+            keys=keys, args=[window_ms, secrets.token_hex(8), VERSION_TTL_SECONDS]
+        )
     except redis.RedisError as error:
-        _redis_down_until[url] = time.monotonic() + REDIS_RETRY_AFTER_FAILURE_SECONDS
-        logger.warning("Rate limiter unavailable, serving requests unlimited: %s", error)
+        _redis_failed(url, error)
         return None
-    return int(count), int(ttl_ms)
+    return Counted(count=int(count), ttl_ms=int(ttl_ms), version=version or None)
 
 
-def _count_in_process(counter: str, window_ms: int) -> tuple[int, int]:
+def _count_in_process(counter: str, window_ms: int) -> Counted:
     now_ms = time.monotonic() * 1000
     with _local_lock:
         ends_ms, count = _local_windows.get(counter, (0.0, 0))
@@ -109,7 +162,54 @@ def _count_in_process(counter: str, window_ms: int) -> tuple[int, int]:
             ends_ms, count = now_ms + window_ms, 0
         count += 1
         _local_windows[counter] = (ends_ms, count)
-    return count, int(ends_ms - now_ms)
+    return Counted(count=count, ttl_ms=int(ends_ms - now_ms))
+
+
+def shared_redis_url() -> str:
+    """The Redis the counters (and cache versions) live in; empty in the embedded default."""
+    return str(settings.API_RATE_LIMIT_REDIS_URL)
+
+
+def version_read(version_key: str) -> bytes | None:
+    """The current version of `version_key` (started at random when absent), one round trip;
+    None without a shared Redis or when it is unreachable: then nothing may be cached."""
+    url = shared_redis_url()
+    if not url or not _redis_available(url):
+        return None
+    try:
+        version = _version_script(url)(
+            keys=[version_key], args=[secrets.token_hex(8), VERSION_TTL_SECONDS]
+        )
+    except redis.RedisError as error:
+        _redis_failed(url, error)
+        return None
+    return bytes(version)
+
+
+def version_forget(version_key: str) -> bool:
+    """Drop `version_key`, so every entry cached under it is stale everywhere at once. False if
+    Redis could not be told (the caller logs it; entries then age out)."""
+    url = shared_redis_url()
+    if not url:
+        return True
+    try:
+        _redis_client(url).delete(version_key)
+    except redis.RedisError:
+        logger.exception("Could not drop cache version %s", version_key)
+        return False
+    return True
+
+
+def rate_limit_count(key: ApiKey, *, version_key: str | None = None) -> Counted | None:
+    """Count this request against `key` without judging it (`rate_limit_check` does), reading
+    `version_key` in the same round trip. None when the limiter is unavailable."""
+    window_ms = int(settings.API_RATE_LIMIT_WINDOW_SECONDS) * 1000
+    # The public id, not the primary key: unique across databases sharing one Redis.
+    counter = f"ratelimit:api:{key.public_id}"
+    url = shared_redis_url()
+    if url:
+        return _count_in_redis(url, counter, window_ms, version_key)
+    return _count_in_process(counter, window_ms)
 
 
 def limit_for(key: ApiKey) -> int:
@@ -118,20 +218,16 @@ def limit_for(key: ApiKey) -> int:
     return int(settings.API_RATE_LIMIT_SECRET)
 
 
-def rate_limit_check(key: ApiKey) -> RateLimit | None:
-    """Count this request against `key`; raise a 429 `ApiError` beyond the limit. Returns the
-    state for the response headers, or None when the limiter is unavailable."""
+def rate_limit_check(key: ApiKey, counted: Counted | None = None) -> RateLimit | None:
+    """Count this request against `key` (unless the key lookup already did: `counted`); raise a
+    429 `ApiError` beyond the limit. Returns the state for the response headers, or None when
+    the limiter is unavailable."""
     limit = limit_for(key)
-    window_ms = int(settings.API_RATE_LIMIT_WINDOW_SECONDS) * 1000
-    # The public id, not the primary key: unique across databases sharing one Redis.
-    counter = f"ratelimit:api:{key.public_id}"
-    url: str = settings.API_RATE_LIMIT_REDIS_URL
-    counted = (
-        _count_in_redis(url, counter, window_ms) if url else _count_in_process(counter, window_ms)
-    )
+    if counted is None:
+        counted = rate_limit_count(key)
     if counted is None:
         return None
-    count, ttl_ms = counted
+    count, ttl_ms = counted.count, counted.ttl_ms
     state = RateLimit(
         limit=limit, remaining=limit - count, reset_seconds=max(1, math.ceil(ttl_ms / 1000))
     )

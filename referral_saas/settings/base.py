@@ -321,6 +321,13 @@ API_RATE_LIMIT_PUBLISHABLE = env.int("API_RATE_LIMIT_PUBLISHABLE", default=300)
 API_RATE_LIMIT_REDIS_URL: str = env.str("API_RATE_LIMIT_REDIS_URL", default="") or REDIS_URL
 if min(API_RATE_LIMIT_WINDOW_SECONDS, API_RATE_LIMIT_SECRET, API_RATE_LIMIT_PUBLISHABLE) < 1:
     raise ImproperlyConfigured("API_RATE_LIMIT_* must be positive integers")
+# How long a web process may answer from its own copy of an API key (accounts/api_key_cache.py):
+# checked on every request against a version in the rate limiter's Redis, which revoking or
+# rolling a key changes, so this bounds staleness only if Redis cannot be told. 0 = no cache;
+# without a Redis there is none.
+API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=10.0)
+if not 0 <= API_KEY_CACHE_SECONDS <= 60:
+    raise ImproperlyConfigured("API_KEY_CACHE_SECONDS must be between 0 and 60")
 
 # --- Stripe: our platform account (SaaS billing; also the key reward fulfilment acts with) ----
 # Billing is on when STRIPE_SECRET_KEY and at least one STRIPE_PRICE_* are set

@@ -23,6 +23,9 @@ os.environ.setdefault("WHITENOISE_USE_FINDERS", "true")
 os.environ.setdefault("API_RATE_LIMIT_SECRET", "100000")
 os.environ.setdefault("API_RATE_LIMIT_PUBLISHABLE", "100000")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+# Tests change keys and merchants behind the services' back (ORM updates, expired fixtures), which
+# a warm API key cache would not see; tests/test_hot_paths*.py turn it on.
+os.environ.setdefault("API_KEY_CACHE_SECONDS", "0")
 
 from referral_saas.settings.base import *  # noqa: E402, F403
 
