@@ -83,6 +83,12 @@ def base_url(shop: str) -> str:
     return override or f"https://{shop}"
 
 
+def consent_origin() -> str:
+    """Where the install form's redirect goes (for the page's Content-Security-Policy)."""
+    override = str(getattr(settings, "SHOPIFY_API_BASE_OVERRIDE", "") or "").rstrip("/")
+    return override or "https://*.myshopify.com"
+
+
 # --- OAuth -----------------------------------------------------------------------------------
 
 

@@ -69,7 +69,7 @@ def _page(
         )
         for i in connected
     }
-    return render(
+    response = render(
         request,
         "integrations/list.html",
         {
@@ -83,6 +83,10 @@ def _page(
         },
         status=status,
     )
+    # The install form's answer redirects to Shopify's consent screen: a browser follows a
+    # form's redirect only to origins the page's `form-action` allows (as csp_update does).
+    response._csp_update = {"form-action": [shopify_gateway.consent_origin()]}  # type: ignore[attr-defined]
+    return response
 
 
 @require_GET
