@@ -68,4 +68,5 @@ def test_install_shopify_see_status_and_disconnect(browser, live_server, shopify
         shot(page, "integrations-disconnected")
     (integration,) = Integration.unscoped_all_merchants.all()
     assert integration.status == "disconnected"
-    assert shopify.webhooks == {} and shopify.tokens == {}
+    assert shopify.webhooks == {}
+    assert shopify.tokens == {}
