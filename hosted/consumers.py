@@ -7,6 +7,7 @@ from __future__ import annotations
 from events import Event
 from hosted.services import advocate_welcome_after_api_enrolment
 from hosted.tasks import (
+    email_advocate_welcome_task,
     email_friend_offer_task,
     email_reward_earned_task,
     email_tier_reached_task,
@@ -21,6 +22,12 @@ def welcome_advocate_enrolled_through_the_api(event: Event) -> None:
     (The landing page sends its own welcome email: `hosted_join`.)"""
     if event.origin == "api" and isinstance(event.subject, Advocate):
         advocate_welcome_after_api_enrolment(advocate=event.subject)
+    elif event.origin == "buyer" and isinstance(event.subject, Advocate):
+        # A buyer enrolled by the program's `enrol_buyers`: always welcomed with their link.
+        advocate = event.subject
+        enqueue_on_commit(
+            email_advocate_welcome_task, merchant_id=advocate.merchant_id, advocate_id=advocate.pk
+        )
 
 
 def tier_reached(event: Event) -> None:

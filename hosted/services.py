@@ -169,13 +169,14 @@ def consent_record(
 
 
 def friend_capture(
-    *, advocate: Advocate, email: Any, click_public_id: str | None
+    *, advocate: Advocate, email: Any, click_public_id: str | None, name: Any = ""
 ) -> ReferralResult:
     """The friend page's email capture: a referral for this advocate (first referrer wins)."""
     return referral_record(
         code=advocate.code,
         click_id=click_public_id or None,
         email=email,
+        name=name,
     )
 
 

@@ -163,6 +163,10 @@ class Rules:
     budget_action: str = "pause_program"
 
     def to_dict(self) -> dict[str, Any]:
+    # Buyers of qualified orders become advocates of the program (once each), with the welcome
+    # email; the friend page asks the friend's name as well as the email before the offer.
+    enrol_buyers: bool = False
+    ask_friend_name: bool = False
         return dict(self.__dict__)
 
 
@@ -541,6 +545,8 @@ def _hold_days(reader: _Reader, data: dict[str, Any]) -> int:
     value = reader.integer(data, "hold_days", "rules", low=0, high=90, default=30)
     return 30 if value is None else value
 
+        enrol_buyers=reader.boolean(data, "enrol_buyers", "rules", d.enrol_buyers),
+        ask_friend_name=reader.boolean(data, "ask_friend_name", "rules", d.ask_friend_name),
 
 FRAUD_THRESHOLDS = {
     "velocity_per_advocate_per_day",

@@ -41,6 +41,9 @@ JOURNEY_FILES = frozenset(
         "test_signup_flow.py",
         "test_browser_merchant_path.py",
         "test_hosted_browser.py",
+        "test_friend_offer_api.py",
+        "test_friend_offer_browser.py",
+        "test_friend_offer_snippet.py",
     }
 )
 

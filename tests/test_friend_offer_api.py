@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.core import mail
 from django.db import connections
 from django.test import Client
 
@@ -113,7 +114,7 @@ def test_the_friend_gets_their_own_code_at_once_and_the_same_one_again(
     assert first.status_code == 201, first.json()
     offer = first.json()["friend_reward"]
     [reward] = friend_rewards(world)
-    assert offer == {
+    assert {k: v for k, v in offer.items() if k != "livemode"} == {
         "id": reward.public_id,
         "object": "reward",
         "recipient": "friend",
@@ -150,7 +151,13 @@ def test_a_publishable_key_gets_the_code_but_not_who_referred(
 
     assert response.status_code == 201, response.json()
     body = response.json()
-    assert set(body) == {"id", "object", "program", "friend_reward", "friend_reward_reason"}
+    assert set(body) - {"livemode"} == {
+        "id",
+        "object",
+        "program",
+        "friend_reward",
+        "friend_reward_reason",
+    }
     assert body["friend_reward"]["fulfilment"]["code"]
     assert "advocate" not in body["friend_reward"]
     [reward] = friend_rewards(world)
@@ -380,3 +387,87 @@ def test_fifty_concurrent_requests_by_one_friend_make_one_reward_and_one_code(
     assert len(friend_rewards(world)) == 1
     with tenancy.merchant_context(world.acme):
         assert Referral.objects.count() in (1, 2)  # one per spelling (first referrer wins)
+
+
+def test_enrol_buyers_makes_the_buyer_of_a_qualified_order_an_advocate_once(
+    client: Client, world: World, key: str
+) -> None:
+    program = make_program(
+        world.acme,
+        slug="buyers",
+        config=config(rules={"hold_days": 0, "enrol_buyers": True, "first_purchase_only": False}),
+    )
+    off = make_program(world.acme, slug="off", config=config())
+    with tenancy.merchant_context(world.acme):
+        paul = services.advocate_enroll(program=program, email="paul@example.com").advocate
+        anna = services.advocate_enroll(program=off, email="anna@example.com").advocate
+    mail.outbox.clear()
+
+    order(client, key, "B-1", "nina@example.com", code=paul.code)
+    order(client, key, "B-2", "Nina@example.com", code=paul.code)
+    order(client, key, "O-1", "olga@example.com", code=anna.code)
+
+    with tenancy.merchant_context(world.acme):
+        enrolled = list(Advocate.objects.filter(email__iexact="nina@example.com"))
+        assert not Advocate.objects.filter(email="olga@example.com").exists()  # off by default
+    assert [(a.program_id, a.email) for a in enrolled] == [(program.pk, "nina@example.com")]
+    welcomes = [m for m in mail.outbox if m.to == ["nina@example.com"]]
+    assert len(welcomes) == 1
+    assert f"/r/{enrolled[0].code}" in welcomes[0].body
+
+
+def test_the_friend_page_asks_the_name_when_the_merchant_wants_it(
+    client: Client, world: World
+) -> None:
+    from tracking import links
+
+    program = make_program(world.acme, slug="named", config=config(rules={"ask_friend_name": True}))
+    with tenancy.merchant_context(world.acme):
+        paul = services.advocate_enroll(program=program, email="paul@example.com").advocate
+    page = client.get(f"/r/{paul.code}?lang=it").content.decode()
+    assert 'name="name"' in page
+    data = {"email": "luca@example.com", "token": links.form_token(program), "lang": "it"}
+
+    nameless = client.post(f"/r/{paul.code}/claim", data)
+    named = client.post(f"/r/{paul.code}/claim", {**data, "name": "Luca"})
+
+    assert nameless.status_code == 400
+    assert "Inserisci il tuo nome." in nameless.content.decode()
+    assert named.status_code == 200
+    [reward] = friend_rewards(world)
+    assert reward.fulfilment_code in named.content.decode()
+    assert reward.referral is not None
+    assert reward.referral.name == "Luca"
+
+
+def test_a_held_offer_approved_by_the_merchant_is_issued_and_emailed(
+    client: Client, world: World, key: str, maria: Advocate
+) -> None:
+    held = ask(client, key, maria, "someone@mailinator.com").json()["friend_reward"]
+    mail.outbox.clear()
+
+    approved = call(client, f"/api/v1/rewards/{held['id']}/approve", key, {})
+
+    assert approved.status_code == 200, approved.json()
+    [reward] = friend_rewards(world)
+    assert reward.status == RewardStatus.ISSUED
+    assert reward.fulfilment_code
+    [email] = mail.outbox
+    assert email.to == ["someone@mailinator.com"]
+    assert reward.fulfilment_code in email.body
+
+
+def test_the_rewards_page_shows_friend_offers_with_the_friend(
+    alice_client: Client, world: World, key: str, maria: Advocate
+) -> None:
+    offer = ask(client=Client(), key=key, advocate=maria, email="luca@example.com", name="Luca")
+    reward_id = offer.json()["friend_reward"]["id"]
+
+    listing = alice_client.get("/m/acme/rewards/")
+    detail = alice_client.get(f"/m/acme/rewards/{reward_id}/")
+
+    assert listing.status_code == 200
+    assert detail.status_code == 200
+    for page in (listing.content.decode(), detail.content.decode()):
+        assert "luca@example.com" in page
+        assert "data-offer-unspent" in page

@@ -98,12 +98,26 @@ def program(db: None, shop: str, settings: Any, live_server: Any) -> Program:
     merchant = MerchantFactory(
         name="Torrefazione Aurora", slug="aurora", privacy_policy_url=f"{shop}privacy"
     )
+    from programs.specs import parse_config
+
     program = make_program(
         merchant,
         slug="give-10",
         default_locale="en",
         destination_url=shop,
         allowed_domains=[SHOP_HOST],
+        # The friend's reward delivered by the merchant (no code before purchase): the friend
+        # page that sends the friend to the shop with `ref`. The friend's own code before
+        # purchase is walked in tests/test_friend_offer_browser.py.
+        config=parse_config(
+            {
+                "advocate_reward": {"kind": "account_credit", "amount": 1000},
+                "friend_reward": {"kind": "fixed_discount", "amount": 1000, "fulfilment": "manual"},
+            },
+            program_type="two_sided",
+            currency="EUR",
+            stripe_connected=False,
+        ).to_dict(),
     )
     with tenancy.merchant_context(merchant):
         # Through the service, as the dashboard and API write it (tags stripped)...

@@ -330,7 +330,20 @@ def test_consent_never_redirects_off_site(client: Client, world: World, tiered: 
 def test_friend_email_capture_records_the_referral_and_goes_to_the_shop(
     client: Client, world: World, tiered: Program
 ) -> None:
-    program = make_program(world.acme, slug="capture")
+    from programs.specs import parse_config
+
+    # A friend reward the merchant delivers (no code before purchase, which
+    # tests/test_friend_offer_api.py covers): the capture sends the friend to the shop.
+    manual = parse_config(
+        {
+            "advocate_reward": {"kind": "account_credit", "amount": 1000},
+            "friend_reward": {"kind": "fixed_discount", "amount": 1000, "fulfilment": "manual"},
+        },
+        program_type="two_sided",
+        currency="EUR",
+        stripe_connected=False,
+    ).to_dict()
+    program = make_program(world.acme, slug="capture", config=manual)
     with tenancy.merchant_context(world.acme):
         HostedSettings.objects.create(program=program, friend_email_capture=True)
     advocate = enrol(program)

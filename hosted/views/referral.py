@@ -149,6 +149,7 @@ def _friend_page(
         capture = hosted_settings(program).friend_email_capture
         friend_offered = offered(program, advocate, config) is not None
         capture = capture or friend_offered
+        ask_name = friend_offered and config.rules.ask_friend_name
         has_terms = bool(localized_copy(program, locale).terms)
     variant = find_variant(config, advocate.variant_key)
     spec = variant_offer(config, variant).friend_reward
@@ -198,6 +199,8 @@ def _friend_page(
                 "og_image": share_image_url(program, merchant.slug, locale, variant),
                 "og_locale": translation.to_locale(locale),
                 "friend_offered": friend_offered,
+                "ask_name": ask_name,
+                "name": request.POST.get("name", "")[:120] if request.method == "POST" else "",
                 "offer_code": outcome.code if outcome is not None else "",
                 "offer_reason": outcome.reason if outcome is not None else "",
                 "shop_url": links.safe_destination(program),
@@ -305,10 +308,15 @@ def claim(request: HttpRequest, code: str) -> HttpResponse:
     outcome: OfferOutcome | None = None
     try:
         with tenancy.merchant_context(advocate.merchant):
+            config = program_config(program)
+            name = request.POST.get("name", "").strip()[:120]
+            spec = offered(program, advocate, config)
+            if spec is not None and config.rules.ask_friend_name and not name:
+                raise SpecError({"name": "Please enter your name."})
             captured = friend_capture(
-                advocate=advocate, email=email, click_public_id=click_id or None
+                advocate=advocate, email=email, click_public_id=click_id or None, name=name
             )
-            if offered(program, advocate) is not None:
+            if spec is not None:
                 outcome = friend_offer_issue(
                     referral=captured.referral,
                     email=captured.referral.email,
@@ -321,7 +329,9 @@ def claim(request: HttpRequest, code: str) -> HttpResponse:
             advocate,
             destination,
             click_id,
-            errors={"email": "self" if "themselves" in str(error) else "invalid"},
+            errors={"name": "missing"}
+            if "name" in error.errors
+            else {"email": "self" if "themselves" in str(error) else "invalid"},
             email=email,
             status=400,
         )

@@ -176,6 +176,15 @@ class RulesSerializer(serializers.Serializer[dict[str, Any]]):
     )
     budget_action = serializers.ChoiceField(choices=BUDGET_ACTIONS, required=False)
 
+    enrol_buyers = serializers.BooleanField(
+        required=False,
+        help_text="Buyers of qualified orders become advocates (once each) and get the welcome "
+        "email. Default false.",
+    )
+    ask_friend_name = serializers.BooleanField(
+        required=False,
+        help_text="The friend page asks the friend's name with the email. Default false.",
+    )
 
 class FraudThresholdsSerializer(serializers.Serializer[dict[str, Any]]):
     velocity_per_advocate_per_day = serializers.IntegerField(

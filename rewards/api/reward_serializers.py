@@ -62,7 +62,11 @@ class RewardOutputSerializer(serializers.Serializer[Reward]):
     object = RewardObjectField()
     recipient = RewardRecipientField()
     advocate = serializers.CharField(source="advocate.public_id")
-    conversion = serializers.CharField(source="conversion.public_id")
+    conversion = serializers.CharField(
+        source="conversion.public_id",
+        allow_null=True,
+        help_text="The order it was earned by (null for a friend's offer not redeemed yet).",
+    )
     tier = serializers.IntegerField(help_text="0 unless the program has tiers.")
     kind = RewardKindField()
     amount = serializers.IntegerField(

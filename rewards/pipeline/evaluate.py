@@ -25,6 +25,7 @@ from rewards.pipeline.common import _reason
 from rewards.pipeline.decide import RewardPlan, decide, version_in_force
 from rewards.pipeline.payloads import _webhook_listeners, conversion_payload, emit, reward_payload
 from tracking.models import Advocate, Conversion, ConversionStatus, Referral
+from tracking.services import advocate_enroll
 
 
 def _over_limit(conversion: Conversion) -> bool:
@@ -206,6 +207,8 @@ def _evaluate_locked(conversion: Conversion, now: datetime) -> str:
         Advocate.objects.filter(pk=advocate.pk).update(
             qualified_conversions=F("qualified_conversions") + 1
         )
+        if config.rules.enrol_buyers:
+            _enrol_buyer(conversion, program)
     rewards: list[Reward] = []
     if decision.rewards:
         status, available = _reward_status(decision.status, conversion, config.rules.hold_days, now)
@@ -223,6 +226,21 @@ def _evaluate_locked(conversion: Conversion, now: datetime) -> str:
     if decision.budget_exhausted:
         _budget_exhausted(program, config)
     return str(decision.status)
+
+
+def _enrol_buyer(conversion: Conversion, program: Program) -> None:
+    """`enrol_buyers`: the buyer of a qualified order becomes an advocate of the program, once
+    (enrolment is idempotent per program and email); hosted consumes `advocate.created` with
+    origin "buyer" and sends the welcome email with their link."""
+    if not conversion.customer_email:
+        return
+    advocate_enroll(
+        program=program,
+        email=conversion.customer_email,
+        name=conversion.customer_name,
+        customer_id=conversion.customer_id,
+        origin="buyer",
+    )
 
 
 def _budget_exhausted(program: Program, config: ProgramConfig) -> None:
