@@ -21,6 +21,7 @@ ACTIONS: dict[str, str] = {
     "merchant.owner_mfa_required": "Two-factor authentication required for owners",
     "merchant.owner_mfa_optional": "Two-factor authentication made optional for owners",
     "merchant.stripe_webhook_secret_replaced": "Stripe signing secret saved",
+    "retention.updated": "Data retention periods changed",
     "member.invited": "Team member invited",
     "member.joined": "Team member joined",
     "member.invitation_revoked": "Invitation revoked",

@@ -83,6 +83,10 @@ class RollupState(TenantModel):
 
     through_day = models.DateField(null=True, blank=True)
     computed_at = models.DateTimeField(default=timezone.now)
+    # Days up to this one had their clicks' personal fields cleared by the retention job after
+    # it rolled them up: their visitor sketches are kept as stored, never recomputed from
+    # clicks that no longer say who clicked (each would count as a visitor of its own).
+    visitors_frozen_through = models.DateField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -23,7 +23,7 @@ from accounts.services import audit_record
 from analytics.abtest import AbResult, ab_result
 from analytics.compute import Window, compute_days, day_bounds
 from analytics.kpis import Period, program_overview
-from analytics.models import DailySketch, DailyStats, RollupState
+from analytics.models import DailySketch, DailyStats, RollupState, SketchKind
 from programs.models import Program
 from programs.services import program_config, program_update
 from programs.specs import SpecError
@@ -45,7 +45,17 @@ def rollup_days(*, start: date, end: date, until: datetime) -> int:
     recorded up to `until`. Returns the number of stats rows written."""
     rows, sketches = compute_days(Window(start=start, end=end, created_until=until))
     DailyStats.objects.filter(day__gte=start, day__lte=end).delete()
-    DailySketch.objects.filter(day__gte=start, day__lte=end).delete()
+    stored = DailySketch.objects.filter(day__gte=start, day__lte=end)
+    frozen = RollupState.objects.values_list("visitors_frozen_through", flat=True).first()
+    if frozen is not None and frozen >= start:
+        # Retention cleared these days' clicks: their stored visitor sketches are the record.
+        stored = stored.exclude(kind=SketchKind.VISITORS, day__lte=frozen)
+        sketches = {
+            key: registers
+            for key, registers in sketches.items()
+            if not (key[2] == SketchKind.VISITORS and key[0] <= frozen)
+        }
+    stored.delete()
     DailyStats.objects.bulk_create(
         DailyStats(day=day, program_id=program_id, variant_key=variant, currency=currency, **values)
         for (day, program_id, variant, currency), values in rows.items()
@@ -126,6 +136,18 @@ def rollups_refresh(*, now: datetime | None = None) -> RollupState:
     state.computed_at = now
     state.save(update_fields=["through_day", "computed_at"])
     return state
+
+
+def visitors_freeze(*, through_day: date) -> None:
+    """Keep the stored visitor sketches of every day up to `through_day` from now on (the
+    retention job calls this after rolling up, before it clears those days' clicks). Only
+    moves forward; the days must be rolled up already."""
+    state = RollupState.objects.select_for_update().get()
+    if state.through_day is None or state.through_day < through_day:
+        raise ValueError("Roll up the days before freezing their visitors.")
+    if state.visitors_frozen_through is None or state.visitors_frozen_through < through_day:
+        state.visitors_frozen_through = through_day
+        state.save(update_fields=["visitors_frozen_through"])
 
 
 # --- A/B tests -------------------------------------------------------------------------------

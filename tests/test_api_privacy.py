@@ -19,6 +19,7 @@ from accounts.models import AuditEvent, IdempotencyRecord, Merchant
 from programs.models import Program
 from programs.specs import SpecError
 from referral_saas import tenancy
+from rewards.models import Reward
 from tests.conftest import World, make_key
 from tests.factories import make_program
 from tracking import services
@@ -243,9 +244,15 @@ def test_export_holds_every_row_about_the_subject_and_nothing_else(
 ) -> None:
     s = scene
     response = export(client, key, "  LUCA@example.COM ")
+    with tenancy.merchant_context(world.acme):
+        friend_reward = Reward.objects.get(referral=s.luca_referral, recipient="friend")
+    no_evidence = dict.fromkeys(
+        ("visitor_id", "ip_hash", "ip_prefix", "user_agent", "country", "payment_fingerprint"), ""
+    )
 
     assert response.status_code == 200, response.content
     body = response.json()
+    body.pop("payouts", None)  # the payouts app's own section, tested with payouts
     generated_at = body.pop("generated_at")
     assert generated_at.endswith("Z")
     assert datetime.fromisoformat(generated_at)
@@ -271,6 +278,8 @@ def test_export_holds_every_row_about_the_subject_and_nothing_else(
                 "locale": "en",
                 "variant": None,
                 "created_at": iso(s.luca.created_at),
+                "evidence": {"ip_hash": "", "visitor_id": ""},
+                "blocked_reason": "",
                 # Ana's visit, referral and order: ids, times and amounts, not Ana's data.
                 "clicks": [
                     {
@@ -330,6 +339,7 @@ def test_export_holds_every_row_about_the_subject_and_nothing_else(
                 "click_id": s.luca_visit.public_id,
                 "new_customer": True,
                 "metadata": {"note": "gift for luca@example.com", "channel": "web"},
+                "evidence": no_evidence,
                 "refunds": [
                     {
                         "id": s.refund.public_id,
@@ -355,11 +365,37 @@ def test_export_holds_every_row_about_the_subject_and_nothing_else(
                 "click_id": "",
                 "new_customer": None,
                 "metadata": {},
+                "evidence": no_evidence,
                 "occurred_at": "2026-11-21T10:00:00.000000Z",
                 "created_at": iso(s.linked_order.created_at),
                 "refunds": [],
             },
         ],
+        # What apps above tracking keep (retention.export): Luca's friend offer, code included.
+        "rewards": [
+            {
+                "id": friend_reward.public_id,
+                "recipient": "friend",
+                "kind": friend_reward.kind,
+                "amount": friend_reward.amount,
+                "percent": None,
+                "points": None,
+                "currency": "EUR",
+                "label": "",
+                "status": friend_reward.status,
+                "code": friend_reward.fulfilment_code,
+                "created_at": iso(friend_reward.created_at),
+                "issued_at": iso(friend_reward.issued_at),
+            }
+        ],
+        "consents": [],
+        "emails": [],
+        "retention": {
+            "click_personal_fields_months": 13,
+            "consent_visitor_id_months": 13,
+            "unconverted_referral_email_months": 12,
+            "audit_log": "kept",
+        },
     }
     # Nothing of Globex's (same people there) and nothing of Ana's personal data.
     text = json.dumps(body)

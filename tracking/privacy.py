@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -128,6 +129,26 @@ def _find(email: str, *, lock: bool = False) -> _Subject:
 
 # --- Export ----------------------------------------------------------------------------------
 
+# Sections that apps above tracking add to the export (rewards, consent records, emails sent,
+# the retention periods): name → function of the subject's rows, returning JSON-ready data.
+# Filled at start-up (`retention.export.register`), so tracking never imports those apps.
+ExportSection = Callable[["SubjectRows"], Any]
+EXPORT_SECTIONS: dict[str, ExportSection] = {}
+
+
+@dataclass(frozen=True)
+class SubjectRows:
+    """What an export section is handed: the subject's normalised email and rows."""
+
+    email: str
+    advocates: list[Advocate]
+    referrals: list[Referral]
+    conversions: list[Conversion]
+
+
+def export_section_register(name: str, section: ExportSection) -> None:
+    EXPORT_SECTIONS[name] = section
+
 
 def _public_id(row: Any) -> str | None:
     return row.public_id if row is not None else None
@@ -174,6 +195,9 @@ def _advocate_export(advocate: Advocate) -> dict[str, Any]:
         "locale": advocate.locale,
         "variant": advocate.variant_key or None,
         "created_at": _time(advocate.created_at),
+        # The enrolment's fraud evidence and a block, kept as long as the advocate row.
+        "evidence": {"ip_hash": advocate.ip_hash, "visitor_id": advocate.visitor_id},
+        "blocked_reason": advocate.blocked_reason,
         "clicks": [
             {"id": click.public_id, "created_at": _time(click.created_at)} for click in clicks
         ],
@@ -233,6 +257,8 @@ def _conversion_export(conversion: Conversion, refunds: dict[int, list[Refund]])
         "click_id": conversion.click_public_id,
         "new_customer": conversion.new_customer,
         "metadata": conversion.metadata,
+        # The fraud evidence reported with the order (the IP only ever as hash and prefix).
+        "evidence": {name: getattr(conversion, name) for name in CONVERSION_EVIDENCE_FIELDS},
         "occurred_at": _time(conversion.occurred_at),
         "created_at": _time(conversion.created_at),
         "refunds": _refunds(conversion, refunds),
@@ -259,6 +285,9 @@ def subject_export(email: Any) -> dict[str, Any]:
             _conversion_export(conversion, refunds) for conversion in subject.conversions
         ],
     }
+    rows = SubjectRows(email, subject.advocates, subject.referrals, subject.conversions)
+    for name, section in EXPORT_SECTIONS.items():
+        export[name] = section(rows)
     audit_record(
         action="privacy.exported",
         data={

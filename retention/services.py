@@ -1,0 +1,145 @@
+"""The nightly retention run and the policy's one write.
+
+`retention_run` first brings the analytics roll-ups up to date and freezes the visitor
+sketches of the days it is about to clear (so no later recomputation counts a cleared click as
+a visitor of its own), then clears in batches, each batch its own short transaction:
+
+- clicks older than the policy's months: hashed IP, IP prefix, user agent, referer and visitor
+  id emptied (the row stays: clicks are counted, linked to referrals and consent records);
+- consent records as old: the visitor id emptied (choice, time and text version stay);
+- referrals older than their months whose friend never ordered (no conversion carries them):
+  email replaced by `erased+<public id>@invalid`, name and customer id emptied, and the friend
+  key of their friend offer cleared (the offer's row and code stay with the referral).
+
+Idempotent: a second run finds nothing left to clear. A run interrupted between batches
+leaves every batch it committed done; the next night finishes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef, QuerySet, Value
+from django.db.models.functions import Concat, Lower
+from django.http import HttpRequest
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.services import audit_record
+from analytics.services import rollups_refresh, visitors_freeze
+from hosted.models import ConsentRecord
+from retention import policy as policies
+from retention.models import RetentionPolicy, RetentionRun
+from rewards.models import Reward
+from tracking.models import Click, Conversion, Referral
+from tracking.privacy import CLICK_PERSONAL_FIELDS, TOMBSTONE_DOMAIN
+
+BATCH_SIZE = 1000
+
+
+def _in_batches(queryset: QuerySet[Any], batch_size: int, **changes: Any) -> int:
+    """UPDATE the rows of `queryset` (which must stop matching once changed) `batch_size` at
+    a time, each batch in its own transaction. Returns how many rows changed."""
+    done = 0
+    while True:
+        with transaction.atomic():
+            ids = list(queryset.order_by("pk").values_list("pk", flat=True)[:batch_size])
+            if not ids:
+                return done
+            done += queryset.model.objects.filter(pk__in=ids).update(**changes)
+
+
+def _clicks_to_clear(before: datetime) -> QuerySet[Click]:
+    # exclude(a="", b="") keeps rows where any field still holds something.
+    return Click.objects.filter(created_at__lt=before).exclude(
+        **{name: "" for name in CLICK_PERSONAL_FIELDS}
+    )
+
+
+def _referrals_to_clear(before: datetime) -> QuerySet[Referral]:
+    ordered = Conversion.objects.filter(referral=OuterRef("pk"))
+    return (
+        Referral.objects.filter(created_at__lt=before)
+        .exclude(email__endswith=f"@{TOMBSTONE_DOMAIN}")
+        .exclude(Exists(ordered))
+    )
+
+
+def _clear_referrals(before: datetime, batch_size: int) -> int:
+    done = 0
+    queryset = _referrals_to_clear(before)
+    while True:
+        with transaction.atomic():
+            ids = list(queryset.order_by("pk").values_list("pk", flat=True)[:batch_size])
+            if not ids:
+                return done
+            Reward.objects.filter(referral_id__in=ids).exclude(friend_key="").update(friend_key="")
+            done += Referral.objects.filter(pk__in=ids).update(
+                email=Concat(Value("erased+"), Lower("public_id"), Value(f"@{TOMBSTONE_DOMAIN}")),
+                name="",
+                customer_id="",
+            )
+
+
+def retention_run(*, now: datetime | None = None, batch_size: int = BATCH_SIZE) -> RetentionRun:
+    """Aggregate, then clear what the current merchant's policy no longer keeps (see the
+    module docstring). Returns the run's record."""
+    now = now or timezone.now()
+    policy = policies.current()
+    clicks_before = policies.months_before(now, policy.click_personal_months)
+    referrals_before = policies.months_before(now, policy.referral_email_months)
+    run = RetentionRun.objects.create(
+        started_at=now, clicks_before=clicks_before, referrals_before=referrals_before
+    )
+    rollups_refresh(now=now)
+    with transaction.atomic():
+        visitors_freeze(through_day=clicks_before.date() - timedelta(days=1))
+    run.clicks_cleared = _in_batches(
+        _clicks_to_clear(clicks_before),
+        batch_size,
+        **{name: "" for name in CLICK_PERSONAL_FIELDS},
+    )
+    run.consents_cleared = _in_batches(
+        ConsentRecord.objects.filter(created_at__lt=clicks_before).exclude(visitor_id=""),
+        batch_size,
+        visitor_id="",
+    )
+    run.referrals_cleared = _clear_referrals(referrals_before, batch_size)
+    run.finished_at = timezone.now()
+    run.save(
+        update_fields=["clicks_cleared", "consents_cleared", "referrals_cleared", "finished_at"]
+    )
+    return run
+
+
+@transaction.atomic
+def retention_policy_update(
+    *,
+    actor: User | None,
+    click_personal_months: int,
+    referral_email_months: int,
+    request: HttpRequest | None = None,
+) -> RetentionPolicy:
+    """Set the merchant's retention periods (validated by the form). Audited as
+    `retention.updated` with the old and new months."""
+    policy, _created = RetentionPolicy.objects.select_for_update().get_or_create()
+    wanted = {
+        "click_personal_months": click_personal_months,
+        "referral_email_months": referral_email_months,
+    }
+    changes = {
+        name: {"from": getattr(policy, name), "to": value}
+        for name, value in wanted.items()
+        if getattr(policy, name) != value
+    }
+    if not changes:
+        return policy
+    for name, value in wanted.items():
+        setattr(policy, name, value)
+    policy.save()
+    audit_record(
+        action="retention.updated", actor=actor, data={"changes": changes}, request=request
+    )
+    return policy
