@@ -53,6 +53,12 @@ COSTLESS_REWARD_STATUSES = (RewardStatus.REJECTED, RewardStatus.VOIDED)
 # Grouping of rows that belong to a program and an advocate (the variant is the advocate's).
 _BY_ADVOCATE = {"row_variant": F("advocate__variant_key"), "row_currency": F("program__currency")}
 _BY_ITSELF = {"row_variant": F("variant_key"), "row_currency": F("program__currency")}
+# A reward costs in its order's currency (programs accept several: programs.currencies); a
+# friend offer issued before any order, in the program's.
+_REWARD_COST = {
+    "row_variant": F("advocate__variant_key"),
+    "row_currency": Coalesce(F("conversion__currency"), F("program__currency")),
+}
 
 RowKey = tuple[date, int | None, str, str]
 SketchKey = tuple[date, int | None, str]
@@ -129,7 +135,7 @@ def compute_days(
     _add(
         rows,
         window.rows(Reward.objects.exclude(status__in=COSTLESS_REWARD_STATUSES), "created_at")
-        .values(*per_program, **_BY_ADVOCATE)
+        .values(*per_program, **_REWARD_COST)
         .annotate(rewards=Count("id"), reward_cost=Sum("cost")),
     )
     return dict(rows), _sketches(window) if distinct else {}

@@ -75,6 +75,7 @@ READ_ONLY_FIELDS = {
     "headline",
     "updated_at",
     "warnings",
+    "accepted_currencies",
 }
 # Fields that decide how conversions are judged: fixed once anything may have been judged.
 FIXED_AFTER_DRAFT = {"type", "currency"}

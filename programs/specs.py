@@ -15,6 +15,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from programs.currencies import CurrencyTerms
+from programs.currencies import parse as parse_currencies
 from referral_saas.errors import InvalidInput
 from referral_saas.money import format_money, is_currency
 
@@ -161,12 +163,12 @@ class Rules:
     max_rewards_period: str = "month"
     budget_amount: int | None = None
     budget_action: str = "pause_program"
-
-    def to_dict(self) -> dict[str, Any]:
     # Buyers of qualified orders become advocates of the program (once each), with the welcome
     # email; the friend page asks the friend's name as well as the email before the offer.
     enrol_buyers: bool = False
     ask_friend_name: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
@@ -230,9 +232,11 @@ class ProgramConfig:
     rules: Rules
     fraud: Fraud
     variants: tuple[Variant, ...] = ()
+    # The other currencies the program accepts, with their own amounts (programs.currencies).
+    currencies: dict[str, CurrencyTerms] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "variants": [variant.to_dict() for variant in self.variants],
             "advocate_reward": self.advocate_reward.to_dict() if self.advocate_reward else None,
             "friend_reward": self.friend_reward.to_dict() if self.friend_reward else None,
@@ -240,6 +244,9 @@ class ProgramConfig:
             "rules": self.rules.to_dict(),
             "fraud": self.fraud.to_dict(),
         }
+        if self.currencies:  # only when set: single-currency configurations stay as they were
+            data["currencies"] = {code: t.to_dict() for code, t in sorted(self.currencies.items())}
+        return data
 
 
 # --- Parsing ---------------------------------------------------------------------------------
@@ -538,6 +545,8 @@ def _rules(reader: _Reader, raw: Any, ctx: _Context) -> Rules:
         budget_amount=budget,
         budget_action=reader.choice(data, "budget_action", "rules", BUDGET_ACTIONS, d.budget_action)
         or d.budget_action,
+        enrol_buyers=reader.boolean(data, "enrol_buyers", "rules", d.enrol_buyers),
+        ask_friend_name=reader.boolean(data, "ask_friend_name", "rules", d.ask_friend_name),
     )
 
 
@@ -545,8 +554,6 @@ def _hold_days(reader: _Reader, data: dict[str, Any]) -> int:
     value = reader.integer(data, "hold_days", "rules", low=0, high=90, default=30)
     return 30 if value is None else value
 
-        enrol_buyers=reader.boolean(data, "enrol_buyers", "rules", d.enrol_buyers),
-        ask_friend_name=reader.boolean(data, "ask_friend_name", "rules", d.ask_friend_name),
 
 FRAUD_THRESHOLDS = {
     "velocity_per_advocate_per_day",
@@ -786,7 +793,15 @@ def plain_text(value: str, *, path: str = "", what: str = "") -> str:
     return cleaned
 
 
-CONFIG_FIELDS = {"advocate_reward", "friend_reward", "tiers", "rules", "fraud", "variants"}
+CONFIG_FIELDS = {
+    "advocate_reward",
+    "friend_reward",
+    "tiers",
+    "rules",
+    "fraud",
+    "variants",
+    "currencies",
+}
 
 
 def null_errors(data: dict[str, Any]) -> dict[str, str]:
@@ -805,6 +820,7 @@ NOT_NULLABLE = {
     "variants": "an array ([] for none)",
     "rules": "an object",
     "fraud": "an object",
+    "currencies": "an object ({} for none)",
 }
 
 
@@ -854,6 +870,17 @@ def parse_config(
     rules = _rules(reader, data.get("rules"), ctx)
     fraud = _fraud(reader, data.get("fraud"))
     variants = _variants(reader, data.get("variants"), ctx)
+    currencies = parse_currencies(
+        reader,
+        data.get("currencies"),
+        default=currency,
+        advocate=advocate,
+        friend=friend,
+        tiers=tiers,
+        rules=rules,
+        variants=variants,
+        max_money=MAX_MONEY,
+    )
     if reader.errors:
         raise SpecError(reader.errors)
     return ProgramConfig(
@@ -863,6 +890,7 @@ def parse_config(
         rules=rules,
         fraud=fraud,
         variants=variants,
+        currencies=currencies,
     )
 
 

@@ -31,6 +31,8 @@ RESOURCE_FIELDS = {
     "type",
     "status",
     "currency",
+    "currencies",  # added by the multi-currency programs (tests/test_multicurrency.py)
+    "accepted_currencies",
     "default_locale",
     "locales",
     "destination_url",

@@ -18,6 +18,7 @@ from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
+from programs import currencies
 from programs.api.selectors import ProgramRecord
 from programs.models import Program, ProgramStatus, ProgramType
 from programs.specs import (
@@ -175,7 +176,6 @@ class RulesSerializer(serializers.Serializer[dict[str, Any]]):
         required=False, allow_null=True, min_value=1, max_value=MAX_MONEY, help_text="Minor units."
     )
     budget_action = serializers.ChoiceField(choices=BUDGET_ACTIONS, required=False)
-
     enrol_buyers = serializers.BooleanField(
         required=False,
         help_text="Buyers of qualified orders become advocates (once each) and get the welcome "
@@ -185,6 +185,7 @@ class RulesSerializer(serializers.Serializer[dict[str, Any]]):
         required=False,
         help_text="The friend page asks the friend's name with the email. Default false.",
     )
+
 
 class FraudThresholdsSerializer(serializers.Serializer[dict[str, Any]]):
     velocity_per_advocate_per_day = serializers.IntegerField(
@@ -259,6 +260,51 @@ class WarningSerializer(serializers.Serializer[dict[str, str]]):
     code = serializers.CharField(help_text="`html_removed`.")
 
 
+class CurrencyAmountSerializer(serializers.Serializer[dict[str, int]]):
+    amount = serializers.IntegerField(
+        min_value=1, max_value=MAX_MONEY, help_text="Minor units of this currency."
+    )
+
+
+class CurrencyRulesSerializer(serializers.Serializer[dict[str, Any]]):
+    min_order_amount = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=MAX_MONEY,
+        help_text="Minor units; required when the program has a minimum.",
+    )
+    budget_amount = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_MONEY,
+        help_text="Minor units; required when the program has a budget.",
+    )
+    max_rewards_per_advocate = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=100_000,
+        help_text="Default: the program's cap, counted within this currency.",
+    )
+
+
+class CurrencyTermsSerializer(serializers.Serializer[dict[str, Any]]):
+    """One more currency the program accepts, with its own amounts (never converted)."""
+
+    advocate_reward = CurrencyAmountSerializer(
+        required=False, help_text="Required when the advocate reward has an amount."
+    )
+    friend_reward = CurrencyAmountSerializer(
+        required=False, help_text="Required when the friend reward has an amount."
+    )
+    tiers = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        help_text='One entry per tier, in order: `{"amount": …}` where the tier\'s reward has an '
+        "amount, `{}` where it has a percent.",
+    )
+    rules = CurrencyRulesSerializer(required=False)
+
+
 # --- Input (documentation only: programs.services validates) --------------------------------
 
 
@@ -300,6 +346,13 @@ class ProgramInputSerializer(serializers.Serializer[dict[str, Any]]):
     rules = RulesSerializer(required=False)
     fraud = FraudSerializer(required=False)
     variants = VariantSerializer(many=True, required=False, help_text="None, or 2 to 5.")
+    currencies = serializers.DictField(
+        child=CurrencyTermsSerializer(),
+        required=False,
+        help_text="The other currencies the program accepts, keyed by ISO-4217 code, each with "
+        "its own amounts (no exchange rates). An order in any other currency is rejected with "
+        "the reason `currency`. Replaced whole; `{}` for the program's currency only.",
+    )
     status = ProgramStatusField(
         required=False,
         help_text="Optional. A program is created as a draft; a different status (or, on "
@@ -361,6 +414,10 @@ class ProgramOutputSerializer(serializers.Serializer[ProgramRecord]):
     rules = _RulesField(source="configuration.rules")
     fraud = _FraudField(source="configuration.fraud")
     variants = _VariantsField(source="configuration.variants")
+    currencies = serializers.SerializerMethodField()
+    accepted_currencies = serializers.SerializerMethodField(
+        help_text="`currency` first, then the keys of `currencies`."
+    )
     branding = serializers.SerializerMethodField()
     copy = serializers.DictField(child=CopyTextSerializer(), help_text="Keyed by locale.")
     summary = serializers.SerializerMethodField(
@@ -390,6 +447,14 @@ class ProgramOutputSerializer(serializers.Serializer[ProgramRecord]):
             "accent_color": program.accent_color,
             "logo_url": _logo_url(program),
         }
+
+    @extend_schema_field(serializers.DictField(child=CurrencyTermsSerializer()))
+    def get_currencies(self, record: ProgramRecord) -> dict[str, Any]:
+        return dict(record.configuration.get("currencies") or {})
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_accepted_currencies(self, record: ProgramRecord) -> list[str]:
+        return currencies.accepted(record.config, record.program.currency)
 
     def get_summary(self, record: ProgramRecord) -> str:
         program = record.program

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db.models import Q, Sum
 
+from programs import currencies
 from programs.models import Program, ProgramStatus, ProgramVersion
 from programs.specs import ProgramConfig, RewardSpec
 from referral_saas.emails import NormalisedEmail, normalise_email
@@ -49,12 +50,20 @@ def version_in_force(program: Program, moment: datetime) -> ProgramVersion:
 
 
 def reward_cost(spec: RewardSpec, *, order_amount: int, currency: str) -> int:
-    """What a reward costs the merchant in the program's currency (minor units)."""
+    """What a reward costs the merchant in the order's currency (minor units)."""
     if spec.amount is not None and (spec.currency or currency) == currency:
         return spec.amount
     if spec.percent is not None:
         return order_amount * spec.percent // 100
     return 0
+
+
+def _cost_currency(currency: str, default: str) -> Q:
+    """Rewards whose cost is in `currency`: that of their order, or the program's default for
+    friend offers issued before any order."""
+    if currency == default:
+        return Q(conversion__currency=currency) | Q(conversion__isnull=True)
+    return Q(conversion__currency=currency)
 
 
 def _period_start(period: str, moment: datetime) -> datetime | None:
@@ -123,13 +132,15 @@ def _qualification(
                 f"The advocate was blocked: {advocate.blocked_reason or 'no reason given'}.",
             )
         )
-    if conversion.currency != program.currency and rules.min_order_amount:
+    accepted = currencies.accepted(config, program.currency)
+    if conversion.currency not in accepted:
         failed.append(
             _reason(
                 "currency",
                 "reject",
-                f"The order is in {conversion.currency}; the program's minimum is in "
-                f"{program.currency}.",
+                f"The order is in {conversion.currency}; this program accepts "
+                f"{', '.join(accepted)}.",
+                evidence={"order_currency": conversion.currency, "accepted": accepted},
             )
         )
     elif conversion.amount - conversion.refunded_amount < rules.min_order_amount:
@@ -137,7 +148,7 @@ def _qualification(
         evidence = {
             "amount": net,
             "minimum": rules.min_order_amount,
-            "currency": program.currency,
+            "currency": conversion.currency,
             "refunded": bool(conversion.refunded_amount),
         }
         failed.append(
@@ -213,6 +224,8 @@ def decide(
             evidence={"by": attribution.by, "advocate": advocate.public_id},
         )
     )
+    # The order's currency's amounts (programs.currencies); not accepted: rejected just below.
+    config = currencies.in_currency(config, program.currency, conversion.currency) or config
     failed = _qualification(conversion, program, config, advocate, check_status=check_status)
     fraud_outcome, risk, fraud_reasons = _fraud(conversion, attribution, advocate, config, program)
     reasons += failed + fraud_reasons
@@ -250,7 +263,7 @@ def _plan_rewards(
     plans: list[RewardPlan] = []
 
     def plan(recipient: str, tier: int, spec: RewardSpec) -> None:
-        cost = reward_cost(spec, order_amount=conversion.amount, currency=program.currency)
+        cost = reward_cost(spec, order_amount=conversion.amount, currency=conversion.currency)
         plans.append(RewardPlan(recipient, tier, spec, cost))
 
     if advocate_reward is not None:
@@ -286,6 +299,8 @@ def _plan_rewards(
     if rules.max_rewards_per_advocate is not None:
         since = _period_start(rules.max_rewards_period, conversion.occurred_at)
         earned = Reward.objects.filter(advocate=advocate, recipient=RewardRecipient.ADVOCATE)
+        if config.currencies:  # several currencies: each has its own cap
+            earned = earned.filter(conversion__currency=conversion.currency)
         if since is not None:
             earned = earned.filter(conversion__occurred_at__gte=since)
         count = earned.exclude(status__in=NOT_COUNTED).count()
@@ -308,18 +323,16 @@ def _plan_rewards(
             kept.append(item)
         plans = kept
     if rules.budget_amount is not None:
-        spent = (
-            Reward.objects.filter(program=program)
-            .exclude(status__in=NOT_COUNTED)
-            .aggregate(total=Sum("cost"))["total"]
-            or 0
-        )
+        spending = Reward.objects.filter(program=program)
+        if config.currencies:  # several currencies: each has its own budget
+            spending = spending.filter(_cost_currency(conversion.currency, program.currency))
+        spent = spending.exclude(status__in=NOT_COUNTED).aggregate(total=Sum("cost"))["total"] or 0
         kept = []
         for item in plans:
             if spent + item.cost > rules.budget_amount:
                 decision.budget_exhausted = True
                 evidence: dict[str, Any] = {"budget": rules.budget_amount, "spent": spent}
-                evidence |= {"currency": program.currency, "recipient": item.recipient}
+                evidence |= {"currency": conversion.currency, "recipient": item.recipient}
                 decision.reasons.append(
                     _reason(
                         "budget", "info", str(money_detail("budget", evidence)), evidence=evidence
