@@ -307,8 +307,13 @@ def integration_record_error(
 
 
 def integration_health_check(*, integration: Integration) -> Health:
-    """One live call to the store; a failure is kept as the last error, success clears it."""
+    """One live call to the store; a failure is kept as the last error, success clears it.
+    A store that refuses our credentials no longer has us installed: disconnected, no calls."""
     health = provider_for(integration.provider).health(integration)
+    if health.uninstalled:
+        integration_disconnect(
+            integration=integration, reason="The store refused our access.", remote=False
+        )
     if health.ok:
         Integration.objects.filter(pk=integration.pk).update(last_error="")
     else:

@@ -527,3 +527,38 @@ def test_shop_redact_after_uninstall_forgets_the_deliveries(
     integration.refresh_from_db()
     assert integration.access_token == ""
     assert len(shopify.calls) == calls
+
+
+def test_a_shop_connected_to_one_merchant_cannot_be_installed_by_another(
+    client: Client, world: World, shopify: FakeShopify
+) -> None:
+    installed(client, world)
+    charlie = login(Client(), world.charlie)
+    response = install_shopify(charlie, world.globex)
+    assert response.status_code == 302
+    assert [str(m) for m in response.wsgi_request._messages] == [  # type: ignore[attr-defined]
+        "This shop is connected to another account."
+    ]
+    with tenancy.merchant_context(world.globex):
+        assert not Integration.objects.exists()
+    # Refused before the code was exchanged: no second token for the shop.
+    assert len(shopify.tokens) == 1
+
+
+def test_check_now_finds_a_revoked_token_and_disconnects(
+    client: Client, world: World, shopify: FakeShopify
+) -> None:
+    integration = installed(client, world)
+    check = f"/m/{world.acme.slug}/integrations/{integration.public_id}/check/"
+    client.post(check)
+    integration.refresh_from_db()
+    assert integration.last_error == ""
+    shopify.uninstall()  # removed in Shopify, and the app/uninstalled delivery never came
+    client.post(check)
+    integration.refresh_from_db()
+    assert integration.status == "disconnected"
+    assert integration.last_error == "The shop has uninstalled the app."
+    assert integration.disconnect_reason == "The store refused our access."
+    calls = len(shopify.calls)
+    assert client.post(check).status_code == 404  # nothing connected to check any more
+    assert len(shopify.calls) == calls

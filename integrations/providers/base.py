@@ -93,6 +93,7 @@ class Health:
     ok: bool
     detail: str
     webhooks: list[str] = field(default_factory=list)
+    uninstalled: bool = False  # the store refused our credentials: we are no longer installed
 
 
 class StoreProvider(Protocol):

@@ -164,7 +164,7 @@ class ShopifyProvider:
         try:
             data = self._graphql(integration, HEALTH)
         except StoreError as error:
-            return Health(ok=False, detail=error.message)
+            return Health(ok=False, detail=error.message, uninstalled=error.uninstalled)
         nodes = as_object(data.get("webhookSubscriptions")).get("nodes") or []
         ours = {str(w.get("id")) for w in integration.webhooks}
         present = [

@@ -121,7 +121,7 @@ class WooCommerceProvider:
         try:
             hooks = self._call(integration, "GET", "/webhooks", query={"per_page": 100})
         except StoreError as error:
-            return Health(ok=False, detail=error.message)
+            return Health(ok=False, detail=error.message, uninstalled=error.uninstalled)
         active = (
             {
                 str(h.get("id")): str(h.get("topic"))
