@@ -197,6 +197,8 @@ def reward_status_text(status: str) -> str:
         RewardStatus.VOIDED: gettext("Cancelled (order refunded)"),
         RewardStatus.CLAWED_BACK: gettext("Withdrawn (order refunded)"),
         RewardStatus.FAILED: gettext("Delayed: the shop is looking into it"),
+        RewardStatus.REDEEMED: gettext("Used on an order"),
+        RewardStatus.EXPIRED: gettext("Expired"),
     }
     return texts.get(status, status)
 
@@ -233,16 +235,59 @@ def portal_data(advocate: Advocate, program: Program, locale: str) -> dict[str, 
             {"when": format_day(c.created_at, locale), "device": device_text(c.user_agent)}
             for c in recent_clicks
         ],
-        "friends": [
-            {"label": friend_label(r.name, r.email), "when": format_day(r.created_at, locale)}
-            for r in referrals
-        ],
+        "friends": friend_rows(referrals, locale),
         "conversions": [_conversion_row(c, locale) for c in conversions],
         "rewards": [_reward_row(r, locale) for r in rewards],
         # Tiers count what the pipeline counts (its counter, kept under the advocate's lock).
         "tiers": tier_progress(config, advocate.qualified_conversions, locale),
         "ladder": tier_ladder(config, locale, advocate.qualified_conversions),
     }
+
+
+def offer_status_text(status: str) -> str:
+    """A friend's offer (their own code, issued before purchase), as the advocate sees it."""
+    texts: dict[str, str] = {
+        RewardStatus.ISSUED: gettext("Took the gift code"),
+        RewardStatus.APPROVED: gettext("Took the gift code"),
+        RewardStatus.HELD: gettext("Gift being checked"),
+        RewardStatus.REDEEMED: gettext("Used the gift on an order"),
+        RewardStatus.EXPIRED: gettext("Gift expired unused"),
+    }
+    return texts.get(status, "")
+
+
+def friend_rows(referrals: list[Referral], locale: str) -> list[dict[str, Any]]:
+    """Each friend with their state: the offer they took, their latest order and the reward it
+    earned the advocate; never the friend's address (a first name or a masked email). Three
+    queries for the page, whatever its length."""
+    offers = dict(
+        Reward.objects.filter(referral__in=referrals)
+        .exclude(friend_key="")
+        .values_list("referral_id", "status")
+    )
+    orders: dict[int, Conversion] = {}
+    for conversion in Conversion.objects.filter(referral__in=referrals).order_by("occurred_at"):
+        if conversion.referral_id is not None:
+            orders[conversion.referral_id] = conversion
+    earned = dict(
+        Reward.objects.filter(
+            conversion__in=list(orders.values()), recipient=RewardRecipient.ADVOCATE, tier=0
+        ).values_list("conversion_id", "status")
+    )
+    rows = []
+    for referral in referrals:
+        order = orders.get(referral.pk)
+        reward_status = earned.get(order.pk, "") if order is not None else ""
+        rows.append(
+            {
+                "label": friend_label(referral.name, referral.email),
+                "when": format_day(referral.created_at, locale),
+                "offer": offer_status_text(offers.get(referral.pk, "")),
+                "order": conversion_status_text(order.status) if order is not None else "",
+                "reward": reward_status_text(reward_status) if reward_status else "",
+            }
+        )
+    return rows
 
 
 def _conversion_row(conversion: Conversion, locale: str) -> dict[str, Any]:

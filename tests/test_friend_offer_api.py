@@ -471,3 +471,25 @@ def test_the_rewards_page_shows_friend_offers_with_the_friend(
     for page in (listing.content.decode(), detail.content.decode()):
         assert "luca@example.com" in page
         assert "data-offer-unspent" in page
+
+
+def test_the_portal_shows_each_friends_state_without_their_address(
+    client: Client, world: World, key: str, maria: Advocate
+) -> None:
+    from tracking import links
+
+    code = ask(client, key, maria, "luca.bianchi@example.com").json()["friend_reward"]
+    ask(client, key, maria, "sara.verdi@example.com")
+    order(client, key, "ORD-1", "luca.bianchi@example.com", code=code["fulfilment"]["code"])
+
+    page = client.get(links.portal_url(maria) + "?lang=en")
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "luca.bianchi@example.com" not in html
+    assert "sara.verdi@example.com" not in html
+    assert html.count("data-friend>") == 2
+    assert "Used the gift on an order" in html  # Luca ordered with his code
+    assert "Took the gift code" in html  # Sara has hers, unspent
+    assert "Order: Qualified" in html
+    assert "l•••@example.com" in html
