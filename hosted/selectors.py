@@ -98,6 +98,7 @@ def rule_text(rule: str) -> str:
         "blocked_email_domain": gettext("The friend's email domain does not qualify."),
         "same_ip_user_agent": gettext("The order came from the same device as yours."),
         "min_order_amount": gettext("The order was below the minimum amount."),
+        "currency": gettext("The order was paid in a currency this program does not accept."),
         "first_purchase_only": gettext("Only a friend's first order counts."),
         "new_customers_only": gettext("Only new customers count."),
         "attribution_window": gettext("The order came after the referral period ended."),

@@ -213,9 +213,7 @@ def test_a_bad_currencies_object_is_a_400_naming_the_field(api: Client, world: W
         assert not Program.objects.exists()
 
 
-def test_a_single_currency_program_is_stored_and_read_as_before(
-    api: Client, world: World
-) -> None:
+def test_a_single_currency_program_is_stored_and_read_as_before(api: Client, world: World) -> None:
     body = program_body()
     del body["currencies"]
     response = api.post("/api/v1/programs", body, content_type="application/json")
@@ -231,3 +229,24 @@ def test_a_single_currency_program_is_stored_and_read_as_before(
         config = ProgramVersion.objects.get(program=legacy).config
     again = parse_config(config, program_type="two_sided", currency="EUR", stripe_connected=True)
     assert again.to_dict() == config
+
+
+def test_the_landing_headline_uses_the_visitors_currency_when_accepted(
+    client: Client, program: Program
+) -> None:
+    del client.defaults["HTTP_AUTHORIZATION"]
+    url = f"/p/acme/{program.slug}/"
+
+    def headline(query: str) -> str:
+        page = client.get(url + query).content.decode()
+        start = page.index("<h1")
+        return page[start : page.index("</h1>", start)]
+
+    assert "40" in headline("?lang=pl&currency=PLN")
+    assert "zł" in headline("?lang=pl&currency=PLN")
+    # the default currency without the parameter, and for one the program does not accept
+    assert "10" in headline("?lang=pl")
+    assert "€" in headline("?lang=pl")
+    assert headline("?lang=pl&currency=USD") == headline("?lang=pl")
+    # switching language keeps the visitor's currency
+    assert "currency=PLN" in client.get(url + "?lang=pl&currency=PLN").content.decode()

@@ -20,6 +20,7 @@ from accounts.models import Merchant
 from hosted.consent import CONSENT_TEXT_VERSION, ConsentState, consent_state
 from hosted.ladder import tier_ladder
 from hosted.languages import language_name
+from programs import currencies
 from programs.branding import (
     brand_css,
     choose_locale,
@@ -58,9 +59,16 @@ def render_landing(
     localized = localized_copy(program, locale)  # each text falls back to the default locale
     copy = localized.as_dict()
     config = program_config(program)
+    # The storefront may pass the visitor's currency (`?currency=PLN`): the offer is then in
+    # that currency's amounts when the program accepts it, in the default currency otherwise.
+    currency = request.GET.get("currency", "").strip().upper()
+    judged = currencies.in_currency(config, program.currency, currency) if currency else None
+    config = judged or config
     variant = find_variant(config, variant_key)
     texts = landing_texts(config, copy, locale, variant)
     keep = f"&variant={variant.key}" if variant is not None else ""
+    if judged is not None and currency != program.currency:
+        keep += f"&currency={currency}"
     with translation.override(locale):
         context: dict[str, Any] = {
             "merchant": merchant,
