@@ -57,6 +57,8 @@ FULFILMENT_LABELS = {
     "webhook": "Webhook (you fulfil, then confirm via the API)",
     "manual": "Manual (exported for payout)",
     "payout": "Payout (Stripe, PayPal or SEPA, once the minimum is reached)",
+    "shopify_discount_code": "Shopify discount code (made in your connected shop)",
+    "woocommerce_coupon": "WooCommerce coupon (made in your connected store)",
 }
 OUTCOME_LABELS = {
     "off": "Off",
