@@ -35,9 +35,14 @@ class MerchantRequest(HttpRequest):
 SESSION_MERCHANT_KEY = "current_merchant_slug"
 
 
-def merchant_view(least_role: str = Role.VIEWER) -> Callable[[V], V]:
+def merchant_view(least_role: str = Role.VIEWER, *, live_only: bool = False) -> Callable[[V], V]:
     """Decorate a view taking `merchant_slug`: sets `request.merchant`, `request.membership`
-    and the current merchant, and requires at least `least_role`."""
+    and the current merchant, and requires at least `least_role`.
+
+    `merchant_slug` may name an account's test twin (`<slug>--test`, `accounts.testmode`): the
+    membership is the account's, and the view runs inside the twin, so every scoped query reads
+    test data. Pages about the account itself (team, settings, billing) are `live_only`: under a
+    test slug they redirect to the live one."""
 
     def decorate(view: V) -> V:
         @functools.wraps(view)
@@ -46,28 +51,34 @@ def merchant_view(least_role: str = Role.VIEWER) -> Callable[[V], V]:
         ) -> HttpResponse:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
-            merchant = Merchant.objects.filter(slug=merchant_slug).first()
+            merchant = (
+                Merchant.objects.filter(slug=merchant_slug).select_related("live_merchant").first()
+            )
             if merchant is None:
                 raise Http404("No such merchant.")
-            with tenancy.merchant_context(merchant):
+            account = merchant.account
+            with tenancy.merchant_context(account):
                 membership = (
                     Membership.objects.select_related("user").filter(user=request.user).first()
                 )
                 if membership is None:
                     raise Http404("No such merchant.")
                 if (
-                    merchant.require_owner_mfa
+                    account.require_owner_mfa
                     and membership.role == Role.OWNER
                     and not is_mfa_enabled(request.user)
                 ):
                     messages.warning(
                         request,
-                        f"{merchant.name} requires owners to use two-factor authentication. "
+                        f"{account.name} requires owners to use two-factor authentication. "
                         "Set up an authenticator app to continue.",
                     )
                     return redirect("mfa_activate_totp")
                 if not membership.has_role(least_role):
                     raise PermissionDenied(f"This needs the {least_role} role or higher.")
+            if live_only and not merchant.livemode:
+                return redirect(_live_path(request, merchant, account))
+            with tenancy.merchant_context(merchant):
                 request.merchant = merchant  # type: ignore[attr-defined]  # see MerchantRequest
                 request.membership = membership  # type: ignore[attr-defined]
                 if request.session.get(SESSION_MERCHANT_KEY) != merchant.slug:
@@ -77,3 +88,9 @@ def merchant_view(least_role: str = Role.VIEWER) -> Callable[[V], V]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def _live_path(request: HttpRequest, twin: Merchant, account: Merchant) -> str:
+    prefix = f"/m/{twin.slug}/"
+    path = request.get_full_path()
+    return f"/m/{account.slug}/" + path[len(prefix) :] if path.startswith(prefix) else "/"

@@ -47,6 +47,15 @@ from referral_saas.privacy import client_ip, truncate_ip
 
 INVITATION_TTL = timedelta(days=7)
 KEY_PREFIXES = {ApiKeyKind.SECRET: "sk_live_", ApiKeyKind.PUBLISHABLE: "pk_live_"}
+# Keys of a merchant's test data space (its test twin, `accounts.testmode`).
+TEST_KEY_PREFIXES = {ApiKeyKind.SECRET: "sk_test_", ApiKeyKind.PUBLISHABLE: "pk_test_"}
+ALL_KEY_PREFIXES = (*KEY_PREFIXES.values(), *TEST_KEY_PREFIXES.values())
+
+
+def key_prefix(kind: str, *, livemode: bool) -> str:
+    return (KEY_PREFIXES if livemode else TEST_KEY_PREFIXES)[ApiKeyKind(kind)]
+
+
 KEY_RANDOM_LENGTH = 40  # base62: ~238 bits
 
 
@@ -133,6 +142,17 @@ def merchant_update_security(
 
 
 PROFILE_FIELDS = ("name", "privacy_policy_url", "sender_name", "reply_to_email")
+# What a test data space (`accounts.testmode`) mirrors of its account: shown on its hosted pages
+# and in its emails.
+MIRRORED_FIELDS = ("name", "privacy_policy_url", "sender_name", "reply_to_email")
+
+
+def _mirror_to_test_twin(live: Merchant, fields: list[str]) -> None:
+    mirrored = [field for field in fields if field in MIRRORED_FIELDS]
+    if live.livemode and mirrored:
+        Merchant.objects.filter(live_merchant=live).update(
+            **{field: getattr(live, field) for field in mirrored}
+        )
 
 
 @transaction.atomic
@@ -163,6 +183,7 @@ def merchant_update_profile(
         setattr(merchant, field, change["to"])
         setattr(current, field, change["to"])  # the request's copy shows the new values too
     merchant.save(update_fields=sorted(changes))
+    _mirror_to_test_twin(merchant, sorted(changes))
     audit_record(
         action="merchant.profile_updated",
         actor=actor,
@@ -372,7 +393,7 @@ def normalise_origins(origins: list[str]) -> list[str]:
 
 
 def _mint(kind: str) -> tuple[str, str, str]:
-    prefix = KEY_PREFIXES[ApiKeyKind(kind)]
+    prefix = key_prefix(kind, livemode=tenancy.get_current_merchant().livemode)
     plaintext = prefix + random_string(KEY_RANDOM_LENGTH)
     return plaintext, prefix, plaintext[-4:]
 
@@ -405,7 +426,8 @@ def api_key_create(
     if plaintext is None:
         plaintext, prefix, last4 = _mint(kind)
     else:
-        prefix, last4 = KEY_PREFIXES[ApiKeyKind(kind)], plaintext[-4:]
+        prefix = key_prefix(kind, livemode=tenancy.get_current_merchant().livemode)
+        last4 = plaintext[-4:]
         if not plaintext.startswith(prefix) or len(plaintext) != len(prefix) + KEY_RANDOM_LENGTH:
             raise ValidationError("A supplied key must look like a minted one.")
     key = ApiKey.objects.create(
@@ -497,7 +519,7 @@ def api_key_lookup(plaintext: str) -> Lookup:
     cached under a version that still holds (`accounts.api_key_cache`; revocation changes it).
     Refreshes `last_used_at` at most once a minute so the hot path does not write on every
     request."""
-    if not plaintext.startswith(tuple(KEY_PREFIXES.values())) or len(plaintext) > 100:
+    if not plaintext.startswith(ALL_KEY_PREFIXES) or len(plaintext) > 100:
         return Lookup(None)
     key_hash = hash_token(plaintext)
     found = api_key_cache_lookup(key_hash, lambda: _api_key_fetch(key_hash))

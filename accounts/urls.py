@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts import views
+from accounts import language, testmode_views, views
 
 # Under /m/ the only parameter names are merchant_slug, key_id (ApiKey.public_id),
 # member_id (Membership.pk) and invitation_id (Invitation.public_id): the cross-tenant test
@@ -8,6 +8,7 @@ from accounts import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("dashboard/", views.dashboard_home, name="dashboard_home"),
+    path("account/language/", language.language_set, name="language_set"),
     path("merchants/new/", views.merchant_create, name="merchant_create"),
     path("invitations/<str:token>/", views.invitation_accept, name="invitation_accept"),
     path(
@@ -33,6 +34,12 @@ urlpatterns = [
         name="invitation_revoke",
     ),
     path("m/<slug:merchant_slug>/api-keys/", views.api_keys, name="api_keys"),
+    path(
+        "m/<slug:merchant_slug>/test-mode/",
+        testmode_views.test_mode_switch,
+        name="test_mode_switch",
+    ),
+    path("m/<slug:merchant_slug>/test-data/", testmode_views.test_data, name="test_data"),
     path("m/<slug:merchant_slug>/api-keys/new/", views.api_key_create, name="api_key_create"),
     path(
         "m/<slug:merchant_slug>/api-keys/<str:key_id>/revoke/",

@@ -188,7 +188,7 @@ def _grantable_roles(actor: Membership) -> list[tuple[str, str]]:
 
 
 @require_GET
-@merchant_view()
+@merchant_view(live_only=True)
 def team(request: HttpRequest) -> HttpResponse:
     actor = _membership(request)
     members = Membership.objects.select_related("user").order_by("created_at", "pk")
@@ -211,7 +211,7 @@ def team(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@merchant_view(least_role=Role.ADMIN)
+@merchant_view(least_role=Role.ADMIN, live_only=True)
 def team_invite(request: HttpRequest) -> HttpResponse:
     form = InvitationForm(request.POST)
     if not form.is_valid():
@@ -232,7 +232,7 @@ def team_invite(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@merchant_view(least_role=Role.ADMIN)
+@merchant_view(least_role=Role.ADMIN, live_only=True)
 def member_change_role(request: HttpRequest, member_id: int) -> HttpResponse:
     membership = get_object_or_404(Membership.objects.select_related("user"), pk=member_id)
     form = RoleChangeForm(request.POST)
@@ -256,7 +256,7 @@ def member_change_role(request: HttpRequest, member_id: int) -> HttpResponse:
 
 
 @require_POST
-@merchant_view(least_role=Role.ADMIN)
+@merchant_view(least_role=Role.ADMIN, live_only=True)
 def member_remove(request: HttpRequest, member_id: int) -> HttpResponse:
     membership = get_object_or_404(Membership.objects.select_related("user"), pk=member_id)
     email = membership.user.email
@@ -276,7 +276,7 @@ def member_remove(request: HttpRequest, member_id: int) -> HttpResponse:
 
 
 @require_POST
-@merchant_view(least_role=Role.ADMIN)
+@merchant_view(least_role=Role.ADMIN, live_only=True)
 def invitation_revoke(request: HttpRequest, invitation_id: str) -> HttpResponse:
     invitation = get_object_or_404(Invitation, public_id=invitation_id)
     services.invitation_revoke(actor=_membership(request), invitation=invitation, request=request)
@@ -422,7 +422,7 @@ def _render_settings(
 
 
 @require_http_methods(["GET", "POST"])
-@merchant_view(least_role=Role.OWNER)
+@merchant_view(least_role=Role.OWNER, live_only=True)
 def merchant_settings(request: HttpRequest) -> HttpResponse:
     """The settings page; a POST here sets or replaces the Stripe webhook signing secret."""
     if request.method != "POST":
@@ -445,7 +445,7 @@ def merchant_settings(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@merchant_view(least_role=Role.OWNER)
+@merchant_view(least_role=Role.OWNER, live_only=True)
 def merchant_profile_update(request: HttpRequest) -> HttpResponse:
     """Business name, privacy policy URL, email sender name and reply-to: every invalid field
     is shown at once, next to its field."""
@@ -465,7 +465,7 @@ def merchant_profile_update(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@merchant_view(least_role=Role.OWNER)
+@merchant_view(least_role=Role.OWNER, live_only=True)
 def merchant_security_update(request: HttpRequest) -> HttpResponse:
     form = MerchantSecurityForm(request.POST)
     form.is_valid()  # a single optional checkbox: always valid

@@ -87,14 +87,30 @@ class Usage:
         return min(100, round(100 * self.used / self.limit))
 
 
+def _mode_of(merchant_id: int) -> tuple[int, bool]:
+    """(the account's merchant id, livemode) of `merchant_id`: from the current merchant when it
+    is that one (no query: the API key or dashboard brought it), else one indexed SELECT."""
+    current = tenancy.current_merchant_or_none()
+    if current is not None and current.pk == merchant_id:
+        return (current.live_merchant_id or current.pk), current.livemode
+    row = (
+        Merchant.objects.filter(pk=merchant_id).values_list("live_merchant_id", "livemode").first()
+    )
+    if row is None:
+        return merchant_id, True
+    return (row[0] or merchant_id), row[1]
+
+
 def current_plan(*, merchant_id: int) -> Plan:
     """The plan the merchant has *now*: on a self-hosted installation the unlimited
     `SELF_HOSTED_PLAN` (no query); otherwise Free without a subscription row, and Free as soon
-    as a payment grace period has run out (even before the sweeper has written the downgrade)."""
+    as a payment grace period has run out (even before the sweeper has written the downgrade).
+    A test data space (`accounts.testmode`) has its account's plan."""
     if not billing_configured():
         return SELF_HOSTED_PLAN
+    account_id, _livemode = _mode_of(merchant_id)
     row = (
-        Subscription.unscoped_all_merchants.filter(merchant_id=merchant_id)
+        Subscription.unscoped_all_merchants.filter(merchant_id=account_id)
         .values_list("plan", "grace_period_ends_at")
         .first()
     )
@@ -132,6 +148,8 @@ def conversion_over_limit(
     plan (one row by a unique key) and one indexed COUNT, capped at the limit with a LIMIT so
     its cost does not grow with the month's volume.
     """
+    if not billing_configured() or not _mode_of(merchant_id)[1]:
+        return False  # test data never counts toward the plan
     limit = current_plan(merchant_id=merchant_id).limits.conversions_per_month
     if limit is None:
         return False
@@ -229,6 +247,8 @@ def check_program_activation(*, program: Program) -> None:
     limit is already used by *other* programs. Raises the programs app's `SpecError` on
     `status`, which its API answers as a 400 and its dashboard shows as a message."""
     merchant = tenancy.get_current_merchant()
+    if not merchant.livemode:
+        return  # programs tried in test mode do not use the plan's programs
     plan = current_plan(merchant_id=merchant.pk)
     limit = plan.limits.active_programs
     if limit is None:

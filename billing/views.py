@@ -58,7 +58,7 @@ def _report(request: HttpRequest, error: ValidationError) -> None:
 
 
 @require_GET
-@merchant_view(least_role=Role.OWNER)
+@merchant_view(least_role=Role.OWNER, live_only=True)
 def billing_overview(request: HttpRequest) -> HttpResponse:
     context = selectors.billing_page(merchant_id=request.merchant.pk)  # type: ignore[attr-defined]
     checkout = request.GET.get("checkout", "")
@@ -86,7 +86,7 @@ def billing_overview(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@merchant_view(least_role=Role.OWNER)
+@merchant_view(least_role=Role.OWNER, live_only=True)
 def billing_checkout(request: HttpRequest) -> HttpResponse:
     try:
         url = services.checkout_start(
@@ -109,7 +109,7 @@ def billing_checkout(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@merchant_view(least_role=Role.OWNER)
+@merchant_view(least_role=Role.OWNER, live_only=True)
 def billing_portal(request: HttpRequest) -> HttpResponse:
     try:
         url = services.portal_open(actor=_user(request), return_url=_billing_url(request))
@@ -127,7 +127,7 @@ def billing_portal(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@merchant_view(least_role=Role.OWNER)
+@merchant_view(least_role=Role.OWNER, live_only=True)
 def billing_invoices(request: HttpRequest) -> HttpResponse:
     error = ""
     try:

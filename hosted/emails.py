@@ -22,8 +22,9 @@ from django.utils.html import linebreaks, urlize
 from django.utils.safestring import mark_safe
 
 from accounts.mail import merchant_from_email, merchant_reply_to
+from accounts.models import Membership, Merchant
 from hosted import email_overrides
-from hosted.models import EmailTemplateOverride, SentEmail, SentEmailStatus
+from hosted.models import EmailTemplateOverride, HeldEmail, SentEmail, SentEmailStatus
 from programs.models import Program
 from referral_saas import tenancy
 
@@ -111,6 +112,13 @@ def mark_skipped(key: str, kind: str, detail: str) -> None:
         pass
 
 
+def _team_address(merchant: Merchant, address: str) -> bool:
+    """Whether `address` is a member's of the account (test emails may reach the team)."""
+    return Membership.unscoped_all_merchants.filter(
+        merchant_id=merchant.live_merchant_id or merchant.pk, user__email__iexact=address.strip()
+    ).exists()
+
+
 def send_once(*, key: str, kind: str, to: str, locale: str, context: dict[str, Any]) -> bool:
     """Send `kind` to `to` unless an email with `key` was already sent (or is being sent).
     True when this call sent it."""
@@ -118,6 +126,20 @@ def send_once(*, key: str, kind: str, to: str, locale: str, context: dict[str, A
         return False
     rendered = render_email(kind, locale, context)
     merchant = tenancy.get_current_merchant()
+    if not merchant.livemode and not _team_address(merchant, to):
+        # Test mode writes to nobody outside the team: the email is kept for the dashboard.
+        HeldEmail.objects.create(
+            key=key,
+            kind=kind,
+            to=to,
+            subject=rendered.subject[:300],
+            text=rendered.text,
+            locale=locale,
+        )
+        SentEmail.objects.filter(key=key).update(
+            status=SentEmailStatus.SKIPPED, detail="Test mode: kept in the dashboard, not sent."
+        )
+        return False
     message = EmailMultiAlternatives(
         subject=rendered.subject,
         body=rendered.text,

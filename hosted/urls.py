@@ -2,13 +2,23 @@
 
 from django.urls import path
 
-from hosted.views import consent, dashboard, email_templates, join, landing, portal, referral
+from hosted.views import (
+    consent,
+    dashboard,
+    email_templates,
+    held_emails,
+    join,
+    landing,
+    portal,
+    referral,
+)
 
 LANDING = "p/<slug:merchant_slug>/<slug:program_slug>/"
 
 PROGRAM = "m/<slug:merchant_slug>/programs/<str:program_id>/"
 
 urlpatterns = [
+    path("m/<slug:merchant_slug>/test-emails/", held_emails.held_emails, name="held_emails"),
     path(LANDING, landing.program_landing, name="program_landing"),
     path(f"{LANDING}brand.css", landing.program_brand_css, name="program_brand_css"),
     path(f"{LANDING}logo", landing.program_logo, name="program_logo"),

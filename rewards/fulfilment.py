@@ -37,7 +37,7 @@ from django.utils import timezone
 from accounts.models import Merchant
 from programs.models import CodePool
 from programs.pools import code_pool_claim
-from referral_saas import stripe_gateway
+from referral_saas import stripe_gateway, tenancy
 from referral_saas.workers import enqueue_on_commit
 from rewards import transitions
 from rewards.models import Reward, RewardRecipient, RewardStatus
@@ -290,6 +290,49 @@ REGISTRY: dict[str, Method] = {
 }
 
 
+# Methods that only write our own rows: test mode runs them as they are.
+IN_HOUSE_METHODS = frozenset({"generated_code", "code_pool", "webhook", "manual"})
+
+
+class Simulated:
+    """A method that would call Stripe or a store, run in a test data space: it calls nothing
+    (test mode never touches a live key) and answers as the real one would, with a code where
+    the method hands one out and an external id marked `sim_`."""
+
+    def __init__(self, method: Method) -> None:
+        self.method = method
+        self.name = method.name
+        self.issues_code = bool(getattr(method, "issues_code", False))
+
+    def issue(self, reward: Reward) -> Issued:
+        code = reward_code(reward) if self.issues_code or reward.kind != "cash" else ""
+        return Issued(code=code, external_id=f"sim_{self.name}_{reward.public_id}")
+
+    def reverse(self, reward: Reward) -> str:
+        return "Simulated in test mode: nothing was issued outside our records to withdraw."
+
+    def deactivate(self, reward: Reward) -> str:
+        return "Simulated in test mode: nothing to deactivate."
+
+
+def method_for(reward: Reward) -> Method:
+    """The fulfilment method of `reward`, simulated in test mode when it would call out."""
+    method = REGISTRY[reward.fulfilment_method]
+    if method.name in IN_HOUSE_METHODS:
+        return method
+    current = tenancy.current_merchant_or_none()
+    livemode = (
+        current.livemode
+        if current is not None and current.pk == reward.merchant_id
+        else (
+            Merchant.objects.filter(pk=reward.merchant_id)
+            .values_list("livemode", flat=True)
+            .first()
+        )
+    )
+    return method if livemode is not False else Simulated(method)
+
+
 def register(method: Method, *, automatic: bool = True) -> None:
     """Add a fulfilment method from an app above rewards (called from its AppConfig.ready:
     `integrations` registers the store discount codes). `automatic` methods are issued by the
@@ -321,7 +364,7 @@ def reward_fulfil_attempt(*, reward_id: int, now: datetime | None = None) -> str
     if not claimed:
         return "skipped"
     reward = Reward.objects.select_related("advocate", "conversion").get(pk=reward_id)
-    method = REGISTRY[reward.fulfilment_method]
+    method = method_for(reward)
     try:
         issued = _call(method.issue, reward)
     except FulfilmentError as error:
@@ -421,7 +464,7 @@ def reward_reverse(*, reward_id: int) -> str:
     reward = Reward.objects.select_related("advocate", "conversion").get(pk=reward_id)
     if any(r.get("rule") == "reversal" for r in reward.reasons):
         return "done"
-    method = REGISTRY[reward.fulfilment_method]
+    method = method_for(reward)
     try:
         detail = _call(method.reverse, reward)
         outcome = "reversed" if detail != RECORDED_ONLY else "recorded"

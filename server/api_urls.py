@@ -4,7 +4,9 @@ from csp.decorators import csp_update
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from accounts.api.test_data import TestDataApi
 from accounts.api.views import MerchantApi
+from payouts.api.views import PayoutDetailApi, PayoutListApi, PayoutMarkPaidApi
 from programs.api.views import (
     ProgramActivateApi,
     ProgramArchiveApi,
@@ -51,6 +53,7 @@ urlpatterns = [
     ),
     path("docs/", docs_view, name="api_docs"),
     path("merchant", MerchantApi.as_view(), name="api_merchant"),
+    path("test-data", TestDataApi.as_view(), name="api_test_data"),
     path("programs", ProgramListApi.as_view(), name="api_programs"),
     path("programs/<str:program_id>", ProgramDetailApi.as_view(), name="api_program"),
     path(
@@ -85,6 +88,13 @@ urlpatterns = [
     path("rewards/<str:reward_id>/approve", RewardApproveApi.as_view(), name="api_reward_approve"),
     path("rewards/<str:reward_id>/reject", RewardRejectApi.as_view(), name="api_reward_reject"),
     path("rewards/<str:reward_id>/fulfil", RewardFulfilApi.as_view(), name="api_reward_fulfil"),
+    path("payouts", PayoutListApi.as_view(), name="api_payouts"),
+    path("payouts/<str:payout_id>", PayoutDetailApi.as_view(), name="api_payout"),
+    path(
+        "payouts/<str:payout_id>/mark-paid",
+        PayoutMarkPaidApi.as_view(),
+        name="api_payout_mark_paid",
+    ),
     path("webhook-endpoints", WebhookEndpointListApi.as_view(), name="api_webhook_endpoints"),
     path(
         "webhook-endpoints/<str:endpoint_id>",

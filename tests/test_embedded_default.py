@@ -131,7 +131,7 @@ def test_make_run_takes_32_concurrent_duplicate_orders_and_reward_decisions(
         else:
             pytest.fail(f"make run did not come up:\n{text[-3000:]}")
         assert "runserver" not in text
-        secret = re.search(r"Secret key:\s+(sk_live_\w+)", text)
+        secret = re.search(r"Live secret key:\s+(sk_live_\w+)", text)
         assert secret, text[-3000:]
         probe = subprocess.run(
             [

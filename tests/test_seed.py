@@ -38,7 +38,7 @@ def test_seeding_twice_changes_nothing_and_prints_the_same_keys(settings: object
 def test_the_printed_demo_login_and_keys_work(client: Client, settings: object) -> None:
     settings.DEBUG = True  # type: ignore[attr-defined]
     output = _seed(settings)
-    secret = re.search(r"Secret key:\s+(sk_live_\w+)", output).group(1)  # type: ignore[union-attr]
+    secret = re.search(r"Live secret key:\s+(sk_live_\w+)", output).group(1)  # type: ignore[union-attr]
     email, password = re.search(r"Demo login:\s+(\S+) / (\S+)", output).groups()  # type: ignore[union-attr]
 
     api = client.get("/api/v1/programs", HTTP_AUTHORIZATION=f"Bearer {secret}")

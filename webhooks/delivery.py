@@ -48,6 +48,7 @@ from accounts.models import Membership, Role, User
 from accounts.services import audit_record
 from events import Event, scope_memo
 from referral_saas import tenancy
+from referral_saas.api.livemode import mark_livemode
 from webhooks import sender
 from webhooks.models import (
     WEBHOOK_EVENTS,
@@ -114,10 +115,15 @@ def outbox_record(
     if not listeners:
         return None
     now = timezone.now()
+    livemode = tenancy.get_current_merchant().livemode
     payload = {
         "type": event_type,
         "timestamp": _iso(now),
-        "data": json.loads(json.dumps(data() if callable(data) else data, cls=DjangoJSONEncoder)),
+        "livemode": livemode,
+        "data": mark_livemode(
+            json.loads(json.dumps(data() if callable(data) else data, cls=DjangoJSONEncoder)),
+            livemode,
+        ),
     }
     message = WebhookMessage.objects.create(event_type=event_type, payload=payload, created_at=now)
     deliveries = WebhookDelivery.objects.bulk_create(

@@ -16,6 +16,7 @@ from accounts.api import idempotency
 from accounts.services import audit_actor_activate, audit_actor_deactivate
 from referral_saas import tenancy
 from referral_saas.api.errors import ApiError
+from referral_saas.api.livemode import mark_livemode
 from referral_saas.api.permissions import api_key_of
 from referral_saas.api.ratelimit import RateLimit, rate_limit_check
 from referral_saas.api.requests import query_params_check
@@ -84,6 +85,8 @@ class MerchantAPIView(APIView):
         if self._rate_limit is not None:
             for name, value in self._rate_limit.headers().items():
                 response.headers.setdefault(name, value)
+        if self._merchant_token is not None and isinstance(response.data, dict | list):
+            mark_livemode(response.data, tenancy.get_current_merchant().livemode)
         claim, self._idempotency_claim = self._idempotency_claim, None
         if claim is not None:
             idempotency.idempotency_finish(claim, response)

@@ -21,7 +21,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import ApiKey, Membership, Merchant, Role, User
-from accounts.services import KEY_PREFIXES, KEY_RANDOM_LENGTH, api_key_create, hash_token
+from accounts.services import KEY_RANDOM_LENGTH, api_key_create, hash_token, key_prefix
+from accounts.testmode import twin_of
 from programs.models import Program
 from programs.services import program_activate, program_create
 from referral_saas import tenancy
@@ -73,6 +74,9 @@ ADVOCATES = [
     ("marco.bianchi@example.com", "Marco Bianchi", "MARCO10", "it"),
 ]
 
+# The test data space's own advocate (codes are unique across data spaces).
+TEST_ADVOCATE = ("tess.tester@example.com", "Tess Tester", "TEST10", "en")
+
 # (order id, referral code or None, customer email, amount in cents, days ago)
 DEMO_ORDERS = [
     ("DEMO-1001", "GIULIA10", "luca.ferrari@example.com", 8900, 45),
@@ -86,13 +90,12 @@ DEMO_ORDERS = [
 ]
 
 
-def demo_key(kind: str) -> str:
+def demo_key(kind: str, *, livemode: bool = True) -> str:
     """A stable key for this install: HMAC(SECRET_KEY) mapped onto the key alphabet."""
-    digest = hmac.new(
-        settings.SECRET_KEY.encode(), f"demo-{kind}-key".encode(), hashlib.sha512
-    ).digest()
+    label = f"demo-{kind}-key" if livemode else f"demo-test-{kind}-key"
+    digest = hmac.new(settings.SECRET_KEY.encode(), label.encode(), hashlib.sha512).digest()
     body = "".join(ALPHABET[b % len(ALPHABET)] for b in digest[:KEY_RANDOM_LENGTH])
-    return KEY_PREFIXES[kind] + body  # type: ignore[index]
+    return key_prefix(kind, livemode=livemode) + body
 
 
 class Command(BaseCommand):
@@ -119,7 +122,22 @@ class Command(BaseCommand):
             # Orders older than the 30-day hold: their rewards are released and issued now,
             # as the periodic release task would (it does not run without a broker).
             rewards_release_due()
-        self._print(merchant, program, keys)
+        with transaction.atomic():
+            # Test mode: the same program in the test data space, with test keys, so the first
+            # API calls of a newcomer touch nothing real.
+            twin = twin_of(merchant)
+            with tenancy.merchant_context(twin):
+                test_keys = self._keys(user, livemode=False)
+                self._program(user)
+                if not Advocate.objects.filter(code=TEST_ADVOCATE[2]).exists():
+                    Advocate.objects.create(
+                        program=Program.objects.get(slug=DEMO_PROGRAM_SLUG),
+                        email=TEST_ADVOCATE[0],
+                        name=TEST_ADVOCATE[1],
+                        code=TEST_ADVOCATE[2],
+                        locale=TEST_ADVOCATE[3],
+                    )
+        self._print(merchant, program, keys, test_keys)
 
     def _merchant_and_owner(self) -> tuple[Merchant, User]:
         user = User.objects.filter(email=DEMO_EMAIL).first()
@@ -136,17 +154,17 @@ class Command(BaseCommand):
                 Membership.objects.create(user=user, role=Role.OWNER)
         return merchant, user
 
-    def _keys(self, user: User) -> dict[str, str]:
+    def _keys(self, user: User, *, livemode: bool = True) -> dict[str, str]:
         base = settings.PUBLIC_BASE_URL
         origins = sorted({base, "http://127.0.0.1:8000", "http://localhost:8000"})
         keys = {}
         for kind in ("secret", "publishable"):
-            plaintext = demo_key(kind)
+            plaintext = demo_key(kind, livemode=livemode)
             if not ApiKey.objects.filter(key_hash=hash_token(plaintext)).exists():
                 api_key_create(
                     actor=user,
                     kind=kind,
-                    name=f"Demo {kind} key",
+                    name=f"Demo {kind} key" if livemode else f"Demo test {kind} key",
                     plaintext=plaintext,
                     allowed_origins=origins if kind == "publishable" else None,
                 )
@@ -198,7 +216,9 @@ class Command(BaseCommand):
             if order_id == "DEMO-1005" and result.created:
                 refund_record(conversion=result.conversion, amount=None)
 
-    def _print(self, merchant: Merchant, program: Program, keys: dict[str, str]) -> None:
+    def _print(
+        self, merchant: Merchant, program: Program, keys: dict[str, str], test_keys: dict[str, str]
+    ) -> None:
         base = settings.PUBLIC_BASE_URL
         landing = base + reverse("program_landing", args=[merchant.slug, program.slug])
         lines = [
@@ -208,10 +228,12 @@ class Command(BaseCommand):
             f"  Demo login:       {DEMO_EMAIL} / {DEMO_PASSWORD}",
             f"  Landing page:     {landing}",
             f"  API docs:         {base}/api/v1/docs/",
-            f"  Secret key:       {keys['secret']}",
-            f"  Publishable key:  {keys['publishable']}",
-            "  Try the API:",
-            f"    curl -H 'Authorization: Bearer {keys['secret']}' {base}/api/v1/programs",
+            f"  Test secret key:       {test_keys['secret']}",
+            f"  Test publishable key:  {test_keys['publishable']}",
+            f"  Live secret key:       {keys['secret']}",
+            f"  Live publishable key:  {keys['publishable']}",
+            "  Try the API in test mode (nothing real is touched; test advocate code TEST10):",
+            f"    curl -H 'Authorization: Bearer {test_keys['secret']}' {base}/api/v1/programs",
             "",
         ]
         self.stdout.write("\n".join(lines))
