@@ -237,6 +237,116 @@ def transfer_reverse(*, account: str, transfer_id: str, idempotency_key: str) ->
     return StripeResult(id=str(reversal.id))
 
 
+# --- Stripe Connect: the merchant's own account (OAuth) and advocates' Express accounts ---
+#
+# The merchant connects their Stripe account with Connect OAuth (`connect_authorize_url`, then
+# `connect_token` exchanges the code for their `acct_…`; `connect_deauthorize` disconnects).
+# Advocates paid by transfer get an Express account on the merchant's account, onboarded through
+# an account link (return and refresh URLs); idempotency key `<advocate id>:express`, so a
+# double click or a retry makes one account.
+
+
+def _connect_client() -> stripe.StripeClient:
+    from django.conf import settings
+
+    api_key = getattr(settings, "STRIPE_SECRET_KEY", "") or ""
+    client_id = getattr(settings, "STRIPE_CONNECT_CLIENT_ID", "") or ""
+    if not api_key or not client_id:
+        raise StripeCallError(
+            "Stripe Connect is not configured on this installation "
+            "(STRIPE_SECRET_KEY, STRIPE_CONNECT_CLIENT_ID).",
+            retriable=False,
+        )
+    bases: dict[str, str] = {}
+    if getattr(settings, "STRIPE_API_BASE", ""):
+        bases["api"] = settings.STRIPE_API_BASE
+    if getattr(settings, "STRIPE_CONNECT_BASE", ""):
+        bases["connect"] = settings.STRIPE_CONNECT_BASE
+    kwargs: dict[str, Any] = {"max_network_retries": 0, "client_id": client_id}
+    if bases:
+        kwargs["base_addresses"] = bases
+    return stripe.StripeClient(api_key, **kwargs)
+
+
+def connect_authorize_url(*, state: str, redirect_uri: str, email: str = "") -> str:
+    """Where to send the merchant to connect their account (`state`: our nonce)."""
+    params: dict[str, Any] = {
+        "response_type": "code",
+        "scope": "read_write",
+        "state": state,
+        "redirect_uri": redirect_uri,
+    }
+    if email:
+        params["stripe_user"] = {"email": email}
+    return str(_connect_client().oauth.authorize_url(params))  # type: ignore[arg-type]
+
+
+def connect_token(*, code: str) -> str:
+    """Exchange the authorization code for the connected account's id (`acct_…`)."""
+    token = _call(_connect_client().oauth.token, {"grant_type": "authorization_code", "code": code})
+    account = str(getattr(token, "stripe_user_id", "") or "")
+    if not account.startswith("acct_"):
+        raise StripeCallError("Stripe did not name a connected account.", retriable=False)
+    return account
+
+
+def connect_deauthorize(*, account: str) -> None:
+    """Disconnect the merchant's account from our platform."""
+    _call(_connect_client().oauth.deauthorize, {"stripe_user_id": account})
+
+
+@dataclass(frozen=True)
+class ExpressAccount:
+    id: str
+    payouts_enabled: bool
+    details_submitted: bool
+
+
+def express_account_create(*, account: str, email: str, idempotency_key: str) -> str:
+    """An Express account for an advocate, on the merchant's account."""
+    created = _call(
+        _client().v1.accounts.create,
+        {
+            "type": "express",
+            "email": email,
+            "capabilities": {"transfers": {"requested": True}},
+        },
+        _options(account, idempotency_key),
+    )
+    return str(created.id)
+
+
+def express_account_link(
+    *, account: str, express_account: str, refresh_url: str, return_url: str, idempotency_key: str
+) -> str:
+    """A one-time onboarding URL (Stripe's account link) for the advocate's Express account."""
+    link = _call(
+        _client().v1.account_links.create,
+        {
+            "account": express_account,
+            "refresh_url": refresh_url,
+            "return_url": return_url,
+            "type": "account_onboarding",
+        },
+        _options(account, idempotency_key),
+    )
+    return str(link.url)
+
+
+def express_account_retrieve(*, account: str, express_account: str) -> ExpressAccount:
+    found = _call(
+        _client().v1.accounts.retrieve,
+        express_account,
+        None,
+        {"stripe_account": account} if account else None,
+    )
+    return ExpressAccount(
+        id=str(found.id),
+        payouts_enabled=bool(getattr(found, "payouts_enabled", False)),
+        details_submitted=bool(getattr(found, "details_submitted", False)),
+    )
+
+
 # --- SaaS billing (our own Stripe account) ---
 #
 # Merchants paying us: customers, Checkout sessions, customer-portal sessions, subscriptions and

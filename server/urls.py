@@ -21,6 +21,7 @@ urlpatterns = [
     path("", include("webhooks.urls")),
     path("", include("rewards.ops_urls")),
     path("", include("rewards.advocate_urls")),
+    path("", include("payouts.urls")),
     path("", include("integrations.urls")),
     path("", include("retention.urls")),
     path("", include("analytics.urls")),

@@ -113,7 +113,21 @@ def victim(world: World) -> Victim:
         integration = Integration.objects.create(
             provider="woocommerce", shop="https://shop.acme.example"
         )
+    from payouts.models import Payout, PayoutBatch
+
+    with tenancy.merchant_context(world.acme):
+        batch = PayoutBatch.objects.create(method="sepa_credit_transfer")
+        payout = Payout.objects.create(
+            advocate=advocate,
+            program=program,
+            amount=1000,
+            currency="EUR",
+            method="manual",
+            batch=batch,
+        )
     real = {
+        "payout_id": payout.public_id,
+        "batch_id": batch.public_id,
         "merchant_slug": world.acme.slug,
         "program_id": program.public_id,
         "key_id": acme_key.key.public_id,
@@ -128,6 +142,8 @@ def victim(world: World) -> Victim:
         "integration_id": integration.public_id,
     }
     missing = {
+        "payout_id": "po_" + "0" * 20,
+        "batch_id": "pob_" + "0" * 20,
         "merchant_slug": "no-such-merchant",
         "program_id": "prg_" + "0" * 20,
         "key_id": "key_" + "0" * 20,
