@@ -67,6 +67,8 @@ class ScenarioOutcome:
     def target_value(self, target: Target) -> float | None:
         if target.metric == "ratio":
             return self.ratio("requests_per_s")
+        if target.metric == "p99_ratio":
+            return self.ratio("p99_ms")
         project = self.summary("project")
         return None if project is None else project.p99_ms
 
@@ -164,7 +166,7 @@ def scenario_table(outcome: ScenarioOutcome) -> str:
     for target, value, met in outcome.target_results():
         if value is None:
             measured = "-"
-        elif target.metric == "ratio":
+        elif target.metric in {"ratio", "p99_ratio"}:
             measured = f"{value:.3f}"
         else:
             measured = f"{value:.2f} ms"

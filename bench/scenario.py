@@ -43,16 +43,20 @@ class Target:
     """A goal the issue sets for a scenario, reported PASS or FAIL next to the numbers.
 
     A missed target never fails the run (a benchmark reports; the exit code is about whether the
-    numbers mean anything). `metric` is "ratio" (project / baseline requests/s, at least `limit`)
-    or "p99_ms" (the project's p99 latency in ms, at most `limit`).
+    numbers mean anything). `metric` is "ratio" (project / baseline requests/s, at least `limit`),
+    "p99_ratio" (project p99 / baseline p99 latency, at most `limit`: the tail measured against
+    the bare stack's in the same run) or "p99_ms" (the project's p99 latency in ms, at most
+    `limit`).
     """
 
-    metric: Literal["ratio", "p99_ms"]
+    metric: Literal["ratio", "p99_ratio", "p99_ms"]
     limit: float
 
     def describe(self) -> str:
         if self.metric == "ratio":
             return f"ratio >= {self.limit:g}"
+        if self.metric == "p99_ratio":
+            return f"p99 ratio <= {self.limit:g}"
         return f"p99 <= {self.limit:g} ms"
 
     def met(self, value: float) -> bool:
