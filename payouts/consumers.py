@@ -35,7 +35,5 @@ def erase_section(rows: Any) -> int:
 def register() -> None:
     from tracking import privacy
 
-    if hasattr(privacy, "export_section_register"):
-        privacy.export_section_register("payouts", export_section)
-    if hasattr(privacy, "erase_section_register"):
-        privacy.erase_section_register("payout_details", erase_section)
+    privacy.export_section_register("payouts", export_section)
+    privacy.erase_section_register("payout_details", erase_section)

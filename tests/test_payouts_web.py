@@ -422,3 +422,38 @@ def test_advocate_onboards_with_stripe_express(
     assert details.stripe_account_id == stripe.created("account")[0]["id"]
     assert details.stripe_payouts_enabled is True
     assert details.method == PayoutMethod.STRIPE_TRANSFER
+
+
+# --- Privacy ------------------------------------------------------------------------------------
+
+
+def test_privacy_export_has_the_payout_details_and_erasure_removes_them(
+    client: Client, world: World
+) -> None:
+    with tenancy.merchant_context(world.acme):
+        program = cash_program(world.acme)
+        advocate = enrol(program, "ola@example.com")
+        payout_details_set(
+            advocate=advocate, method="sepa_credit_transfer", iban=IBAN_PL, account_holder="Ola N"
+        )
+        earn(advocate, "priv-1")
+        (payout,) = services.payouts_create_due()
+    key = make_key(world.acme)
+    exported = api(client, key, "post", "/api/v1/privacy/export", {"email": "ola@example.com"})
+    assert exported.status_code == 200
+    (section,) = exported.json()["payouts"]
+    assert section["advocate"] == advocate.public_id
+    assert section["details"] == {
+        "method": "sepa_credit_transfer",
+        "stripe_account": None,
+        "paypal_email": None,
+        "iban": "PL61109010140000071219812874",
+        "bic": None,
+        "account_holder": "Ola N",
+    }
+    assert [p["id"] for p in section["payouts"]] == [payout.public_id]
+    erased = api(client, key, "post", "/api/v1/privacy/erase", {"email": "ola@example.com"})
+    assert erased.status_code == 200
+    with tenancy.merchant_context(world.acme):
+        assert not PayoutDetails.objects.exists()
+        assert Payout.objects.get().amount == 1000  # what was owed is kept (amounts only)

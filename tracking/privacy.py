@@ -150,6 +150,16 @@ def export_section_register(name: str, section: ExportSection) -> None:
     EXPORT_SECTIONS[name] = section
 
 
+# What apps above tracking erase with the subject (payouts: the advocate's payout details),
+# inside the erasure's transaction, before the rows are tombstoned. Filled at start-up.
+EraseSection = Callable[["SubjectRows"], int]
+ERASE_SECTIONS: dict[str, EraseSection] = {}
+
+
+def erase_section_register(name: str, section: EraseSection) -> None:
+    ERASE_SECTIONS[name] = section
+
+
 def _public_id(row: Any) -> str | None:
     return row.public_id if row is not None else None
 
@@ -430,6 +440,9 @@ def subject_erase(email: Any) -> ErasureReport:
     finds nothing and reports zeros. Audited as `privacy.erased` with the email hashed."""
     email = normalise_email(email)
     subject = _find(email, lock=True)
+    rows = SubjectRows(email, subject.advocates, subject.referrals, subject.conversions)
+    for section in ERASE_SECTIONS.values():
+        section(rows)
     # Clicks first: they are found through the advocate rows and the referrals' click ids.
     erased = {
         "clicks": _erase_clicks(subject),
