@@ -46,7 +46,7 @@ from programs.specs import (
     parse_config,
     plain_text,
 )
-from referral_saas import limits, tenancy
+from referral_saas import limits, stores, tenancy
 from referral_saas.ids import random_string
 from referral_saas.money import is_currency
 
@@ -67,6 +67,7 @@ PROGRAM_FIELDS = {
 READ_ONLY_FIELDS = {
     "id",
     "object",
+    "livemode",
     "status",
     "version",
     "landing_url",
@@ -388,6 +389,9 @@ def _parse(data: dict[str, Any], fields: _Fields, program: Program | None) -> Pr
                 stripe_connected=tenancy.get_current_merchant().stripe_connected,
                 code_pools=code_pool_ids(program),
                 locales=tuple(fields.values["locales"]),
+                store_methods=stores.connected_store_methods(
+                    merchant_id=tenancy.get_current_merchant().pk
+                ),
             )
         except SpecError as error:
             errors.update(error.errors)

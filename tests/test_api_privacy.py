@@ -440,6 +440,7 @@ def test_erase_leaves_no_trace_of_the_subject_while_rows_and_amounts_survive(
     assert body.pop("erased_at").endswith("Z")
     assert body == {
         "object": "privacy_erasure",
+        "livemode": True,
         "email_hash": SUBJECT_HASH,
         "erased": {
             "advocates": 1,

@@ -26,6 +26,7 @@ PROGRAMS = "/api/v1/programs"
 RESOURCE_FIELDS = {
     "id",
     "object",
+    "livemode",
     "name",
     "slug",
     "type",

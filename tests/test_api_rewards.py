@@ -108,6 +108,7 @@ def reward_body(reward: Reward, **changes: Any) -> dict[str, Any]:
     body = {
         "id": reward.public_id,
         "object": "reward",
+        "livemode": True,
         "recipient": reward.recipient,
         "advocate": reward.advocate.public_id,
         "conversion": reward.conversion.public_id,

@@ -26,6 +26,7 @@ ORIGIN = "https://shop.example.com"
 ADVOCATE_FIELDS = {
     "id",
     "object",
+    "livemode",
     "program",
     "email",
     "name",
@@ -41,6 +42,7 @@ ADVOCATE_FIELDS = {
 CONVERSION_FIELDS = {
     "id",
     "object",
+    "livemode",
     "order_id",
     "amount",
     "currency",
@@ -149,6 +151,7 @@ def test_enrol_answers_201_with_the_advocate_then_200_with_the_same_one(
     assert data == {
         "id": advocate.public_id,
         "object": "advocate",
+        "livemode": True,
         "program": program.public_id,
         "email": "maria@example.com",
         "name": "Maria",
@@ -317,6 +320,7 @@ def test_click_answers_201_and_keeps_no_raw_ip(
     assert response.json() == {
         "id": click.public_id,
         "object": "click",
+        "livemode": True,
         "program": program.public_id,
         "advocate": maria.public_id,
         "created_at": response.json()["created_at"],
@@ -374,6 +378,7 @@ def test_referral_by_click_then_first_referrer_wins(
     assert first.json() == {
         "id": referral.public_id,
         "object": "referral",
+        "livemode": True,
         "program": program.public_id,
         "advocate": maria.public_id,
         "email": "luca@example.com",
@@ -428,6 +433,7 @@ def test_conversion_answers_202_received_then_200_with_the_same_one(
     assert ack == {
         "id": conversion.public_id,
         "object": "conversion",
+        "livemode": True,
         "order_id": "ORD-1",
         "status": "received",
         "created_at": ack["created_at"],
@@ -437,6 +443,7 @@ def test_conversion_answers_202_received_then_200_with_the_same_one(
     assert data == {
         "id": conversion.public_id,
         "object": "conversion",
+        "livemode": True,
         "order_id": "ORD-1",
         "amount": 8900,
         "currency": "EUR",
@@ -638,6 +645,7 @@ def test_partial_then_full_refund(client: Client, world: World, key: str) -> Non
     assert partial.json() == {
         "id": refund.public_id,
         "object": "refund",
+        "livemode": True,
         "conversion": conversion.public_id,
         "amount": 2500,
         "external_id": "re_1",

@@ -26,6 +26,7 @@ SECRET = re.compile(r"^whsec_[A-Za-z0-9+/]{43}=$")
 FIELDS = {
     "id",
     "object",
+    "livemode",
     "url",
     "description",
     "events",

@@ -10,7 +10,6 @@ from django.db.models import Value
 
 from accounts.models import Merchant
 from referral_saas import tenancy
-from rewards.fraud import is_disposable, normalise_email, normalise_name
 from referral_saas.emails import (
     MAINSTREAM_PROVIDERS,
     NormalisedEmail,
@@ -18,6 +17,7 @@ from referral_saas.emails import (
     disposable_match,
     matching_domain,
 )
+from rewards.fraud import is_disposable, normalise_email, normalise_name
 from tests.conftest import World
 from tracking.models import Conversion
 

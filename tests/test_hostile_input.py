@@ -515,7 +515,7 @@ def test_a_program_body_over_the_default_limit_is_413(
 
 # --- 5. What a publishable key reads -----------------------------------------------------------
 
-PUBLIC_ADVOCATE = {"object", "program", "code", "referral_url", "qr_url", "portal_url"}
+PUBLIC_ADVOCATE = {"object", "livemode", "program", "code", "referral_url", "qr_url", "portal_url"}
 
 
 def test_a_publishable_key_enrolling_a_known_email_reads_only_the_code_and_links(

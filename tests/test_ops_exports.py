@@ -14,10 +14,10 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent, Role
 from referral_saas import tenancy
+from rewards.exports import csv_cell
 from rewards.models import Reward
 from tests.conftest import World, login
 from tests.factories import UserFactory, add_member, make_program
-from rewards.exports import csv_cell
 from tracking.models import Advocate, Conversion, Referral
 from tracking.services import conversion_record
 

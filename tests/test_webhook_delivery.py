@@ -104,7 +104,7 @@ def test_emit_writes_one_message_and_a_delivery_per_subscribed_enabled_endpoint(
 
     assert message is not None
     assert message.public_id.startswith("msg_")
-    assert set(message.payload) == {"type", "timestamp", "data"}
+    assert set(message.payload) == {"type", "timestamp", "livemode", "data"}
     assert message.payload["type"] == "reward.issued"
     assert message.payload["timestamp"].endswith("Z")
     assert isinstance(message.payload["data"]["at"], str)  # datetimes become ISO strings
@@ -161,6 +161,7 @@ def test_a_delivery_arrives_signed_and_verifies_independently(
     assert body == {
         "type": "reward.issued",
         "timestamp": delivery.message.payload["timestamp"],
+        "livemode": True,
         "data": {"id": "rwd_123", "amount": 1000, "currency": "EUR"},
     }
     delivery = _refresh(delivery)

@@ -18,6 +18,7 @@ from webhooks.models import WebhookDelivery, WebhookEndpoint
 FIELDS = {
     "id",
     "object",
+    "livemode",
     "endpoint",
     "message_id",
     "event_type",

@@ -25,7 +25,7 @@ from referral_saas.api.requests import json_object_body
 from referral_saas.api.schema import error_responses
 
 # Every other field of the resource is the platform's: refused by name, never ignored.
-READ_ONLY_FIELDS = ("id", "object", "slug", "from_email", "created_at")
+READ_ONLY_FIELDS = ("id", "object", "livemode", "slug", "from_email", "created_at")
 OPTIONAL_FIELDS = ("privacy_policy_url", "sender_name", "reply_to_email")
 
 
