@@ -419,6 +419,16 @@ def _reward(reader: _Reader, raw: Any, path: str, ctx: _Context) -> RewardSpec |
             _join(path, "fulfilment"),
             "Connect your Stripe account before using a Stripe fulfilment method.",
         )
+    elif (
+        fulfilment in STORE_METHODS
+        and ctx.store_methods is not None
+        and fulfilment not in ctx.store_methods
+    ):
+        store = "Shopify shop" if fulfilment == "shopify_discount_code" else "WooCommerce store"
+        reader.fail(
+            _join(path, "fulfilment"),
+            f"Connect your {store} on the Integrations page before using {fulfilment}.",
+        )
     pool = reader.text(data, "code_pool", path, 32)
     if fulfilment == "code_pool" and pool not in ctx.code_pools:
         reader.fail(
@@ -647,6 +657,8 @@ class _Context:
     stripe_connected: bool
     code_pools: frozenset[str]
     locales: tuple[str, ...]
+    # The store methods whose store is connected; None: not judged (stored configurations).
+    store_methods: frozenset[str] | None = None
 
 
 VARIANT_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,29}$")
@@ -832,6 +844,7 @@ def parse_config(
     stripe_connected: bool,
     code_pools: frozenset[str] = frozenset(),
     locales: tuple[str, ...] = LOCALES,
+    store_methods: frozenset[str] | None = None,
 ) -> ProgramConfig:
     """Validate a whole configuration for a program of `program_type`, or raise `SpecError`
     listing every problem by field path."""
@@ -842,6 +855,7 @@ def parse_config(
         stripe_connected=stripe_connected,
         code_pools=code_pools,
         locales=locales,
+        store_methods=store_methods,
     )
     advocate = friend = None
     if program_type == "tiered":
