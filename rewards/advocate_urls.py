@@ -3,9 +3,14 @@ by name: merchant_slug, advocate_id (Advocate.public_id)."""
 
 from django.urls import path
 
-from rewards import advocate_views, exports
+from rewards import advocate_views, exports, test_conversions
 
 urlpatterns = [
+    path(
+        "m/<slug:merchant_slug>/test-data/conversion/",
+        test_conversions.test_conversion_create,
+        name="test_conversion_create",
+    ),
     path("m/<slug:merchant_slug>/advocates/", advocate_views.advocate_list, name="advocates"),
     path(
         "m/<slug:merchant_slug>/advocates/leaderboard/",

@@ -362,3 +362,24 @@ def test_a_test_conversion_runs_to_rewards_and_webhooks_through_a_real_worker(
         assert Reward.objects.filter(conversion__order_id="T-1").exists()
     assert monthly_usage(merchant_id=world.acme.pk).used == 0  # the live counter did not move
     assert "conversion" in worker_process.log.read_text()
+
+
+def test_a_test_order_with_each_outcome_from_the_dashboard(
+    django_capture_on_commit_callbacks: Any, client: Client, world: World, twin: Merchant
+) -> None:
+    make_program(twin)
+    login(client, world.alice)
+    url = f"/m/{twin.slug}/test-data/conversion/"
+    for outcome in ("qualified", "review", "refund"):
+        with django_capture_on_commit_callbacks(execute=True):  # the pipeline runs in-process
+            answer = client.post(url, {"outcome": outcome})
+        assert answer["Location"] == f"/m/{twin.slug}/test-data/"
+    with tenancy.merchant_context(twin):
+        statuses = list(Conversion.objects.order_by("pk").values_list("status", flat=True))
+        assert Reward.objects.filter(recipient="advocate").exists()
+    assert statuses == ["qualified", "review", "refunded"]
+    with tenancy.merchant_context(world.acme):
+        assert not Conversion.objects.exists()  # nothing in the live data space
+    assert client.post("/m/acme/test-data/conversion/", {"outcome": "qualified"}).status_code == 404
+    page = client.get(f"/m/{twin.slug}/test-data/")
+    assert "Report a test order" in page.content.decode()
