@@ -113,3 +113,41 @@ def test_an_unknown_code_is_404_and_records_nothing(
     assert response.status_code == 404
     with tenancy.merchant_context(world.acme):
         assert Click.objects.count() == 0
+
+
+# --- The CSP header built once ------------------------------------------------------------------
+
+
+def django_csp_header(**parts: Any) -> str:
+    from csp.utils import build_policy
+
+    return str(build_policy(**parts))
+
+
+def test_the_cached_csp_header_is_django_csps(client: Client, world: World) -> None:
+    first = client.get("/r/NOPE-123456")
+    second = client.get("/healthz/nothing-here")
+
+    assert first["Content-Security-Policy"] == django_csp_header()
+    assert second["Content-Security-Policy"] == django_csp_header()
+
+
+def test_a_view_with_its_own_policy_still_gets_it(client: Client, world: World) -> None:
+    # The API docs page widens style-src with csp_update: django-csp's own path builds it.
+    response = client.get("/api/v1/docs/")
+
+    assert response.status_code == 200
+    expected = django_csp_header(update={"style-src": ["'unsafe-inline'"]})
+    assert response["Content-Security-Policy"] == expected
+    assert "'unsafe-inline'" in response["Content-Security-Policy"]
+
+
+def test_changed_settings_change_the_cached_header(
+    client: Client, world: World, settings: Any
+) -> None:
+    client.get("/r/NOPE-123456")  # cached with the project's policy
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": ["'none'"]}}
+
+    response = client.get("/r/NOPE-123456")
+
+    assert response["Content-Security-Policy"] == "default-src 'none'"

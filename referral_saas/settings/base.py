@@ -73,7 +73,7 @@ MIDDLEWARE = [
     "referral_saas.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "referral_saas.middleware.CSPMiddleware",  # django-csp's, its header built once
     # Sessions, auth, messages and htmx as Django's, except on the two hot paths
     # (POST /api/v1/conversions, GET /r/<code>), which need none of them (issue 19).
     "referral_saas.middleware.SessionMiddleware",
