@@ -175,10 +175,12 @@ class PayoutItem(TenantModel):
 
     class Meta:
         constraints = [
+            # Earned into one live payout at most. (Deductions may be several: one per partial
+            # refund after payment, never more in total than was paid; services._owed_back.)
             models.UniqueConstraint(
-                fields=["merchant", "reward", "kind"],
-                condition=models.Q(active=True),
-                name="payout_item_once_per_reward",
+                fields=["merchant", "reward"],
+                condition=models.Q(active=True, kind="earning"),
+                name="payout_item_earned_once",
             ),
             models.CheckConstraint(
                 condition=(models.Q(kind="earning") & models.Q(amount__gt=0))

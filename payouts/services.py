@@ -5,9 +5,10 @@ rewards fulfilled by `payout` that are `approved` and in no live payout (earning
 rewards that were already paid and then refunded (voided or clawed back; deductions). Once the
 balance reaches the program's minimum (`ProgramPayoutPolicy`, any positive amount without one),
 one `Payout` is created with a ledger line per reward. The lines' partial unique constraint is
-the backstop: a reward is earned into at most one live payout and deducted at most once, so
-two concurrent runs cannot pay it twice (the second insert fails and that run changes
-nothing). A negative balance simply waits for the next earnings: carried, never lost.
+the backstop: a reward is earned into at most one live payout, so two concurrent runs cannot
+pay it twice (the second insert fails and that run changes nothing); deductions never exceed
+what was paid for the reward (`_owed_back`, under the advocate's lock). A negative balance
+simply waits for the next earnings: carried, never lost.
 
 **Paying**: the method is fixed when the payout is created, from the advocate's details and the
 merchant's setup (`method_for`). Starting a payout (`payout_start`) re-reads its rewards under
@@ -88,13 +89,25 @@ def _earnings(advocate_id: int | None = None) -> object:
 
 
 def _deductions(advocate_id: int | None = None) -> object:
+    """Paid earnings worth less now: the reward was refunded (voided, clawed back) or its
+    commission lowered by a partial refund. Each gets a deduction of what is still owed back
+    (`_owed_back`); several partial refunds make several deductions, never more than paid."""
     paid = PayoutItem.objects.filter(
         kind=PayoutItemKind.EARNING, active=True, payout__status=PayoutStatus.PAID
-    ).values("reward_id")
-    rewards = Reward.objects.filter(
-        _payout_rewards(), status__in=REFUNDED_AFTER_PAY, pk__in=paid
-    ).exclude(pk__in=_live(PayoutItemKind.DEDUCTION))
-    return rewards.filter(advocate_id=advocate_id) if advocate_id else rewards
+    ).filter(Q(reward__status__in=REFUNDED_AFTER_PAY) | Q(reward__amount__lt=F("amount")))
+    return paid.filter(reward__advocate_id=advocate_id) if advocate_id else paid
+
+
+def _owed_back(item: PayoutItem) -> int:
+    """Paid for the reward, minus what it is worth now, minus what was already deducted."""
+    now_worth = 0 if item.reward.status in REFUNDED_AFTER_PAY else int(item.reward.amount or 0)
+    deducted = -(
+        PayoutItem.objects.filter(
+            reward_id=item.reward_id, kind=PayoutItemKind.DEDUCTION, active=True
+        ).aggregate(t=Sum("amount"))["t"]
+        or 0
+    )
+    return max(item.amount - now_worth - deducted, 0)
 
 
 def minimum_for(program_id: int) -> int:
@@ -163,15 +176,19 @@ class Balance:
 def advocate_balance(advocate: Advocate) -> Balance:
     """What the next payout would carry now (deductions negative)."""
     earned = _earnings(advocate.pk).aggregate(t=Sum("amount"))["t"] or 0  # type: ignore[attr-defined]
-    deducted = _deductions(advocate.pk).aggregate(t=Sum("amount"))["t"] or 0  # type: ignore[attr-defined]
-    return Balance(earned=int(earned), deducted=-int(deducted))
+    items = _deductions(advocate.pk).select_related("reward")  # type: ignore[attr-defined]
+    return Balance(earned=int(earned), deducted=-sum(_owed_back(i) for i in items))
 
 
 def _create_for(advocate: Advocate, now: datetime) -> Payout | None:
     xact_lock(f"payouts:advocate:{advocate.pk}")  # one grouping per advocate at a time
     earnings = list(_earnings(advocate.pk).order_by("pk"))  # type: ignore[attr-defined]
-    deductions = list(_deductions(advocate.pk).order_by("pk"))  # type: ignore[attr-defined]
-    total = sum(r.amount for r in earnings) - sum(r.amount for r in deductions)
+    deductions = [
+        (item.reward, _owed_back(item))
+        for item in _deductions(advocate.pk).select_related("reward").order_by("pk")  # type: ignore[attr-defined]
+    ]
+    deductions = [(reward, owed) for reward, owed in deductions if owed > 0]
+    total = sum(r.amount for r in earnings) - sum(owed for _, owed in deductions)
     if not earnings or total <= 0 or total < minimum_for(advocate.program_id):
         return None
     currency = earnings[0].currency
@@ -189,8 +206,8 @@ def _create_for(advocate: Advocate, now: datetime) -> Payout | None:
     PayoutItem.objects.bulk_create(
         [PayoutItem(payout=payout, reward=r, kind="earning", amount=r.amount) for r in earnings]
         + [
-            PayoutItem(payout=payout, reward=r, kind="deduction", amount=-r.amount)
-            for r in deductions
+            PayoutItem(payout=payout, reward=r, kind="deduction", amount=-owed)
+            for r, owed in deductions
         ]
     )
     events.emit("payout.created", lambda: payout_payload(payout), subject=payout)
@@ -237,6 +254,11 @@ def payout_start(payout_id: int, *, now: datetime | None = None, lease_for: bool
         )
         rewards = Reward.objects.select_for_update().filter(pk__in=earning_ids).order_by("pk")
         gone = [r.pk for r in rewards if r.status != RewardStatus.APPROVED]
+        for reward in rewards:  # a commission lowered by a partial refund while due
+            if reward.pk not in gone:
+                PayoutItem.objects.filter(
+                    payout=payout, reward=reward, kind="earning", active=True
+                ).exclude(amount=reward.amount).update(amount=reward.amount)
         if gone:
             PayoutItem.objects.filter(payout=payout, reward_id__in=gone, kind="earning").update(
                 active=False

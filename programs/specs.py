@@ -116,6 +116,9 @@ class RewardSpec:
     code_prefix: str = ""
     code_length: int = 10
     code_pool: str = ""  # public id of the merchant's CodePool, for fulfilment "code_pool"
+    # A commission (`cash` or `account_credit` with `percent`): that share of the order's amount
+    # net of refunds, at most `max_amount` (minor units) when set.
+    max_amount: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind}
@@ -138,6 +141,8 @@ class RewardSpec:
         if self.fulfilment == "code_pool":
             data["code_pool"] = self.code_pool
         data["expires_after_days"] = self.expires_after_days
+        if self.max_amount is not None:
+            data["max_amount"] = self.max_amount
         return data
 
 
@@ -349,7 +354,10 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
+# Kinds that may be a commission: `percent` of the order instead of a fixed `amount`.
+COMMISSION_KINDS = frozenset({"cash", "account_credit"})
 REWARD_FIELDS = {
+    "max_amount",
     "kind",
     "fulfilment",
     "amount",
@@ -377,12 +385,24 @@ def _reward(reader: _Reader, raw: Any, path: str, ctx: _Context) -> RewardSpec |
     )
     amount = currency = percent = points = None
     has_percent, has_amount = data.get("percent") is not None, data.get("amount") is not None
+    max_amount = None
+    if data.get("max_amount") is not None and not (kind in COMMISSION_KINDS and has_percent):
+        reader.fail(
+            _join(path, "max_amount"),
+            "Only a commission (cash or account credit with percent) has a cap.",
+        )
     if has_percent and has_amount:
         reader.fail(_join(path, "percent"), "Give a percent or an amount, never both.")
     if kind == "percent_discount":
         percent = reader.integer(data, "percent", path, low=1, high=100, required=True)
         if has_amount and not has_percent:
             reader.fail(_join(path, "amount"), "A percent discount takes `percent`, not `amount`.")
+    elif kind in COMMISSION_KINDS and has_percent and not has_amount:
+        # A commission: a share of the order net of refunds, optionally capped.
+        percent = reader.integer(data, "percent", path, low=1, high=100, required=True)
+        max_amount = reader.integer(
+            data, "max_amount", path, low=1, high=MAX_MONEY, money=ctx.currency
+        )
     elif kind in MONEY_KINDS:
         amount = reader.integer(
             data, "amount", path, low=1, high=MAX_MONEY, required=True, money=ctx.currency
@@ -394,7 +414,7 @@ def _reward(reader: _Reader, raw: Any, path: str, ctx: _Context) -> RewardSpec |
             reader.fail(
                 _join(path, "currency"), f"Must be the program's currency ({ctx.currency})."
             )
-        if has_percent:
+        if has_percent and kind not in COMMISSION_KINDS:
             reader.fail(_join(path, "percent"), f"A {kind} reward takes `amount`, not `percent`.")
     elif kind == "points":
         points = reader.integer(data, "points", path, low=1, high=10_000_000, required=True)
@@ -452,6 +472,7 @@ def _reward(reader: _Reader, raw: Any, path: str, ctx: _Context) -> RewardSpec |
         code_prefix=prefix,
         code_length=length,
         code_pool=pool if fulfilment == "code_pool" else "",
+        max_amount=max_amount,
     )
 
 

@@ -100,6 +100,12 @@ def _reward_core(spec: RewardSpec, loc: str) -> str:
         }
     if kind == "free_product":
         return gettext("a free %(label)s") % {"label": localized_label(spec, _language(loc))}
+    if spec.amount is None and spec.percent is not None:  # a commission (cash, account credit)
+        if kind == "account_credit":
+            return gettext("%(percent)s%% of each order in account credit") % {
+                "percent": spec.percent
+            }
+        return gettext("%(percent)s%% of each order in cash") % {"percent": spec.percent}
     amount = _reward_money(spec, loc)
     if kind == "fixed_discount":
         if _an(spec):
@@ -122,7 +128,7 @@ def _short_reward(spec: RewardSpec, loc: str, *, bare: bool = False) -> str:
     kind = spec.kind
     if kind == "percent_discount":
         return pgettext("headline", "%(percent)s%% off") % {"percent": spec.percent}
-    if kind not in MONEY_KINDS:
+    if kind not in MONEY_KINDS or (spec.amount is None and spec.percent is not None):
         return _reward_core(spec, loc)
     amount = _reward_money(spec, loc)
     if bare or kind == "cash":

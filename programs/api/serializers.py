@@ -109,7 +109,17 @@ class FulfilmentMethodField(NamedEnumField):
 class RewardSpecSerializer(serializers.Serializer[dict[str, Any]]):
     kind = RewardKindField()
     percent = serializers.IntegerField(
-        required=False, min_value=1, max_value=100, help_text="percent_discount only (1-100)."
+        required=False,
+        min_value=1,
+        max_value=100,
+        help_text="percent_discount (1-100); or, on cash and account_credit instead of "
+        "amount, a commission: that share of the order's amount net of refunds.",
+    )
+    max_amount = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_MONEY,
+        help_text="A commission's cap (minor units): it never earns more per order.",
     )
     amount = serializers.IntegerField(
         required=False,

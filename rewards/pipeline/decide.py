@@ -15,6 +15,7 @@ from programs.specs import ProgramConfig, RewardSpec
 from referral_saas.emails import NormalisedEmail, normalise_email
 from rewards import fraud
 from rewards.attribution import Attribution
+from rewards.commissions import commission_amount, is_commission
 from rewards.models import (
     Reward,
     RewardRecipient,
@@ -264,6 +265,13 @@ def _plan_rewards(
 
     def plan(recipient: str, tier: int, spec: RewardSpec) -> None:
         cost = reward_cost(spec, order_amount=conversion.amount, currency=conversion.currency)
+        if is_commission(spec):  # a share of the order net of refunds, capped
+            assert spec.percent is not None
+            cost = commission_amount(
+                percent=spec.percent,
+                max_amount=spec.max_amount,
+                net_amount=conversion.amount - conversion.refunded_amount,
+            )
         plans.append(RewardPlan(recipient, tier, spec, cost))
 
     if advocate_reward is not None:

@@ -17,6 +17,7 @@ from referral_saas import limits
 from referral_saas.workers import enqueue_on_commit
 from rewards import pipeline as package  # `_over_limit` is looked up there (tests patch it)
 from rewards.attribution import Attribution, attribute
+from rewards.commissions import is_commission
 from rewards.models import (
     Reward,
     RewardStatus,
@@ -90,11 +91,12 @@ def _create_rewards(
             program=program,
             tier=item.tier,
             kind=item.spec.kind,
-            amount=item.spec.amount,
+            # A commission's amount is what the plan computed (rewards.commissions).
+            amount=item.cost if is_commission(item.spec) else item.spec.amount,
             currency=(item.spec.currency or program.currency)
-            if item.spec.amount is not None
+            if item.spec.amount is not None or is_commission(item.spec)
             else "",
-            percent=item.spec.percent,
+            percent=None if is_commission(item.spec) else item.spec.percent,
             points=item.spec.points,
             label=item.spec.label,
             fulfilment_method=item.spec.fulfilment,

@@ -40,6 +40,11 @@ def conversion_refund_apply(*, conversion_id: int, now: datetime | None = None) 
             judged = currencies.in_currency(config, program.currency, conversion.currency)
             full = net < (judged or config).rules.min_order_amount
         if not full:
+            # A partial refund: commissions not yet issued follow the new net amount.
+            from rewards.commissions import commission_adjust
+
+            for reward in Reward.objects.select_for_update().filter(conversion=conversion):
+                commission_adjust(reward=reward, net_amount=net, now=now)
             return counts
         why = (
             "The order was refunded in full."
