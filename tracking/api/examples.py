@@ -39,6 +39,23 @@ REFERRAL: dict[str, Any] = {
     "name": "Luca",
     "click": CLICK["id"],
     "created_at": "2026-11-22T10:06:00.000000Z",
+    # The friend's own reward, issued at once (two-sided programs; null and a reason otherwise).
+    "friend_reward": {
+        "id": "rwd_8cVb2NkTr4Hs9pLm3QzX",
+        "object": "reward",
+        "recipient": "friend",
+        "kind": "percent_discount",
+        "amount": None,
+        "percent": 15,
+        "points": None,
+        "currency": None,
+        "status": "issued",
+        "fulfilment": {"method": "generated_code", "code": "K7QX2MZP9R"},
+        "conversion": None,
+        "expires_at": "2026-12-22T10:06:00Z",
+        "created_at": "2026-11-22T10:06:00.000000Z",
+    },
+    "friend_reward_reason": None,
 }
 CONVERSION: dict[str, Any] = {
     "id": "conv_2bNv6XqT9kLm3ZcWr8Hp",

@@ -19,6 +19,7 @@ from tracking.api.serializers import (
 )
 
 
+@extend_schema_serializer(component_name="ReferralInput")
 class ReferralWithOfferInputSerializer(ReferralInputSerializer):
     locale = LocaleField(
         required=False, help_text="The friend's language, for the email with their code."
@@ -74,12 +75,12 @@ class _WithOffer(serializers.Serializer[Any]):
         return answer.reason if answer is not None else None
 
 
-@extend_schema_serializer(component_name="ReferralWithOffer")
+@extend_schema_serializer(component_name="Referral")
 class ReferralWithOfferSerializer(ReferralOutputSerializer, _WithOffer):
     pass
 
 
-@extend_schema_serializer(component_name="PublicReferralWithOffer")
+@extend_schema_serializer(component_name="PublicReferral")
 class PublicReferralWithOfferSerializer(
     PublicReferralSerializer, _WithOffer, ClosedObjectSerializer
 ):

@@ -70,7 +70,7 @@ ADVOCATE_ENROLMENT = PolymorphicProxySerializer(
     resource_type_field_name=None,
 )
 REFERRAL_WITH_OFFER = PolymorphicProxySerializer(
-    component_name="ReferralRecordedWithOffer",
+    component_name="ReferralRecorded",
     serializers=[ReferralWithOfferSerializer, PublicReferralWithOfferSerializer],
     resource_type_field_name=None,
 )
