@@ -431,3 +431,12 @@ def test_other_merchants_payouts_are_out_of_reach(acme: Merchant, world: World) 
         assert Payout.objects.count() == 0
         assert services.payouts_create_due() == []
     assert Payout.objects.count() == 1
+
+
+def test_architecture_shows_the_payout_state_machine_as_written() -> None:
+    from pathlib import Path
+
+    from payouts.transitions import transitions_markdown
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "ARCHITECTURE.md").read_text()
+    assert transitions_markdown() in doc

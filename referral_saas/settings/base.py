@@ -374,7 +374,7 @@ CELERY_BEAT_SCHEDULE["payouts-run"] = {
     "schedule": float(env.int("PAYOUTS_RUN_SECONDS", default=900)),
 }
 # PayPal's REST API (Payouts); tests point it at a local fake.
-PAYPAL_API_BASE: str = env.str("PAYPAL_API_BASE", default="https://api-m.paypal.com")
+PAYPAL_API_BASE: str = env.str("PAYPAL_API_BASE", default="") or "https://api-m.paypal.com"
 if urlparse(PAYPAL_API_BASE).scheme not in {"http", "https"}:
     raise ImproperlyConfigured(f"PAYPAL_API_BASE must be an http(s) URL, got {PAYPAL_API_BASE!r}")
 PAYOUT_LEASE_SECONDS = env.int("PAYOUT_LEASE_SECONDS", default=300)
