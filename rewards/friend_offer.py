@@ -512,3 +512,21 @@ def offer_for_api(*, referral: Referral, email: str, ip_hash: str = "", locale: 
     if outcome.reward is None:
         return OfferAnswer(None, reason)
     return OfferAnswer(friend_reward_object(outcome.reward), reason)
+
+
+# --- Privacy (tracking.privacy's erase sections) ---------------------------------------------
+
+
+def friend_offers_erase(rows: Any) -> int:
+    """Erasure of a data subject: their friend offers keep their amounts and states but lose
+    the keyed hashes that link them to the person (the email key, the IP hash). Registered as
+    an erase section of `tracking.privacy` (run inside the erasure's transaction)."""
+    offers = Reward.objects.filter(referral__in=rows.referrals).exclude(friend_key="")
+    if rows.email:
+        offers = offers | Reward.objects.filter(friend_key=friend_key(rows.email))
+    erased = 0
+    for pk, public_id in offers.values_list("pk", "public_id").distinct():
+        erased += Reward.objects.filter(pk=pk).update(
+            friend_key=f"erased-{public_id}", friend_ip_hash=""
+        )
+    return erased

@@ -493,3 +493,27 @@ def test_the_portal_shows_each_friends_state_without_their_address(
     assert "Took the gift code" in html  # Sara has hers, unspent
     assert "Order: Qualified" in html
     assert "l•••@example.com" in html
+
+
+def test_erasing_the_friend_unlinks_their_offer_and_keeps_its_amounts(
+    client: Client, world: World, key: str, maria: Advocate
+) -> None:
+    pk = make_key(world.acme, "publishable", [ORIGIN]).plaintext
+    ask(client, pk, maria, "luca@example.com", origin=ORIGIN)
+    [before] = friend_rewards(world)
+    assert before.friend_ip_hash
+
+    erased = call(client, "/api/v1/privacy/erase", key, {"email": "luca@example.com"})
+
+    assert erased.status_code == 200, erased.json()
+    [after] = friend_rewards(world)
+    assert after.friend_key == f"erased-{after.public_id}"
+    assert after.friend_ip_hash == ""
+    assert (after.status, after.percent, after.fulfilment_code) == (
+        before.status,
+        before.percent,
+        before.fulfilment_code,
+    )
+    # The same address asking again is somebody new: a new offer.
+    again = ask(client, key, maria, "luca@example.com").json()["friend_reward"]
+    assert again["id"] != after.public_id
