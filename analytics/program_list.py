@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Count, F
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from accounts.decorators import merchant_view
+from accounts.decorators import MerchantRequest, merchant_view
 from programs.dashboard import STATUS_BADGES, _may_edit, _summary_line
 from programs.models import Program, ProgramVersion
 from tracking.models import Advocate, Click
@@ -18,7 +18,7 @@ from tracking.models import Advocate, Click
 
 @require_GET
 @merchant_view()
-def program_list(request: HttpRequest) -> HttpResponse:
+def program_list(request: MerchantRequest) -> HttpResponse:
     """Every program with its headline numbers: four queries however many programs there are
     (programs, their current versions, advocates per program, clicks per program)."""
     programs = list(Program.objects.order_by("-created_at", "-pk"))
