@@ -517,3 +517,35 @@ def test_erasing_the_friend_unlinks_their_offer_and_keeps_its_amounts(
     # The same address asking again is somebody new: a new offer.
     again = ask(client, key, maria, "luca@example.com").json()["friend_reward"]
     assert again["id"] != after.public_id
+
+
+def test_the_friend_page_tells_the_advocate_using_their_own_link_why_there_is_no_code(
+    client: Client, world: World, maria: Advocate, program: Program
+) -> None:
+    from tracking import links
+
+    data = {"email": "Maria.Rossi+me@gmail.com", "token": links.form_token(program), "lang": "it"}
+
+    response = client.post(f"/r/{maria.code}/claim", data)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'data-offer-reason="self_referral"' in html
+    assert "Non puoi usare il tuo stesso link di referral." in html
+    assert "data-offer-code" not in html
+    assert friend_rewards(world) == []
+
+
+def test_velocity_per_ip_holds_the_offers_of_one_browser_address_beyond_the_limit(
+    client: Client, world: World, maria: Advocate
+) -> None:
+    pk = make_key(world.acme, "publishable", [ORIGIN]).plaintext
+
+    answers = [
+        ask(client, pk, maria, f"friend{n}@example.com", origin=ORIGIN).json() for n in range(6)
+    ]
+
+    # The default limit is 5 per IP in 24 hours; an IP alone is at most a review.
+    assert [a["friend_reward"]["status"] for a in answers] == ["issued"] * 5 + ["held"]
+    [held] = [r for r in friend_rewards(world) if r.status == RewardStatus.HELD]
+    assert held.reasons[0]["rule"] == "velocity"
