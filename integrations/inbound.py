@@ -7,7 +7,9 @@ answered "duplicate" and changes nothing — then:
 - a paid order becomes a conversion through `tracking.services.conversion_record`, the same
   service the API uses (idempotent by order id: `shopify-<id>` / `woocommerce-<id>`), so the
   pipeline judges it unchanged; refunds the order carries are reconciled, each once by its id;
-- a refund becomes `refund_record` (capped at what is left of the order);
+- a refund becomes `refund_record` (capped at what is left of the order); a refund that comes
+  before its order waits on its delivery record and is applied when the order is recorded (a
+  per-order advisory lock makes the two exclusive);
 - an uninstall disconnects the integration without calling the store again;
 - Shopify's privacy topics run our export (`customers/data_request`: the export is emailed to
   the merchant's owners, who answer the customer) and erasure (`customers/redact`), and
@@ -32,6 +34,8 @@ from integrations.models import Integration, StoreEvent
 from integrations.providers.base import Inbound, Kind, Order, RefundLine
 from integrations.services import integration_disconnect, integration_erase
 from programs.specs import SpecError
+from referral_saas import tenancy
+from referral_saas.db import xact_lock
 from rewards.models import Reward
 from tracking.models import Advocate, Conversion
 from tracking.privacy import subject_erase, subject_export
@@ -61,7 +65,7 @@ def store_event_receive(*, integration: Integration, delivery_id: str, inbound: 
     except SpecError as error:
         outcome = "rejected: " + "; ".join(f"{k}: {v}" for k, v in error.errors.items())
     event.outcome = outcome[:500]
-    event.save(update_fields=["outcome"])
+    event.save(update_fields=["outcome", "waiting_for", "waiting_refunds"])
     Integration.objects.filter(pk=integration.pk).update(last_event_at=timezone.now())
     return Receipt(event, duplicate=False)
 
@@ -85,10 +89,18 @@ def _act(integration: Integration, inbound: Inbound, event: StoreEvent) -> str:
     if not integration.connected:
         return "ignored: the store is disconnected"
     if inbound.kind == Kind.ORDER and inbound.order is not None:
+        _lock(inbound.order.order_id)
         return _order(integration, inbound.order)
     if inbound.kind == Kind.REFUND:
-        return _refund(inbound.order_id, inbound.refunds)
+        _lock(inbound.order_id)
+        return _refund(event, inbound.order_id, inbound.refunds)
     return f"ignored: {inbound.note or 'nothing for us'}"
+
+
+def _lock(order_id: str) -> None:
+    """Looking for the order, else waiting (a refund), and recording the order, then applying
+    what waits, exclude each other: a refund and its order arriving at once cannot miss."""
+    xact_lock(f"store-order:{tenancy.get_current_merchant().pk}:{order_id}")
 
 
 def _known_code(candidates: tuple[str, ...]) -> str | None:
@@ -120,6 +132,15 @@ def _order(integration: Integration, order: Order) -> str:
     )
     outcome = ("recorded" if result.created else "already recorded") + f" {order.order_id}"
     refunded = _reconcile(result.conversion, order.refunds)
+    for waiting in StoreEvent.objects.select_for_update().filter(waiting_for=order.order_id):
+        lines = tuple(
+            RefundLine(external_id=str(line["external_id"]), amount=int(line["amount"]))
+            for line in waiting.waiting_refunds
+        )
+        refunded += _reconcile(result.conversion, lines)
+        waiting.outcome = f"{waiting.outcome}; applied when the order arrived"[:500]
+        waiting.waiting_for, waiting.waiting_refunds = "", []
+        waiting.save(update_fields=["outcome", "waiting_for", "waiting_refunds"])
     return outcome + (f"; {refunded} refund(s)" if refunded else "")
 
 
@@ -137,10 +158,15 @@ def _reconcile(conversion: Conversion, refunds: tuple[RefundLine, ...]) -> int:
     return recorded
 
 
-def _refund(order_id: str, refunds: tuple[RefundLine, ...]) -> str:
+def _refund(event: StoreEvent, order_id: str, refunds: tuple[RefundLine, ...]) -> str:
     conversion = Conversion.objects.filter(order_id=order_id).first()
     if conversion is None:
-        return f"ignored: the order {order_id} was never recorded (paid before we were installed?)"
+        # Kept until the order arrives (it may never: an order paid before we were installed).
+        event.waiting_for = order_id[:200]
+        event.waiting_refunds = [
+            {"external_id": line.external_id, "amount": line.amount} for line in refunds
+        ]
+        return f"waiting: the order {order_id} has not arrived yet"
     refunded = _reconcile(conversion, refunds)
     return (
         f"refund recorded on {order_id}" if refunded else f"refund already recorded on {order_id}"

@@ -88,6 +88,10 @@ class StoreEvent(TenantModel):
     topic = models.CharField(max_length=100)
     outcome = models.CharField(max_length=500, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
+    # A refund that came before its order: the order id it waits for and its refund lines (ids
+    # and amounts only), applied when that order is recorded (`integrations.inbound`).
+    waiting_for = models.CharField(max_length=200, blank=True)
+    waiting_refunds = models.JSONField(default=list, blank=True)
 
     class Meta:
         constraints = [
@@ -98,7 +102,12 @@ class StoreEvent(TenantModel):
         indexes = [
             models.Index(
                 fields=["merchant", "integration", "-received_at"], name="storeevent_recent"
-            )
+            ),
+            models.Index(
+                fields=["merchant", "waiting_for"],
+                condition=~models.Q(waiting_for=""),
+                name="storeevent_waiting",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -536,7 +536,7 @@ def test_a_shop_connected_to_one_merchant_cannot_be_installed_by_another(
     charlie = login(Client(), world.charlie)
     response = install_shopify(charlie, world.globex)
     assert response.status_code == 302
-    assert [str(m) for m in response.wsgi_request._messages] == [  # type: ignore[attr-defined]
+    assert [str(m) for m in response.wsgi_request._messages] == [
         "This shop is connected to another account."
     ]
     with tenancy.merchant_context(world.globex):
@@ -562,3 +562,43 @@ def test_check_now_finds_a_revoked_token_and_disconnects(
     calls = len(shopify.calls)
     assert client.post(check).status_code == 404  # nothing connected to check any more
     assert len(shopify.calls) == calls
+
+
+def test_a_refund_before_its_order_waits_and_is_applied_when_the_order_comes(
+    client: Client, world: World, shopify: FakeShopify
+) -> None:
+    installed(client, world)
+    advocate = program_and_advocate(world)
+    response = post_hook(client, shopify, "refunds/create", shopify_refund(601, 2001, "15.00"))
+    assert response.json()["outcome"] == "waiting: the order shopify-2001 has not arrived yet"
+    with tenancy.merchant_context(world.acme):
+        assert not Conversion.objects.exists()
+    response = post_hook(
+        client, shopify, "orders/paid", shopify_order(2001, codes=(advocate.code,))
+    )
+    assert response.json()["outcome"] == "recorded shopify-2001; 1 refund(s)"
+    with tenancy.merchant_context(world.acme):
+        conversion = Conversion.objects.get(order_id="shopify-2001")
+        waited = StoreEvent.objects.get(topic="refunds/create")
+    assert conversion.refunded_amount == 1500
+    assert (waited.waiting_for, waited.waiting_refunds) == ("", [])
+    assert waited.outcome.endswith("; applied when the order arrived")
+    # The refund delivered again later: recorded once.
+    post_hook(client, shopify, "refunds/create", shopify_refund(601, 2001, "15.00"))
+    conversion.refresh_from_db()
+    assert conversion.refunded_amount == 1500
+
+
+def test_a_full_refund_before_its_order_means_no_reward_and_no_code(
+    client: Client, world: World, shopify: FakeShopify
+) -> None:
+    installed(client, world)
+    advocate = program_and_advocate(world)
+    post_hook(client, shopify, "refunds/create", shopify_refund(602, 2002))
+    post_hook(client, shopify, "orders/paid", shopify_order(2002, codes=(advocate.code,)))
+    with tenancy.merchant_context(world.acme):
+        conversion = Conversion.objects.get(order_id="shopify-2002")
+        issued = Reward.objects.filter(status=RewardStatus.ISSUED).count()
+    assert conversion.status == ConversionStatus.REFUNDED
+    assert issued == 0
+    assert shopify.discounts == {}
