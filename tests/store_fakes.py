@@ -293,7 +293,11 @@ class FakeShopify(_Fake):
                 "shop": {"myshopifyDomain": self.shop},
                 "webhookSubscriptions": {
                     "nodes": [
-                        {"id": hook_id, "topic": hook["topic"]}
+                        {
+                            "id": hook_id,
+                            "topic": hook["topic"],
+                            "endpoint": {"callbackUrl": hook["callbackUrl"]},
+                        }
                         for hook_id, hook in self.webhooks.items()
                     ]
                 },
@@ -321,6 +325,21 @@ class FakeShopify(_Fake):
                             {
                                 "field": ["webhookSubscription", "callbackUrl"],
                                 "message": "Address is invalid",
+                            }
+                        ],
+                    }
+                }
+            if any(
+                h["topic"] == topic and h["callbackUrl"] == sub["callbackUrl"]
+                for h in self.webhooks.values()
+            ):
+                return {
+                    "webhookSubscriptionCreate": {
+                        "webhookSubscription": None,
+                        "userErrors": [
+                            {
+                                "field": ["webhookSubscription", "callbackUrl"],
+                                "message": "Address for this topic has already been taken",
                             }
                         ],
                     }

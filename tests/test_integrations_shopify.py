@@ -602,3 +602,18 @@ def test_a_full_refund_before_its_order_means_no_reward_and_no_code(
     assert conversion.status == ConversionStatus.REFUNDED
     assert issued == 0
     assert shopify.discounts == {}
+
+
+def test_installing_again_keeps_the_webhooks_already_pointing_at_us(
+    client: Client, world: World, shopify: FakeShopify
+) -> None:
+    first = installed(client, world)
+    hooks = dict(shopify.webhooks)
+    response = install_shopify(client, world.acme)  # e.g. the merchant reinstalls to re-grant
+    assert response.status_code == 302
+    again = connected(world.acme, "shopify")
+    assert again.pk == first.pk
+    assert again.access_token != first.access_token  # the new token replaces the old one
+    assert shopify.webhooks == hooks  # no second subscription (Shopify would refuse one)
+    assert sorted(w["id"] for w in again.webhooks) == sorted(hooks)
+    assert shopify.graphql_calls().count("webhookSubscriptionCreate") == 3

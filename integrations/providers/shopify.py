@@ -65,7 +65,12 @@ mutation unsubscribe($id: ID!) {
   webhookSubscriptionDelete(id: $id) { deletedWebhookSubscriptionId userErrors { field message } }
 }"""
 HEALTH = """
-query health { shop { myshopifyDomain } webhookSubscriptions(first: 50) { nodes { id topic } } }"""
+query health {
+  shop { myshopifyDomain }
+  webhookSubscriptions(first: 50) {
+    nodes { id topic endpoint { ... on WebhookHttpEndpoint { callbackUrl } } }
+  }
+}"""
 FIND_DISCOUNT = """
 query findDiscount($query: String!) {
   codeDiscountNodes(first: 1, query: $query) {
@@ -144,9 +149,20 @@ class ShopifyProvider:
     # --- connect, health, disconnect -------------------------------------------------------
 
     def connect(self, integration: Integration) -> list[dict[str, str]]:
-        self._graphql(integration, "query { shop { myshopifyDomain } }")
+        # One call checks the token and lists the subscriptions already pointing at us (a
+        # reinstall, or an install whose answer we lost): Shopify refuses a second one for the
+        # same topic and address, so those are kept, not created again.
+        data = self._graphql(integration, HEALTH)
+        ours = {
+            str(node.get("topic")): str(node.get("id"))
+            for node in as_object(data.get("webhookSubscriptions")).get("nodes") or []
+            if as_object(as_object(node).get("endpoint")).get("callbackUrl") == callback_url()
+        }
         created: list[dict[str, str]] = []
         for topic, name in TOPICS.items():
+            if topic in ours:
+                created.append({"topic": name, "id": ours[topic]})
+                continue
             data = self._graphql(
                 integration,
                 SUBSCRIBE,
