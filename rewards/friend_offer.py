@@ -34,6 +34,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+import events
 from programs.models import Program, ProgramType
 from programs.services import program_config
 from programs.specs import ProgramConfig, RewardSpec
@@ -214,16 +215,17 @@ def friend_offer_issue(
     emails the code on `reward.issued`), the fulfilment method's side effect (a pool code
     claimed, a Stripe promotion code created with the key `<reward>:issue`)."""
     now = now or timezone.now()
-    advocate = Advocate.objects.select_related("program").get(pk=referral.advocate_id)
-    program = advocate.program
-    spec = offered(program, advocate)
-    if spec is None:
-        return OfferOutcome(None, "no_friend_offer")
     key = friend_key(email)
-    existing = Reward.objects.filter(program=program, friend_key=key).first()
+    # Asking again is one query: the offer issued before.
+    existing = Reward.objects.filter(program_id=referral.program_id, friend_key=key).first()
     if existing is not None:
         return _outcome_for(existing)
+    advocate = Advocate.objects.select_related("program").get(pk=referral.advocate_id)
+    program = advocate.program
     config = program_config(program)
+    spec = offered(program, advocate, config)
+    if spec is None:
+        return OfferOutcome(None, "no_friend_offer")
     signals = _signals(
         program=program, config=config, advocate=advocate, email=email, ip_hash=ip_hash, now=now
     )
@@ -232,7 +234,8 @@ def friend_offer_issue(
         return OfferOutcome(None, str(rejected[0]["rule"]))
     status = RewardStatus.HELD if signals else RewardStatus.APPROVED
     try:
-        with transaction.atomic():
+        # One unit of work emitting three events: consumers look up once (events.scope).
+        with events.scope(), transaction.atomic():
             reward = _create(
                 referral=referral,
                 advocate=advocate,
