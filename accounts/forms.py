@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import ApiKeyKind, Role, User
 
@@ -16,9 +17,10 @@ class MerchantSignupForm(forms.Form):
     business_name = forms.CharField(
         max_length=120,
         required=False,
-        label="Business name",
-        help_text="Invited to join a team? Leave this empty and accept the invitation after "
-        "signing in.",
+        label=_("Business name"),
+        help_text=_(
+            "Invited to join a team? Leave this empty and accept the invitation after signing in."
+        ),
         widget=forms.TextInput(
             attrs={"placeholder": "Acme Coffee", "autocomplete": "organization"}
         ),
@@ -49,7 +51,7 @@ class MerchantSignupForm(forms.Form):
 class MerchantCreateForm(forms.Form):
     name = forms.CharField(
         max_length=120,
-        label="Business name",
+        label=_("Business name"),
         widget=forms.TextInput(
             attrs={"placeholder": "Acme Coffee", "autocomplete": "organization"}
         ),
@@ -58,7 +60,7 @@ class MerchantCreateForm(forms.Form):
 
 class InvitationForm(forms.Form):
     email = forms.EmailField(
-        label="Email address", widget=forms.EmailInput(attrs={"autocomplete": "off"})
+        label=_("Email address"), widget=forms.EmailInput(attrs={"autocomplete": "off"})
     )
     role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
 
@@ -69,21 +71,25 @@ class RoleChangeForm(forms.Form):
 
 class ApiKeyCreateForm(forms.Form):
     kind = forms.ChoiceField(
+        label=_("Kind"),
         choices=ApiKeyKind.choices,
         initial=ApiKeyKind.SECRET,
         widget=forms.RadioSelect,
-        help_text="Secret keys are for your servers. Publishable keys are safe in browsers, "
-        "but only record clicks, referrals and enrolments from the origins you allow.",
+        help_text=_(
+            "Secret keys are for your servers. Publishable keys are safe in browsers, "
+            "but only record clicks, referrals and enrolments from the origins you allow."
+        ),
     )
     name = forms.CharField(
+        label=_("Name"),
         max_length=80,
         required=False,
-        widget=forms.TextInput(attrs={"placeholder": "Production server"}),
+        widget=forms.TextInput(attrs={"placeholder": _("Production server")}),
     )
     allowed_origins = forms.CharField(
         required=False,
-        label="Allowed origins",
-        help_text="Publishable keys only. One per line, e.g. https://shop.example.com",
+        label=_("Allowed origins"),
+        help_text=_("Publishable keys only. One per line, e.g. https://shop.example.com"),
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "https://shop.example.com"}),
     )
 
@@ -93,11 +99,11 @@ class ApiKeyCreateForm(forms.Form):
 
 
 GRACE_PERIOD_CHOICES = [
-    (0, "Immediately"),
-    (1, "After 1 hour"),
-    (24, "After 24 hours"),
-    (72, "After 3 days"),
-    (168, "After 7 days"),
+    (0, _("Immediately")),
+    (1, _("After 1 hour")),
+    (24, _("After 24 hours")),
+    (72, _("After 3 days")),
+    (168, _("After 7 days")),
 ]
 
 
@@ -106,7 +112,7 @@ class ApiKeyRollForm(forms.Form):
         choices=GRACE_PERIOD_CHOICES,
         coerce=int,
         initial=24,
-        label="Old key stops working",
+        label=_("Old key stops working"),
     )
 
 
@@ -121,8 +127,8 @@ class MerchantProfileForm(forms.Form):
 
     name = forms.CharField(
         max_length=120,
-        label="Business name",
-        help_text="Shown on your referral pages and in the emails advocates and friends get.",
+        label=_("Business name"),
+        help_text=_("Shown on your referral pages and in the emails advocates and friends get."),
         error_messages={
             "required": "Give your business a name.",
             "max_length": "Keep the business name to %(limit_value)d characters or fewer.",
@@ -133,9 +139,11 @@ class MerchantProfileForm(forms.Form):
         max_length=500,
         required=False,
         assume_scheme="https",
-        label="Privacy policy URL",
-        help_text="Linked from every referral page that asks for an email (footer and cookie "
-        "banner), from the join form's consent and from every email. Leave empty to link none.",
+        label=_("Privacy policy URL"),
+        help_text=_(
+            "Linked from every referral page that asks for an email (footer and cookie "
+            "banner), from the join form's consent and from every email. Leave empty to link none."
+        ),
         error_messages={
             "invalid": "Enter the full address of your privacy policy, like "
             "https://shop.example.com/privacy.",
@@ -146,9 +154,11 @@ class MerchantProfileForm(forms.Form):
     sender_name = forms.CharField(
         max_length=80,
         required=False,
-        label="Email sender name",
-        help_text="The name advocates and friends see as the sender of their emails. Empty: "
-        "your business name.",
+        label=_("Email sender name"),
+        help_text=_(
+            "The name advocates and friends see as the sender of their emails. Empty: "
+            "your business name."
+        ),
         error_messages={
             "max_length": "Keep the sender name to %(limit_value)d characters or fewer.",
         },
@@ -157,9 +167,11 @@ class MerchantProfileForm(forms.Form):
     reply_to_email = forms.EmailField(
         max_length=254,
         required=False,
-        label="Reply-to address",
-        help_text="Where replies to those emails go. Empty: emails carry no reply address, "
-        "so a reply does not reach you.",
+        label=_("Reply-to address"),
+        help_text=_(
+            "Where replies to those emails go. Empty: emails carry no reply address, "
+            "so a reply does not reach you."
+        ),
         error_messages={
             "invalid": "Enter an email address like support@shop.example.com.",
             "max_length": "Keep the reply-to address to %(limit_value)d characters or fewer.",
@@ -196,9 +208,11 @@ class MerchantProfileForm(forms.Form):
 class MerchantSecurityForm(forms.Form):
     require_owner_mfa = forms.BooleanField(
         required=False,
-        label="Require two-factor authentication for owners",
-        help_text="Owners without an authenticator app are sent to set one up before they can "
-        "use this merchant's dashboard.",
+        label=_("Require two-factor authentication for owners"),
+        help_text=_(
+            "Owners without an authenticator app are sent to set one up before they can "
+            "use this merchant's dashboard."
+        ),
     )
 
 
@@ -207,8 +221,8 @@ class StripeWebhookSecretForm(forms.Form):
 
     stripe_webhook_secret = forms.CharField(
         max_length=200,
-        label="Signing secret",
-        help_text="In Stripe: Developers → Webhooks → your endpoint → Signing secret (whsec_…).",
+        label=_("Signing secret"),
+        help_text=_("In Stripe: Developers → Webhooks → your endpoint → Signing secret (whsec_…)."),
         widget=forms.PasswordInput(attrs={"autocomplete": "off", "placeholder": "whsec_…"}),
     )
 

@@ -9,6 +9,7 @@ from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from referral_saas.crypto import EncryptedTextField
 from referral_saas.ids import new_public_id
@@ -49,6 +50,9 @@ class User(AbstractUser):
 
     username = None  # type: ignore[assignment]
     email = models.EmailField("email address", unique=True)
+    # The dashboard's language for this person ("" = the browser's, via Accept-Language);
+    # `accounts.language` activates it on every request once they are signed in.
+    language = models.CharField(max_length=8, blank=True, default="")
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = []
@@ -121,10 +125,10 @@ class Merchant(models.Model):
 
 
 class Role(models.TextChoices):
-    OWNER = "owner", "Owner"
-    ADMIN = "admin", "Admin"
-    REVIEWER = "reviewer", "Reviewer"
-    VIEWER = "viewer", "Viewer"
+    OWNER = "owner", _("Owner")
+    ADMIN = "admin", _("Admin")
+    REVIEWER = "reviewer", _("Reviewer")
+    VIEWER = "viewer", _("Viewer")
 
 
 # What each role may do, most powerful first. Views ask for the least role that may act.
@@ -188,8 +192,8 @@ class Invitation(TenantModel):
 
 
 class ApiKeyKind(models.TextChoices):
-    SECRET = "secret", "Secret (server)"
-    PUBLISHABLE = "publishable", "Publishable (browser)"
+    SECRET = "secret", _("Secret (server)")
+    PUBLISHABLE = "publishable", _("Publishable (browser)")
 
 
 class ApiKey(TenantModel):
@@ -255,10 +259,10 @@ class AuditEvent(TenantModel):
 
 
 class TestDataErasureStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    RUNNING = "running", "Running"
-    DONE = "done", "Done"
-    FAILED = "failed", "Failed"
+    PENDING = "pending", _("Pending")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
 
 
 class TestDataErasure(TenantModel):
@@ -284,8 +288,8 @@ class TestDataErasure(TenantModel):
 
 
 class IdempotencyState(models.TextChoices):
-    IN_FLIGHT = "in_flight", "In flight"
-    COMPLETED = "completed", "Completed"
+    IN_FLIGHT = "in_flight", _("In flight")
+    COMPLETED = "completed", _("Completed")
 
 
 class IdempotencyRecord(TenantModel):

@@ -19,6 +19,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import services
@@ -178,7 +179,7 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
 # --- Team ------------------------------------------------------------------------------------
 
 
-def _grantable_roles(actor: Membership) -> list[tuple[str, str]]:
+def _grantable_roles(actor: Membership) -> list[tuple[str, Any]]:
     """The roles `actor` may hand out (the service enforces the same rule)."""
     return [
         (value, label)
@@ -439,7 +440,7 @@ def merchant_settings(request: HttpRequest) -> HttpResponse:
             for text in error.errors.values():
                 stripe_form.add_error("stripe_webhook_secret", text)
         else:
-            messages.success(request, "The Stripe signing secret was saved.")
+            messages.success(request, gettext("The Stripe signing secret was saved."))
             return _to("merchant_settings", request)
     return _render_settings(request, stripe_form=stripe_form, status=400)
 
@@ -460,7 +461,7 @@ def merchant_profile_update(request: HttpRequest) -> HttpResponse:
         for field, texts in error.message_dict.items():
             form.add_error(field if field in form.fields else None, texts)
         return _render_settings(request, profile_form=form, status=400)
-    messages.success(request, "Your business details were saved.")
+    messages.success(request, gettext("Your business details were saved."))
     return _to("merchant_settings", request)
 
 

@@ -10,6 +10,7 @@ from allauth.mfa.utils import is_mfa_enabled
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
 from accounts.decorators import MerchantRequest, merchant_view
@@ -33,35 +34,35 @@ def _getting_started(request: MerchantRequest, counts: dict[str, int]) -> list[d
     settings_url = reverse("merchant_settings", kwargs={"merchant_slug": slug}) if is_owner else ""
     docs_url = reverse("api_docs")
     return [
-        {"key": "account", "label": "Create your business account", "done": True, "url": ""},
+        {"key": "account", "label": _("Create your business account"), "done": True, "url": ""},
         {
             "key": "program",
-            "label": "Create a referral program",
+            "label": _("Create a referral program"),
             "done": counts["programs"] > 0,
             "url": programs_url,
         },
         {
             "key": "activate",
-            "label": "Activate it, so its landing page opens",
+            "label": _("Activate it, so its landing page opens"),
             "done": Program.objects.exclude(status=ProgramStatus.DRAFT).exists(),
             "url": programs_url,
         },
         {
             "key": "api_key",
-            "label": "Create an API key for your store",
+            "label": _("Create an API key for your store"),
             "done": ApiKey.objects.exists(),
             "url": keys_url,
         },
         {
             "key": "tracking",
-            "label": "Install tracking: record your first referral click",
-            "hint": "Share a referral link, or send POST /api/v1/clicks from your store.",
+            "label": _("Install tracking: record your first referral click"),
+            "hint": _("Share a referral link, or send POST /api/v1/clicks from your store."),
             "done": counts["clicks"] > 0,
             "url": docs_url,
         },
         {
             "key": "conversion",
-            "label": "Report your first conversion",
+            "label": _("Report your first conversion"),
             "hint": "Send POST /api/v1/conversions when an order is paid, or connect Stripe "
             "webhooks in Settings.",
             "done": Conversion.objects.exists(),
@@ -69,19 +70,19 @@ def _getting_started(request: MerchantRequest, counts: dict[str, int]) -> list[d
         },
         {
             "key": "privacy",
-            "label": "Link your privacy policy",
+            "label": _("Link your privacy policy"),
             "done": bool(merchant.privacy_policy_url),
             "url": settings_url + "#business" if settings_url else "",
         },
         {
             "key": "team",
-            "label": "Invite your team",
+            "label": _("Invite your team"),
             "done": Membership.objects.count() > 1,
             "url": reverse("team", kwargs={"merchant_slug": slug}),
         },
         {
             "key": "mfa",
-            "label": "Turn on two-factor authentication",
+            "label": _("Turn on two-factor authentication"),
             "done": is_mfa_enabled(request.user),
             "url": reverse("mfa_index"),
         },

@@ -22,6 +22,9 @@ from django.db import transaction
 from django.http import HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.utils import translation
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.decorators import MerchantRequest, merchant_view
@@ -42,11 +45,11 @@ from programs.specs import (
 from programs.summary import offer_headline, program_summary, reward_phrase
 
 STEPS = (
-    ("basics", "Basics", "program_edit_basics"),
-    ("rewards", "Rewards", "program_edit_rewards"),
-    ("rules", "Rules & fraud", "program_edit_rules"),
-    ("copy", "Copy & branding", "program_edit_copy"),
-    ("review", "Review", "program_detail"),
+    ("basics", _("Basics"), "program_edit_basics"),
+    ("rewards", _("Rewards"), "program_edit_rewards"),
+    ("rules", _("Rules & fraud"), "program_edit_rules"),
+    ("copy", _("Copy & branding"), "program_edit_copy"),
+    ("review", _("Review"), "program_detail"),
 )
 STATUS_BADGES: dict[str, str] = {
     ProgramStatus.DRAFT: "badge-muted",
@@ -60,7 +63,12 @@ ACTIONS: dict[str, Callable[..., Program]] = {
     "archive": services.program_archive,
 }
 DONE = {"activate": "is live", "pause": "is paused", "archive": "is archived"}
-DASHBOARD_LOCALE = "en"
+
+
+def _reader_locale() -> str:
+    """The language the person reads the dashboard in (summaries and headlines follow it)."""
+    language = (translation.get_language() or "en").split("-")[0]
+    return language if language in ("en", "it", "ro", "pl") else "en"
 
 
 # --- Helpers ---------------------------------------------------------------------------------
@@ -155,7 +163,7 @@ def _render_step(
 
 def _saved(request: MerchantRequest, program: Program, step: str) -> HttpResponse:
     if "stay" in request.POST:
-        messages.success(request, "Saved.")
+        messages.success(request, gettext("Saved."))
         return _to(STEPS[[s[0] for s in STEPS].index(step)][2], request, program)
     return _to(_next_step(step), request, program)
 
@@ -174,7 +182,7 @@ def _summary_line(program: Program, stored: dict[str, Any] | None) -> str:
     if stored is None:
         return ""
     config = config_from_stored(stored, program_type=program.type, currency=program.currency)
-    return program_summary(config, DASHBOARD_LOCALE, currency=program.currency)
+    return program_summary(config, _reader_locale(), currency=program.currency)
 
 
 # --- Program page (also the wizard's review step) ------------------------------------------------
@@ -188,8 +196,8 @@ def program_detail(request: MerchantRequest, program_id: str) -> HttpResponse:
     slug = request.merchant.slug
     context = {
         "badge": STATUS_BADGES.get(program.status, "badge-muted"),
-        "summary": program_summary(config, DASHBOARD_LOCALE, currency=program.currency),
-        "headline": offer_headline(config, DASHBOARD_LOCALE),
+        "summary": program_summary(config, _reader_locale(), currency=program.currency),
+        "headline": offer_headline(config, _reader_locale()),
         "rewards": _reward_rows(config),
         "fraud": [
             (wizard.FRAUD_LABELS[rule], wizard.OUTCOME_LABELS[config.fraud.outcomes[rule]])
@@ -210,12 +218,22 @@ def program_detail(request: MerchantRequest, program_id: str) -> HttpResponse:
 def _reward_rows(config: ProgramConfig) -> list[tuple[str, str]]:
     rows = []
     if config.advocate_reward:
-        rows.append(("Advocate", reward_phrase(config.advocate_reward, "en", with_expiry=True)))
+        rows.append(
+            (
+                gettext("Advocate"),
+                reward_phrase(config.advocate_reward, _reader_locale(), with_expiry=True),
+            )
+        )
     for tier in config.tiers:
         label = f"Advocate at {tier.threshold}" + (" (repeats)" if tier.repeat else "")
-        rows.append((label, reward_phrase(tier.reward, "en", with_expiry=True)))
+        rows.append((label, reward_phrase(tier.reward, _reader_locale(), with_expiry=True)))
     if config.friend_reward:
-        rows.append(("Friend", reward_phrase(config.friend_reward, "en", with_expiry=True)))
+        rows.append(
+            (
+                gettext("Friend"),
+                reward_phrase(config.friend_reward, _reader_locale(), with_expiry=True),
+            )
+        )
     return rows
 
 
@@ -277,7 +295,7 @@ def _variant_rows(program: Program, config: ProgramConfig) -> list[dict[str, Any
     """Each variant with its share of new advocates, what it changes and its headline."""
     if not config.variants:
         return []
-    copy = services.program_copy(program).get(DASHBOARD_LOCALE, {})
+    copy = services.program_copy(program).get(_reader_locale(), {})
     weights = [variant.weight for variant in config.variants]
     return [
         {
@@ -285,7 +303,7 @@ def _variant_rows(program: Program, config: ProgramConfig) -> list[dict[str, Any
             "share": share,
             "total": sum(weights),
             "changes": _variant_changes(variant),
-            "headline": landing_texts(config, copy, DASHBOARD_LOCALE, variant)["headline"],
+            "headline": landing_texts(config, copy, _reader_locale(), variant)["headline"],
         }
         for variant, share in zip(config.variants, variant_shares(weights), strict=True)
     ]
@@ -294,9 +312,13 @@ def _variant_rows(program: Program, config: ProgramConfig) -> list[dict[str, Any
 def _variant_changes(variant: Variant) -> list[str]:
     changes = []
     if variant.advocate_reward is not None:
-        changes.append("Advocate: " + reward_phrase(variant.advocate_reward, DASHBOARD_LOCALE))
+        changes.append(
+            gettext("Advocate") + ": " + reward_phrase(variant.advocate_reward, _reader_locale())
+        )
     if variant.friend_reward is not None:
-        changes.append("Friend: " + reward_phrase(variant.friend_reward, DASHBOARD_LOCALE))
+        changes.append(
+            gettext("Friend") + ": " + reward_phrase(variant.friend_reward, _reader_locale())
+        )
     if variant.copy:
         changes.append("Own copy in " + ", ".join(code.upper() for code in sorted(variant.copy)))
     return changes or ["Nothing: the program's offer and copy (a control)"]
@@ -476,7 +498,7 @@ def _basics_edit_data(program: Program, form: wizard.BasicsForm) -> dict[str, An
 
 
 def _archived(request: MerchantRequest, program: Program) -> HttpResponse:
-    messages.error(request, "An archived program cannot be edited; duplicate it instead.")
+    messages.error(request, gettext("An archived program cannot be edited; duplicate it instead."))
     return _to("program_detail", request, program)
 
 

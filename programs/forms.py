@@ -9,7 +9,7 @@ code the API uses — and `place_errors` puts each `SpecError` path back next to
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 from django import forms
 from django.forms import BaseFormSet, formset_factory
 from django.http import QueryDict
+from django.utils.translation import gettext_lazy as _
 
 from programs.models import ProgramType
 from programs.specs import (
@@ -40,54 +41,54 @@ from referral_saas.money import minor_units, to_major
 
 LOCALE_NAMES = {"en": "English", "it": "Italiano", "ro": "Română", "pl": "Polski"}
 KIND_LABELS = {
-    "percent_discount": "Percent discount",
-    "fixed_discount": "Fixed discount",
-    "account_credit": "Account credit",
-    "cash": "Cash",
-    "points": "Points",
-    "free_product": "Free product, upgrade or gift",
-    "charity_donation": "Charity donation",
+    "percent_discount": _("Percent discount"),
+    "fixed_discount": _("Fixed discount"),
+    "account_credit": _("Account credit"),
+    "cash": _("Cash"),
+    "points": _("Points"),
+    "free_product": _("Free product, upgrade or gift"),
+    "charity_donation": _("Charity donation"),
 }
 FULFILMENT_LABELS = {
-    "generated_code": "Generated code (we mint a unique code)",
-    "code_pool": "Code pool (your uploaded codes)",
-    "stripe_promotion_code": "Stripe promotion code",
-    "stripe_customer_balance": "Stripe customer balance",
-    "stripe_transfer": "Stripe transfer (cash to a connected account)",
-    "webhook": "Webhook (you fulfil, then confirm via the API)",
-    "manual": "Manual (exported for payout)",
-    "payout": "Payout (Stripe, PayPal or SEPA, once the minimum is reached)",
-    "shopify_discount_code": "Shopify discount code (made in your connected shop)",
-    "woocommerce_coupon": "WooCommerce coupon (made in your connected store)",
+    "generated_code": _("Generated code (we mint a unique code)"),
+    "code_pool": _("Code pool (your uploaded codes)"),
+    "stripe_promotion_code": _("Stripe promotion code"),
+    "stripe_customer_balance": _("Stripe customer balance"),
+    "stripe_transfer": _("Stripe transfer (cash to a connected account)"),
+    "webhook": _("Webhook (you fulfil, then confirm via the API)"),
+    "manual": _("Manual (exported for payout)"),
+    "payout": _("Payout (Stripe, PayPal or SEPA, once the minimum is reached)"),
+    "shopify_discount_code": _("Shopify discount code (made in your connected shop)"),
+    "woocommerce_coupon": _("WooCommerce coupon (made in your connected store)"),
 }
 OUTCOME_LABELS = {
-    "off": "Off",
-    "reject": "Reject",
-    "review": "Hold for review",
-    "score_only": "Score only",
+    "off": _("Off"),
+    "reject": _("Reject"),
+    "review": _("Hold for review"),
+    "score_only": _("Score only"),
 }
 FRAUD_LABELS = {
-    "self_referral": "Self-referral",
-    "disposable_email": "Disposable email address",
-    "velocity": "Too many referrals too fast",
-    "fast_conversion": "Click-to-purchase too fast",
-    "duplicate_friend": "Friend already referred",
-    "existing_customer": "Friend is already a customer",
-    "blocked_country": "Blocked country",
-    "blocked_email_domain": "Blocked email domain",
-    "blocked_referrer": "Blocked referring website",
-    "same_ip_user_agent": "Same IP and browser as the advocate",
+    "self_referral": _("Self-referral"),
+    "disposable_email": _("Disposable email address"),
+    "velocity": _("Too many referrals too fast"),
+    "fast_conversion": _("Click-to-purchase too fast"),
+    "duplicate_friend": _("Friend already referred"),
+    "existing_customer": _("Friend is already a customer"),
+    "blocked_country": _("Blocked country"),
+    "blocked_email_domain": _("Blocked email domain"),
+    "blocked_referrer": _("Blocked referring website"),
+    "same_ip_user_agent": _("Same IP and browser as the advocate"),
 }
 PERIOD_LABELS = {
-    "day": "per day",
-    "week": "per week",
-    "month": "per month",
-    "year": "per year",
-    "lifetime": "in total",
+    "day": _("per day"),
+    "week": _("per week"),
+    "month": _("per month"),
+    "year": _("per year"),
+    "lifetime": _("in total"),
 }
 BUDGET_ACTION_LABELS = {
-    "pause_program": "Pause the program",
-    "stop_rewards": "Keep the page up, stop new rewards",
+    "pause_program": _("Pause the program"),
+    "stop_rewards": _("Keep the page up, stop new rewards"),
 }
 LIST_SPLIT = re.compile(r"[\s,;]+")
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
@@ -121,7 +122,8 @@ def split_list(text: str) -> list[str]:
     return [item for item in LIST_SPLIT.split(text or "") if item]
 
 
-def _choices(values: Iterable[str], labels: dict[str, str]) -> list[tuple[str, str]]:
+def _choices(values: Iterable[str], labels: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """(value, label) pairs; labels are lazy translations, rendered in the reader's language."""
     return [(value, labels.get(value, value)) for value in values]
 
 
@@ -142,60 +144,62 @@ def money_step(currency: str) -> str:
 
 
 class BasicsForm(forms.Form):
-    name = forms.CharField(label="Program name", required=False, max_length=200)
+    name = forms.CharField(label=_("Program name"), required=False, max_length=200)
     slug = forms.CharField(
-        label="Page address",
+        label=_("Page address"),
         required=False,
         max_length=80,
-        help_text="The last part of the landing page URL. Empty: made from the name.",
+        help_text=_("The last part of the landing page URL. Empty: made from the name."),
     )
     type = forms.ChoiceField(
-        label="Type",
+        label=_("Type"),
         choices=ProgramType.choices,
         widget=forms.RadioSelect,
         initial=ProgramType.TWO_SIDED,
-        help_text="One-sided rewards the advocate; two-sided the friend too; tiered rewards "
-        "milestones (1, 5, 10 friends…).",
+        help_text=_(
+            "One-sided rewards the advocate; two-sided the friend too; tiered rewards "
+            "milestones (1, 5, 10 friends…)."
+        ),
     )
     currency = forms.CharField(
-        label="Currency",
+        label=_("Currency"),
         initial="EUR",
         max_length=3,
         required=False,
-        help_text="ISO-4217 code, such as EUR, PLN or RON.",
+        help_text=_("ISO-4217 code, such as EUR, PLN or RON."),
         widget=forms.TextInput(attrs={"autocapitalize": "characters", "size": 4}),
     )
     locales = forms.MultipleChoiceField(
-        label="Languages of the landing page",
+        label=_("Languages of the landing page"),
         choices=_choices(LOCALES, LOCALE_NAMES),
         widget=forms.CheckboxSelectMultiple,
         initial=list(LOCALES),
         required=False,
     )
     default_locale = forms.ChoiceField(
-        label="Default language", choices=_choices(LOCALES, LOCALE_NAMES), initial="en"
+        label=_("Default language"), choices=_choices(LOCALES, LOCALE_NAMES), initial="en"
     )
     destination_url = forms.CharField(
-        label="Destination URL",
+        label=_("Destination URL"),
         required=False,
         max_length=600,
-        help_text="Where referral links send friends, e.g. https://shop.example.com/.",
+        help_text=_("Where referral links send friends, e.g. https://shop.example.com/."),
         widget=forms.URLInput(attrs={"placeholder": "https://shop.example.com/"}),
     )
     allowed_domains = forms.CharField(
-        label="Allowed redirect domains",
+        label=_("Allowed redirect domains"),
         required=False,
-        help_text="Separated by commas or spaces. Subdomains are allowed too.",
+        help_text=_("Separated by commas or spaces. Subdomains are allowed too."),
         widget=forms.TextInput(attrs={"placeholder": "shop.example.com"}),
     )
     starts_at = forms.DateTimeField(
-        label="Starts (UTC, optional)",
+        label=_("Starts (UTC, optional)"),
         required=False,
         input_formats=[DATETIME_FORMAT, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_FORMAT),
     )
     ends_at = forms.DateTimeField(
-        label="Ends (UTC, optional)",
+        label=_("Ends (UTC, optional)"),
         required=False,
         input_formats=[DATETIME_FORMAT, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_FORMAT),
@@ -213,9 +217,9 @@ class BasicsForm(forms.Form):
             # Type and currency judge conversions: fixed once the program has been live.
             for name in ("type", "currency"):
                 self.fields[name].disabled = True
-                self.fields[
-                    name
-                ].help_text = "Fixed once a program has been live; duplicate it to change."
+                self.fields[name].help_text = _(
+                    "Fixed once a program has been live; duplicate it to change."
+                )
 
     def clean_currency(self) -> str:
         return str(self.cleaned_data.get("currency") or "").strip().upper()
@@ -289,34 +293,37 @@ REWARD_FIELD_NAMES = (
 class RewardFields(forms.Form):
     """One reward spec. Only the value field that fits the kind is sent to the service."""
 
-    kind = forms.ChoiceField(label="Reward", required=False)
+    kind = forms.ChoiceField(label=_("Reward"), required=False)
     amount = forms.DecimalField(
-        label="Amount", required=False, widget=_money(), help_text="In the program's currency."
+        label=_("Amount"),
+        required=False,
+        widget=_money(),
+        help_text=_("In the program's currency."),
     )
-    percent = forms.IntegerField(label="Percent off", required=False, widget=_number())
-    points = forms.IntegerField(label="Points", required=False, widget=_number())
+    percent = forms.IntegerField(label=_("Percent off"), required=False, widget=_number())
+    points = forms.IntegerField(label=_("Points"), required=False, widget=_number())
     label = forms.CharField(
-        label="Product, upgrade or charity",
+        label=_("Product, upgrade or charity"),
         required=False,
         max_length=200,
-        help_text="Shown on the landing page, e.g. “a free coffee”.",
+        help_text=_("Shown on the landing page, e.g. “a free coffee”."),
     )
     fulfilment = forms.ChoiceField(
-        label="Delivered as",
+        label=_("Delivered as"),
         choices=_choices(FULFILMENT_METHODS, FULFILMENT_LABELS),
         required=False,
     )
     expires_after_days = forms.IntegerField(
-        label="Expires after (days)",
+        label=_("Expires after (days)"),
         required=False,
         widget=_number(),
-        help_text="Leave empty for no expiry.",
+        help_text=_("Leave empty for no expiry."),
     )
-    code_prefix = forms.CharField(label="Code prefix", required=False, max_length=40)
-    code_length = forms.IntegerField(label="Code length", required=False, widget=_number())
-    code_pool = forms.ChoiceField(label="Code pool", required=False)
+    code_prefix = forms.CharField(label=_("Code prefix"), required=False, max_length=40)
+    code_length = forms.IntegerField(label=_("Code length"), required=False, widget=_number())
+    code_pool = forms.ChoiceField(label=_("Code pool"), required=False)
 
-    blank_kind_label = "— choose —"
+    blank_kind_label = _("— choose —")
 
     def __init__(
         self,
@@ -333,21 +340,21 @@ class RewardFields(forms.Form):
         self.label_locales = [code for code in locales if code != default_locale]
         if self.label_locales:
             language = LOCALE_NAMES.get(default_locale, default_locale)
-            self.fields[
-                "label"
-            ].help_text = f"In {language}, shown on the landing page, e.g. “a free coffee”."
+            self.fields["label"].help_text = _(
+                "In %(language)s, shown on the landing page, e.g. “a free coffee”."
+            ) % {"language": language}
         for code in self.label_locales:
             self.fields[label_field(code)] = forms.CharField(
                 label=LOCALE_NAMES.get(code, code),
                 required=False,
                 max_length=200,
-                help_text="Empty: the text above is shown.",
+                help_text=_("Empty: the text above is shown."),
             )
         kind = cast(forms.ChoiceField, self.fields["kind"])
         kind.choices = [("", self.blank_kind_label), *_choices(REWARD_KINDS, KIND_LABELS)]
         pool = cast(forms.ChoiceField, self.fields["code_pool"])
-        pool.choices = [("", "— choose a pool —"), *pools]
-        self.fields["amount"].label = f"Amount ({currency})"
+        pool.choices = [("", _("— choose a pool —")), *pools]
+        self.fields["amount"].label = _("Amount (%(currency)s)") % {"currency": currency}
         self.fields["amount"].widget.attrs["step"] = money_step(currency)
         for name in REWARD_FIELD_NAMES:
             # Lets programs.js show only the fields that fit the chosen kind and method.
@@ -409,7 +416,7 @@ def label_field(locale: str) -> str:
 
 
 class FriendRewardFields(RewardFields):
-    blank_kind_label = "No friend reward"
+    blank_kind_label = _("No friend reward")
 
 
 def reward_initial(spec: RewardSpec | None, currency: str) -> dict[str, Any]:
@@ -432,10 +439,10 @@ def reward_initial(spec: RewardSpec | None, currency: str) -> dict[str, Any]:
 
 class TierForm(RewardFields):
     threshold = forms.IntegerField(
-        label="After this many qualified friends", required=False, widget=_number()
+        label=_("After this many qualified friends"), required=False, widget=_number()
     )
     repeat = forms.BooleanField(
-        label="Repeat every time this many more qualify (last tier only)", required=False
+        label=_("Repeat every time this many more qualify (last tier only)"), required=False
     )
 
     field_order = ["threshold", *REWARD_FIELD_NAMES, "repeat"]
@@ -536,69 +543,77 @@ def tiers_initial(tiers: Iterable[Tier], currency: str) -> list[dict[str, Any]]:
 
 class RulesForm(forms.Form):
     attribution_window_days = forms.IntegerField(
-        label="Attribution window (days)",
+        label=_("Attribution window (days)"),
         required=False,
         widget=_number(),
-        help_text="How long after a click a purchase still counts.",
+        help_text=_("How long after a click a purchase still counts."),
     )
     min_order_amount = forms.DecimalField(
-        label="Minimum order amount", required=False, widget=_money()
+        label=_("Minimum order amount"), required=False, widget=_money()
     )
     first_purchase_only = forms.BooleanField(
-        label="Only the friend's first purchase", required=False
+        label=_("Only the friend's first purchase"), required=False
     )
-    new_customers_only = forms.BooleanField(label="Only new customers", required=False)
+    new_customers_only = forms.BooleanField(label=_("Only new customers"), required=False)
     one_referrer_per_friend = forms.BooleanField(
-        label="One referrer per friend (the first advocate keeps the friend)", required=False
+        label=_("One referrer per friend (the first advocate keeps the friend)"), required=False
     )
     hold_days = forms.IntegerField(
-        label="Hold rewards for (days)",
+        label=_("Hold rewards for (days)"),
         required=False,
         widget=_number(min=0, max=90),
-        help_text="0–90 days. A refund inside the hold voids the reward.",  # noqa: RUF001
+        help_text=_("0–90 days. A refund inside the hold voids the reward."),  # noqa: RUF001
     )
     max_rewards_per_advocate = forms.IntegerField(
-        label="Cap per advocate", required=False, widget=_number(), help_text="Empty for no cap."
+        label=_("Cap per advocate"),
+        required=False,
+        widget=_number(),
+        help_text=_("Empty for no cap."),
     )
     max_rewards_period = forms.ChoiceField(
-        label="Cap period", choices=_choices(CAP_PERIODS, PERIOD_LABELS), required=False
+        label=_("Cap period"), choices=_choices(CAP_PERIODS, PERIOD_LABELS), required=False
     )
     budget_amount = forms.DecimalField(
-        label="Program budget", required=False, widget=_money(), help_text="Empty for no budget."
+        label=_("Program budget"),
+        required=False,
+        widget=_money(),
+        help_text=_("Empty for no budget."),
     )
     budget_action = forms.ChoiceField(
-        label="When the budget runs out",
+        label=_("When the budget runs out"),
         choices=_choices(BUDGET_ACTIONS, BUDGET_ACTION_LABELS),
         required=False,
     )
     velocity_per_advocate_per_day = forms.IntegerField(
-        label="Referrals per advocate per day", required=False, widget=_number()
+        label=_("Referrals per advocate per day"), required=False, widget=_number()
     )
     velocity_per_ip_per_day = forms.IntegerField(
-        label="Referrals per IP address per day", required=False, widget=_number()
+        label=_("Referrals per IP address per day"), required=False, widget=_number()
     )
     min_seconds_click_to_conversion = forms.IntegerField(
-        label="Fastest believable click-to-purchase (seconds)", required=False, widget=_number()
+        label=_("Fastest believable click-to-purchase (seconds)"), required=False, widget=_number()
     )
     blocked_countries = forms.CharField(
-        label="Blocked countries",
+        label=_("Blocked countries"),
         required=False,
-        help_text="Two-letter codes, e.g. RU, KP.",
+        help_text=_("Two-letter codes, e.g. RU, KP."),
     )
     blocked_email_domains = forms.CharField(
-        label="Blocked email domains", required=False, help_text="e.g. example.net"
+        label=_("Blocked email domains"), required=False, help_text=_("e.g. example.net")
     )
     velocity_per_program_per_hour = forms.IntegerField(
-        label="Referrals per hour, whole program",
+        label=_("Referrals per hour, whole program"),
         required=False,
         widget=_number(min=1),
-        help_text="Empty for no program-wide limit.",
+        help_text=_("Empty for no program-wide limit."),
     )
     blocked_referring_domains = forms.CharField(
-        label="Blocked referring websites",
+        label=_("Blocked referring websites"),
         required=False,
-        help_text="Domains whose links may not send friends, e.g. coupons.example.net. "
-        "Separated by commas or spaces; subdomains are blocked too.",
+        help_text=_(
+            "Domains whose links may not send friends, e.g. coupons.example.net. "
+            "Separated by commas or spaces; subdomains are blocked too."
+        ),
     )
 
     RULE_FIELDS = (
@@ -703,15 +718,15 @@ COPY_KEYS = ("headline", "description", "terms")
 
 class CopyForm(forms.Form):
     brand_color = forms.CharField(
-        label="Brand colour", widget=forms.TextInput(attrs={"type": "color"}), required=False
+        label=_("Brand colour"), widget=forms.TextInput(attrs={"type": "color"}), required=False
     )
     accent_color = forms.CharField(
-        label="Accent colour", widget=forms.TextInput(attrs={"type": "color"}), required=False
+        label=_("Accent colour"), widget=forms.TextInput(attrs={"type": "color"}), required=False
     )
     logo = forms.FileField(
-        label="Logo",
+        label=_("Logo"),
         required=False,
-        help_text="PNG, JPEG, WebP or GIF, at most 1 MB.",
+        help_text=_("PNG, JPEG, WebP or GIF, at most 1 MB."),
         widget=forms.ClearableFileInput(
             attrs={"accept": "image/png,image/jpeg,image/webp,image/gif"}
         ),
@@ -732,24 +747,26 @@ class CopyForm(forms.Form):
             if locale != default_locale:
                 # The default language's name is the program's own (Basics).
                 self.fields[copy_field(locale, "name")] = forms.CharField(
-                    label=f"Program name ({name})",
+                    label=_("Program name (%(language)s)") % {"language": name},
                     required=False,
                     max_length=120,
-                    help_text="Empty: the program's name is shown.",
+                    help_text=_("Empty: the program's name is shown."),
                 )
             self.fields[copy_field(locale, "headline")] = forms.CharField(
-                label=f"Headline ({name})",
+                label=_("Headline (%(language)s)") % {"language": name},
                 required=False,
                 max_length=400,
-                help_text="Empty: we write it from the rewards.",
+                help_text=_("Empty: we write it from the rewards."),
             )
             self.fields[copy_field(locale, "description")] = forms.CharField(
-                label=f"Description ({name})",
+                label=_("Description (%(language)s)") % {"language": name},
                 required=False,
                 widget=forms.Textarea(attrs={"rows": 3}),
             )
             self.fields[copy_field(locale, "terms")] = forms.CharField(
-                label=f"Terms ({name})", required=False, widget=forms.Textarea(attrs={"rows": 3})
+                label=_("Terms (%(language)s)") % {"language": name},
+                required=False,
+                widget=forms.Textarea(attrs={"rows": 3}),
             )
 
     def locale_fields(self) -> list[tuple[str, str, list[forms.BoundField]]]:
@@ -933,20 +950,20 @@ class VariantForm(forms.Form):
     program locale. Empty copy falls back to the program's."""
 
     key = forms.CharField(
-        label="Key",
+        label=_("Key"),
         required=False,
-        help_text="a-z, 0-9, - and _.",
+        help_text=_("a-z, 0-9, - and _."),
         widget=forms.TextInput(attrs={"autocapitalize": "none", "spellcheck": "false"}),
     )
-    name = forms.CharField(label="Name", required=False)
+    name = forms.CharField(label=_("Name"), required=False)
     weight = forms.IntegerField(
-        label="Weight (%)",
+        label=_("Weight (%)"),
         required=False,
         widget=_number(min=0, max=100, **{"data-variant-weight": ""}),
-        help_text="0–100, relative to the other variants.",  # noqa: RUF001
+        help_text=_("0–100, relative to the other variants."),  # noqa: RUF001
     )
-    advocate_override = forms.BooleanField(label="Change the advocate reward", required=False)
-    friend_override = forms.BooleanField(label="Change the friend reward", required=False)
+    advocate_override = forms.BooleanField(label=_("Change the advocate reward"), required=False)
+    friend_override = forms.BooleanField(label=_("Change the friend reward"), required=False)
 
     def __init__(
         self,
@@ -984,10 +1001,10 @@ class VariantForm(forms.Form):
         for locale in self.locales:
             name = LOCALE_NAMES.get(locale, locale)
             self.fields[copy_field(locale, "headline")] = forms.CharField(
-                label=f"Headline ({name})", required=False
+                label=_("Headline (%(language)s)") % {"language": name}, required=False
             )
             self.fields[copy_field(locale, "description")] = forms.CharField(
-                label=f"Description ({name})",
+                label=_("Description (%(language)s)") % {"language": name},
                 required=False,
                 widget=forms.Textarea(attrs={"rows": 2}),
             )
@@ -1069,7 +1086,7 @@ else:
 class BaseVariantFormSet(_VariantFormSetBase):
     def add_fields(self, form: VariantForm, index: int | None) -> None:
         super().add_fields(form, index)
-        form.fields["DELETE"].label = "Remove this variant"
+        form.fields["DELETE"].label = _("Remove this variant")
 
     def variant_forms(self) -> list[VariantForm]:
         """The filled-in, not removed variant forms, in order: index i here is `variants[i]`."""

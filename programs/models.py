@@ -8,22 +8,23 @@ import functools
 from django.db import models
 from django.db.models.functions import Upper
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from referral_saas.ids import new_public_id
 from referral_saas.tenancy import TenantModel
 
 
 class ProgramType(models.TextChoices):
-    ONE_SIDED = "one_sided", "One-sided"
-    TWO_SIDED = "two_sided", "Two-sided"
-    TIERED = "tiered", "Tiered"
+    ONE_SIDED = "one_sided", _("One-sided")
+    TWO_SIDED = "two_sided", _("Two-sided")
+    TIERED = "tiered", _("Tiered")
 
 
 class ProgramStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    ACTIVE = "active", "Active"
-    PAUSED = "paused", "Paused"
-    ARCHIVED = "archived", "Archived"
+    DRAFT = "draft", _("Draft")
+    ACTIVE = "active", _("Active")
+    PAUSED = "paused", _("Paused")
+    ARCHIVED = "archived", _("Archived")
 
 
 class Program(TenantModel):

@@ -14,6 +14,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import merchant_view
@@ -27,20 +28,20 @@ REPORT_ROWS_SHOWN = 1_000
 
 
 class CodePoolCreateForm(forms.Form):
-    name = forms.CharField(max_length=pools.NAME_MAX_LENGTH, label="Name")
+    name = forms.CharField(max_length=pools.NAME_MAX_LENGTH, label=_("Name"))
     low_stock_threshold = forms.IntegerField(
         min_value=0,
         max_value=pools.MAX_THRESHOLD,
         initial=20,
-        label="Warn when codes left reach",
-        help_text="The pool is flagged as low on stock at or below this many unused codes.",
+        label=_("Warn when codes left reach"),
+        help_text=_("The pool is flagged as low on stock at or below this many unused codes."),
     )
 
 
 class CodePoolUploadForm(forms.Form):
     file = forms.FileField(
-        label="CSV file",
-        help_text=(
+        label=_("CSV file"),
+        help_text=_(
             "One code per line, or a CSV whose first column is the code (a “code” header row "
             "is skipped). Letters, digits, - and _; up to 64 characters; UTF-8; at most 5 MB "
             "and 100,000 lines."

@@ -18,6 +18,8 @@ from django.db.models import Count, Q, Sum
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import merchant_view
@@ -25,7 +27,7 @@ from accounts.models import Membership, Role, User
 from programs.models import Program
 from programs.specs import SpecError
 from referral_saas.money import format_money
-from rewards.models import Reward
+from rewards.models import Reward, RewardStatus
 from rewards.review_evidence import rule_hits
 from tracking.advocate_admin import advocate_block, advocate_unblock
 from tracking.models import Advocate, Click, Conversion, ConversionStatus, Referral
@@ -46,11 +48,11 @@ STATUS_BADGES = {
     "failed": "badge-danger",
 }
 PERIODS = [
-    ("7", "Last 7 days"),
-    ("30", "Last 30 days"),
-    ("90", "Last 90 days"),
-    ("365", "Last 12 months"),
-    ("all", "All time"),
+    ("7", _("Last 7 days")),
+    ("30", _("Last 30 days")),
+    ("90", _("Last 90 days")),
+    ("365", _("Last 12 months")),
+    ("all", _("All time")),
 ]
 
 
@@ -67,6 +69,12 @@ class TimelineEvent:
     @property
     def badge(self) -> str:
         return STATUS_BADGES.get(self.status, "badge-muted")
+
+    @property
+    def status_label(self) -> str:
+        """The status in the reader's language (the model's choice label)."""
+        choices = RewardStatus if self.kind == "reward" else ConversionStatus
+        return str(choices(self.status).label) if self.status in choices.values else self.status
 
 
 def _membership(request: HttpRequest) -> Membership:
@@ -138,7 +146,7 @@ def _timeline(advocate: Advocate) -> tuple[list[TimelineEvent], dict[str, int]]:
         .order_by("-created_at")[:TIMELINE_SLICE]
     )
     totals = Click.objects.filter(advocate=advocate).aggregate(clicks=Count("pk"))
-    events = [TimelineEvent(advocate.created_at, "joined", "Joined the program")]
+    events = [TimelineEvent(advocate.created_at, "joined", gettext("Joined the program"))]
     events += [
         TimelineEvent(
             c.created_at, "click", "Link clicked", c.referer or "No referring site recorded"
@@ -165,7 +173,7 @@ def _timeline(advocate: Advocate) -> tuple[list[TimelineEvent], dict[str, int]]:
             r.created_at,
             "reward",
             f"{r.get_recipient_display()} reward: {_reward_value(r)}",
-            f"for order {r.conversion.order_id}",
+            gettext("for order %(order_id)s") % {"order_id": r.conversion.order_id},
             r.status,
             r.public_id,
         )

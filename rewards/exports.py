@@ -29,6 +29,7 @@ from django.db.models.functions import Coalesce, NullIf
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
 from accounts.decorators import MerchantRequest, merchant_view
@@ -178,7 +179,7 @@ def friend_of_conversion(field: str, prefix: str = "") -> Coalesce:
 @dataclass(frozen=True)
 class Export:
     kind: str
-    title: str
+    title: Any  # lazy: shown in the reader's language
     header: list[str]
     rows: Callable[[ExportFilters], QuerySet[Any]]
     # Amount columns in minor units in the database, written in major units.
@@ -287,7 +288,7 @@ def _rewards(filters: ExportFilters) -> QuerySet[Any]:
 EXPORTS = {
     "advocates": Export(
         "advocates",
-        "Advocates",
+        _("Advocates"),
         [
             "advocate_id",
             "program_id",
@@ -306,7 +307,7 @@ EXPORTS = {
     ),
     "referrals": Export(
         "referrals",
-        "Referrals",
+        _("Referrals"),
         [
             "referral_id",
             "program_id",
@@ -322,7 +323,7 @@ EXPORTS = {
     ),
     "conversions": Export(
         "conversions",
-        "Conversions",
+        _("Conversions"),
         [
             "conversion_id",
             "program_id",
@@ -346,7 +347,7 @@ EXPORTS = {
     ),
     "rewards": Export(
         "rewards",
-        "Rewards",
+        _("Rewards"),
         [
             "reward_id",
             "program_id",

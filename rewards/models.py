@@ -6,27 +6,28 @@ import functools
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from referral_saas.ids import new_public_id
 from referral_saas.tenancy import TenantModel
 
 
 class RewardRecipient(models.TextChoices):
-    ADVOCATE = "advocate", "Advocate"
-    FRIEND = "friend", "Friend"
+    ADVOCATE = "advocate", _("Advocate")
+    FRIEND = "friend", _("Friend")
 
 
 class RewardStatus(models.TextChoices):
-    PENDING = "pending", "Pending"  # on hold until `available_at`
-    HELD = "held", "Held"  # fraud review
-    APPROVED = "approved", "Approved"
-    ISSUED = "issued", "Issued"
-    REJECTED = "rejected", "Rejected"
-    VOIDED = "voided", "Voided"  # refund before issue
-    CLAWED_BACK = "clawed_back", "Clawed back"  # refund after issue
-    FAILED = "failed", "Failed"  # fulfilment gave up after retries
-    REDEEMED = "redeemed", "Redeemed"  # a friend's offer, spent on an order
-    EXPIRED = "expired", "Expired"  # a friend's offer, unspent by its expiry
+    PENDING = "pending", _("Pending")  # on hold until `available_at`
+    HELD = "held", _("Held")  # fraud review
+    APPROVED = "approved", _("Approved")
+    ISSUED = "issued", _("Issued")
+    REJECTED = "rejected", _("Rejected")
+    VOIDED = "voided", _("Voided")  # refund before issue
+    CLAWED_BACK = "clawed_back", _("Clawed back")  # refund after issue
+    FAILED = "failed", _("Failed")  # fulfilment gave up after retries
+    REDEEMED = "redeemed", _("Redeemed")  # a friend's offer, spent on an order
+    EXPIRED = "expired", _("Expired")  # a friend's offer, unspent by its expiry
 
 
 class Reward(TenantModel):

@@ -17,6 +17,8 @@ from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import MerchantRequest, merchant_view
@@ -37,14 +39,14 @@ DECISIONS = {
     "reject": pipeline.conversion_review_reject,
 }
 STATUS_FILTERS = [
-    ("decided", "All decided"),
-    (ConversionStatus.QUALIFIED, "Qualified"),
-    (ConversionStatus.REJECTED, "Rejected"),
-    (ConversionStatus.REFUNDED, "Refunded"),
-    (ConversionStatus.REVIEW, "In review"),
-    (ConversionStatus.UNATTRIBUTED, "Unattributed"),
-    (ConversionStatus.RECEIVED, "Waiting for evaluation"),
-    ("all", "All"),
+    ("decided", _("All decided")),
+    (ConversionStatus.QUALIFIED, _("Qualified")),
+    (ConversionStatus.REJECTED, _("Rejected")),
+    (ConversionStatus.REFUNDED, _("Refunded")),
+    (ConversionStatus.REVIEW, _("In review")),
+    (ConversionStatus.UNATTRIBUTED, _("Unattributed")),
+    (ConversionStatus.RECEIVED, _("Waiting for evaluation")),
+    ("all", _("All")),
 ]
 DECIDED = (ConversionStatus.QUALIFIED, ConversionStatus.REJECTED, ConversionStatus.REFUNDED)
 STATUS_BADGES: dict[str, str] = {
@@ -167,10 +169,10 @@ def review_decide(request: MerchantRequest) -> HttpResponse:
     ids = list(dict.fromkeys(request.POST.getlist("conversion")))
     target = _safe_next(request)
     if decision not in DECISIONS:
-        messages.error(request, "Choose approve or reject.")
+        messages.error(request, gettext("Choose approve or reject."))
         return redirect(target)
     if not ids:
-        messages.error(request, "Tick at least one conversion.")
+        messages.error(request, gettext("Tick at least one conversion."))
         return redirect(target)
     if len(ids) > MAX_BULK:
         messages.error(request, f"At most {MAX_BULK} conversions at a time.")

@@ -8,6 +8,7 @@ import functools
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from programs.models import Program
 from referral_saas.ids import new_public_id
@@ -113,13 +114,13 @@ class Referral(TenantModel):
 
 
 class ConversionStatus(models.TextChoices):
-    RECEIVED = "received", "Received"
-    QUALIFIED = "qualified", "Qualified"
-    REJECTED = "rejected", "Rejected"
-    REVIEW = "review", "Review"
-    REFUNDED = "refunded", "Refunded"
+    RECEIVED = "received", _("Received")
+    QUALIFIED = "qualified", _("Qualified")
+    REJECTED = "rejected", _("Rejected")
+    REVIEW = "review", _("Review")
+    REFUNDED = "refunded", _("Refunded")
     # No referral behind the order: kept for the referral share of revenue, never rewarded.
-    UNATTRIBUTED = "unattributed", "Unattributed"
+    UNATTRIBUTED = "unattributed", _("Unattributed")
 
 
 class Conversion(TenantModel):

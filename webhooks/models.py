@@ -8,6 +8,7 @@ import functools
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from events import EVENT_TYPES
 from referral_saas.crypto import EncryptedTextField
@@ -83,9 +84,9 @@ class WebhookMessage(TenantModel):
 
 
 class DeliveryStatus(models.TextChoices):
-    PENDING = "pending", "Pending"  # waiting for its first or next attempt
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"  # gave up (retries exhausted or endpoint disabled)
+    PENDING = "pending", _("Pending")  # waiting for its first or next attempt
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")  # gave up (retries exhausted or endpoint disabled)
 
 
 class WebhookDelivery(TenantModel):

@@ -17,6 +17,8 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import MerchantRequest, merchant_view
@@ -35,49 +37,49 @@ from webhooks.models import (
 DELIVERY_PAGE_SIZE = 50
 EVENT_CHOICES = [(event, event) for event in WEBHOOK_EVENTS]
 GRACE_CHOICES = [
-    (0, "Immediately"),
-    (1, "In 1 hour"),
-    (24, "In 24 hours"),
-    (72, "In 3 days"),
-    (168, "In 7 days"),
+    (0, _("Immediately")),
+    (1, _("In 1 hour")),
+    (24, _("In 24 hours")),
+    (72, _("In 3 days")),
+    (168, _("In 7 days")),
 ]
 
 
 class EndpointForm(forms.Form):
     url = forms.CharField(
-        label="Endpoint URL",
+        label=_("Endpoint URL"),
         max_length=services.MAX_URL_LENGTH,
         widget=forms.URLInput(attrs={"placeholder": "https://shop.example.com/hooks/referrals"}),
-        help_text="https only; it must resolve to a public address.",
+        help_text=_("https only; it must resolve to a public address."),
     )
     description = forms.CharField(
-        label="Description", max_length=services.MAX_DESCRIPTION_LENGTH, required=False
+        label=_("Description"), max_length=services.MAX_DESCRIPTION_LENGTH, required=False
     )
     events = forms.MultipleChoiceField(
-        label="Events",
+        label=_("Events"),
         choices=EVENT_CHOICES,
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="None ticked: every event, including ones we add later.",
+        help_text=_("None ticked: every event, including ones we add later."),
     )
 
 
 class EndpointEventsForm(forms.Form):
     description = forms.CharField(
-        label="Description", max_length=services.MAX_DESCRIPTION_LENGTH, required=False
+        label=_("Description"), max_length=services.MAX_DESCRIPTION_LENGTH, required=False
     )
     events = forms.MultipleChoiceField(
-        label="Events",
+        label=_("Events"),
         choices=EVENT_CHOICES,
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="None ticked: every event.",
+        help_text=_("None ticked: every event."),
     )
 
 
 class RotateForm(forms.Form):
     grace_hours = forms.TypedChoiceField(
-        label="Old secret stops signing", choices=GRACE_CHOICES, coerce=int, initial=24
+        label=_("Old secret stops signing"), choices=GRACE_CHOICES, coerce=int, initial=24
     )
 
 
@@ -160,7 +162,7 @@ def webhook_endpoint_create(request: MerchantRequest) -> HttpResponse:
     except SpecError as error:
         _add_spec_errors(form, error)
         return _render_list(request, form=form, status=400)
-    messages.success(request, "Endpoint added. Copy its signing secret now.")
+    messages.success(request, gettext("Endpoint added. Copy its signing secret now."))
     return _render_list(request, created=endpoint, status=201)
 
 
@@ -224,7 +226,7 @@ def webhook_endpoint_update(request: MerchantRequest, endpoint_id: str) -> HttpR
         except SpecError as error:
             _add_spec_errors(form, error)
         else:
-            messages.success(request, "Saved. New events follow the new selection.")
+            messages.success(request, gettext("Saved. New events follow the new selection."))
             return _to_endpoint(request, endpoint)
     return _render_endpoint(request, endpoint, events_form=form, status=400)
 
@@ -235,7 +237,7 @@ def webhook_endpoint_rotate(request: MerchantRequest, endpoint_id: str) -> HttpR
     endpoint = _endpoint(endpoint_id)
     form = RotateForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Choose when the old secret stops signing.")
+        messages.error(request, gettext("Choose when the old secret stops signing."))
         return _to_endpoint(request, endpoint)
     rotated = services.endpoint_rotate_secret(
         endpoint=endpoint,
@@ -243,7 +245,7 @@ def webhook_endpoint_rotate(request: MerchantRequest, endpoint_id: str) -> HttpR
         actor=_user(request),
         request=request,
     )
-    messages.success(request, "Secret rotated. Copy the new one now.")
+    messages.success(request, gettext("Secret rotated. Copy the new one now."))
     return _render_endpoint(request, rotated, new_secret=rotated.secret, status=201)
 
 
@@ -262,7 +264,7 @@ def webhook_endpoint_disable(request: MerchantRequest, endpoint_id: str) -> Http
     endpoint = services.endpoint_disable(
         endpoint=_endpoint(endpoint_id), actor=_user(request), request=request
     )
-    messages.success(request, "Endpoint disabled. Events are no longer sent to it.")
+    messages.success(request, gettext("Endpoint disabled. Events are no longer sent to it."))
     return _to_endpoint(request, endpoint)
 
 
@@ -297,7 +299,7 @@ def webhook_endpoint_recover(request: MerchantRequest, endpoint_id: str) -> Http
                 "the log shows each outcome as it comes in.",
             )
         else:
-            messages.warning(request, "There are no failed deliveries to replay.")
+            messages.warning(request, gettext("There are no failed deliveries to replay."))
     return _to_endpoint(request, endpoint)
 
 

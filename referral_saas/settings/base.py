@@ -103,6 +103,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",  # LANGUAGE_CODE: <html lang>
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.dashboard",
@@ -387,7 +388,10 @@ STRIPE_CONNECT_BASE: str = env.str("STRIPE_CONNECT_BASE", default="")
 SHOPIFY_API_KEY: str = env.str("SHOPIFY_API_KEY", default="")
 SHOPIFY_API_SECRET: str = env.str("SHOPIFY_API_SECRET", default="")
 SHOPIFY_API_BASE_OVERRIDE: str = env.str("SHOPIFY_API_BASE_OVERRIDE", default="").rstrip("/")
-if SHOPIFY_API_BASE_OVERRIDE and urlparse(SHOPIFY_API_BASE_OVERRIDE).scheme not in {"http", "https"}:
+if SHOPIFY_API_BASE_OVERRIDE and urlparse(SHOPIFY_API_BASE_OVERRIDE).scheme not in {
+    "http",
+    "https",
+}:
     raise ImproperlyConfigured("SHOPIFY_API_BASE_OVERRIDE must be an http(s) URL")
 if bool(SHOPIFY_API_KEY) != bool(SHOPIFY_API_SECRET):
     raise ImproperlyConfigured("Set both SHOPIFY_API_KEY and SHOPIFY_API_SECRET, or neither")
