@@ -23,6 +23,7 @@ from payouts.models import Payout, PayoutBatch, PayoutDetails, PayoutMethod, Pay
 from payouts.services import payout_account, payout_start
 from programs.specs import SpecError
 from referral_saas.money import major_text
+from rewards.exports import csv_cell
 
 SCHEMA = "pain.001.001.03"
 
@@ -110,16 +111,15 @@ def sepa_csv(batch: PayoutBatch) -> str:
         ["payout", "advocate", "account_holder", "iban", "bic", "amount", "currency", "reference"]
     )
     for payout, details in _payments(batch):
-        writer.writerow(
-            [
-                payout.public_id,
-                payout.advocate.public_id,
-                details.account_holder if details else "",
-                details.iban if details else "",
-                details.bic if details else "",
-                major_text(payout.amount, payout.currency),
-                payout.currency,
-                f"Referral rewards {payout.public_id}",
-            ]
-        )
+        row = [
+            payout.public_id,
+            payout.advocate.public_id,
+            details.account_holder if details else "",
+            details.iban if details else "",
+            details.bic if details else "",
+            major_text(payout.amount, payout.currency),
+            payout.currency,
+            f"Referral rewards {payout.public_id}",
+        ]
+        writer.writerow([csv_cell(value) for value in row])  # formulas defused (CSV injection)
     return out.getvalue()

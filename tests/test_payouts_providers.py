@@ -228,3 +228,20 @@ def test_no_sepa_file_without_the_merchants_bank_account(acme: Merchant) -> None
     with pytest.raises(SpecError) as error:
         sepa.sepa_batch_create()
     assert list(error.value.errors) == ["sepa_debtor_iban"]
+
+
+def test_the_csv_defuses_a_formula_in_a_holders_name(acme: Merchant) -> None:
+    PayoutAccount.objects.create(sepa_debtor_name="Acme", sepa_debtor_iban="DE89370400440532013000")
+    advocate = enrol(cash_program(acme), "evil@example.com")
+    payout_details_set(
+        advocate=advocate,
+        method="sepa_credit_transfer",
+        iban=IBANS[0],
+        account_holder='=HYPERLINK("http://x.example")',
+    )
+    earn(advocate, "csv-1")
+    services.payouts_create_due()
+    batch = sepa.sepa_batch_create()
+    assert batch is not None
+    (row,) = sepa.sepa_csv(batch).splitlines()[1:]
+    assert ",\"'=HYPERLINK(" in row
