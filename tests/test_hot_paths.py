@@ -57,7 +57,7 @@ def order(number: int, advocate: Advocate, **changes: Any) -> str:
     return json.dumps({**body, **changes})
 
 
-def post(client: Client, key: IssuedKey, body: str, **headers: str) -> Any:
+def post(client: Client, key: IssuedKey, body: str, **headers: Any) -> Any:
     return client.post(
         CONVERSIONS,
         data=body,
@@ -112,9 +112,7 @@ def test_a_warm_key_costs_no_query_and_one_redis_round_trip(
     assert response.status_code == 202
     assert "accounts_apikey" not in " ".join(q["sql"] for q in captured.captured_queries)
     assert calls == ["EVALSHA"]
-    assert response.headers["RateLimit-Remaining"] == str(
-        django_settings.API_RATE_LIMIT_SECRET - 2
-    )
+    assert response.headers["RateLimit-Remaining"] == str(django_settings.API_RATE_LIMIT_SECRET - 2)
 
 
 @pytest.mark.journey
@@ -144,9 +142,13 @@ def test_each_request_gets_its_own_copies(
     second = api_key_lookup(acme_secret.plaintext).key
     other = api_key_lookup(globex_secret.plaintext).key
 
-    assert first is not None and second is not None and other is not None
-    assert first is not second and first.merchant is not second.merchant
-    assert first.pk == second.pk and first.merchant.pk == second.merchant.pk
+    assert first is not None
+    assert second is not None
+    assert other is not None
+    assert first is not second
+    assert first.merchant is not second.merchant
+    assert first.pk == second.pk
+    assert first.merchant.pk == second.merchant.pk
     assert other.merchant.slug == "globex"
     # A change to one request's copy is not seen by the next request.
     first.merchant.name = "changed"
@@ -281,9 +283,7 @@ def test_idempotency_with_a_warm_key_replays_and_refuses_another_body(
 ) -> None:
     first = post(client, acme_secret, order(1, advocate), HTTP_IDEMPOTENCY_KEY="k-1")
     replay = post(client, acme_secret, order(1, advocate), HTTP_IDEMPOTENCY_KEY="k-1")
-    other_body = post(
-        client, acme_secret, order(1, advocate, amount=1), HTTP_IDEMPOTENCY_KEY="k-1"
-    )
+    other_body = post(client, acme_secret, order(1, advocate, amount=1), HTTP_IDEMPOTENCY_KEY="k-1")
 
     assert first.status_code == 202
     assert (replay.status_code, replay.content) == (202, first.content)

@@ -59,7 +59,8 @@ def test_a_prepared_query_returns_what_the_orm_returns(world: World, one_sided: 
         getattr(expected.program, name) for name in program_fields
     ]
     assert found.merchant.slug == "acme"
-    assert found._state.adding is False and found._state.db == "default"
+    assert found._state.adding is False
+    assert found._state.db == "default"
 
 
 def test_a_prepared_query_refuses_a_tenant_scoped_manager(world: World) -> None:
