@@ -6,6 +6,7 @@ task runs on the worker."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import timedelta
 
 import pytest
@@ -31,7 +32,10 @@ from tests.test_pipeline_workers import (  # noqa: F401 - fixtures used by name
 from tracking.models import Conversion
 from tracking.services import conversion_record, referral_record
 
-pytestmark = [pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server"),
+]
 
 
 @override_settings(PIPELINE_EVALUATE_ON_COMMIT=False)
