@@ -14,34 +14,37 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
 from referral_saas.emails import is_disposable, normalise_email, normalise_name
 from referral_saas.money import format_money, reader_locale
 from tracking.models import Click, Conversion
 
 SAME, DIFFERENT, UNKNOWN, INFO = "same", "different", "unknown", "info"
 HIT_OUTCOMES = ("reject", "review", "score_only")
-RULE_LABELS = {
-    "self_referral": "Self-referral",
-    "disposable_email": "Disposable email",
-    "velocity": "Velocity",
-    "fast_conversion": "Click to order too fast",
-    "duplicate_friend": "Friend already referred",
-    "existing_customer": "Existing customer",
-    "blocked_country": "Blocked country",
-    "blocked_email_domain": "Blocked email domain",
-    "blocked_referrer": "Blocked referring site",
-    "same_ip_user_agent": "Same network as the advocate",
-    "advocate_blocked": "Advocate blocked",
-    "min_order_amount": "Below minimum order",
-    "first_purchase_only": "Not a first purchase",
-    "new_customers_only": "Not a new customer",
-    "program_active": "Program not active",
-    "program_dates": "Outside program dates",
-    "attribution": "Attribution",
-    "review": "Review decision",
-    "tier": "Tier milestone",
-    "budget": "Budget",
-    "max_rewards_per_advocate": "Reward cap",
+RULE_LABELS: dict[str, Any] = {
+    "self_referral": _("Self-referral"),
+    "disposable_email": _("Disposable email"),
+    "velocity": _("Velocity"),
+    "fast_conversion": _("Click to order too fast"),
+    "duplicate_friend": _("Friend already referred"),
+    "existing_customer": _("Existing customer"),
+    "blocked_country": _("Blocked country"),
+    "blocked_email_domain": _("Blocked email domain"),
+    "blocked_referrer": _("Blocked referring site"),
+    "same_ip_user_agent": _("Same network as the advocate"),
+    "advocate_blocked": _("Advocate blocked"),
+    "min_order_amount": _("Below minimum order"),
+    "first_purchase_only": _("Not a first purchase"),
+    "new_customers_only": _("Not a new customer"),
+    "program_active": _("Program not active"),
+    "program_dates": _("Outside program dates"),
+    "attribution": _("Attribution"),
+    "review": _("Review decision"),
+    "tier": _("Tier milestone"),
+    "budget": _("Budget"),
+    "max_rewards_per_advocate": _("Reward cap"),
 }
 
 
@@ -107,7 +110,7 @@ def mask_email(email: str) -> str:
 
 
 def rule_label(rule: str) -> str:
-    return RULE_LABELS.get(rule, rule.replace("_", " ").capitalize())
+    return str(RULE_LABELS.get(rule, rule.replace("_", " ").capitalize()))
 
 
 def _verdict(left: str, right: str) -> str:
@@ -148,35 +151,35 @@ def comparisons(conversion: Conversion) -> list[Comparison]:
     advocate_normal, friend_normal = normalise_email(advocate.email), normalise_email(friend_email)
     rows = [
         Comparison(
-            "Email",
+            gettext("Email"),
             advocate.email,
             friend_email,
             _verdict(advocate.email.lower(), friend_email.lower()),
-            "disposable domain" if friend_email and is_disposable(friend_email) else "",
+            gettext("disposable domain") if friend_email and is_disposable(friend_email) else "",
         ),
         Comparison(
-            "Email, normalised",
+            gettext("Email, normalised"),
             advocate_normal,
             friend_normal,
             _verdict(advocate_normal, friend_normal),
-            "case, plus-tags and Gmail dots ignored",
+            gettext("case, plus-tags and Gmail dots ignored"),
         ),
         Comparison(
-            "Name",
+            gettext("Name"),
             advocate.name,
             friend_name,
             _verdict(normalise_name(advocate.name), normalise_name(friend_name)),
         ),
         Comparison(
-            "Customer id",
+            gettext("Customer id"),
             advocate.customer_id,
             friend_customer,
             _verdict(advocate.customer_id, friend_customer),
         ),
         Comparison(
-            "Visitor cookie",
-            "recorded" if advocate.visitor_id else "",
-            "recorded" if conversion.visitor_id or (click and click.visitor_id) else "",
+            gettext("Visitor cookie"),
+            gettext("recorded") if advocate.visitor_id else "",
+            gettext("recorded") if conversion.visitor_id or (click and click.visitor_id) else "",
             _verdict(
                 advocate.visitor_id, conversion.visitor_id or (click.visitor_id if click else "")
             ),
@@ -189,7 +192,7 @@ def comparisons(conversion: Conversion) -> list[Comparison]:
 def _network(conversion: Conversion, click: Click | None) -> list[Comparison]:
     advocate = conversion.advocate
     assert advocate is not None
-    joined = "address they joined from" if advocate.ip_hash else ""
+    joined = gettext("address they joined from") if advocate.ip_hash else ""
     rows = []
     for where, ip_hash in (
         ("order", conversion.ip_hash),
@@ -197,9 +200,17 @@ def _network(conversion: Conversion, click: Click | None) -> list[Comparison]:
     ):
         rows.append(
             Comparison(
-                f"IP address ({where})",
+                gettext("IP address (order)")
+                if where == "order"
+                else gettext("IP address (click)"),
                 joined,
-                f"address of the {where}" if ip_hash else "",
+                (
+                    gettext("address of the order")
+                    if where == "order"
+                    else gettext("address of the click")
+                )
+                if ip_hash
+                else "",
                 _verdict(advocate.ip_hash, ip_hash),
             )
         )
@@ -217,11 +228,11 @@ def _network(conversion: Conversion, click: Click | None) -> list[Comparison]:
         friend = conversion.user_agent or click_agent
     rows.append(
         Comparison(
-            "Friend's browser",
+            gettext("Friend's browser"),
             "",
             friend,
             INFO,
-            "compared between the friend's click and order",
+            gettext("compared between the friend's click and order"),
         )
     )
     return rows
