@@ -136,7 +136,7 @@ class AuditLine:
 
 
 def label(key: str) -> str:
-    return LABELS.get(key) or key.replace("_", " ").capitalize()
+    return str(LABELS.get(key) or key.replace("_", " ").capitalize())
 
 
 def value_text(key: str, value: Any) -> str:
@@ -157,7 +157,7 @@ def value_text(key: str, value: Any) -> str:
 
 def _summary(event: AuditEvent) -> str:
     if event.action in ACTIONS:
-        return ACTIONS[event.action]
+        return str(ACTIONS[event.action])
     subject, _, verb = event.action.partition(".")
     return f"{label(subject)}: {verb.replace('_', ' ')}" if verb else label(subject)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from django.utils.text import capfirst
 from django.utils.translation import gettext, gettext_lazy
 
 from programs.models import Program, ProgramCopy
@@ -103,27 +104,34 @@ class MissingTranslation:
     @property
     def message(self) -> str:
         """ "Polish: headline, terms missing — the English text will be shown." in the
-        reader's language (languages by their own names, the copy fields translated)."""
+        reader's language."""
         fields = ", ".join(str(FIELD_WORDS.get(name, name)) for name in self.fields)
-        return gettext(
-            "%(language)s: %(fields)s missing — the default language (%(default)s) text will "
-            "be shown."
-        ) % {
-            "language": NATIVE_NAMES.get(self.locale, self.language),
-            "fields": fields,
-            "default": self.default_language,
-        }
+        return capfirst(
+            gettext(
+                "%(language)s: %(fields)s missing — the default language (%(default)s) text will "
+                "be shown."
+            )
+            % {
+                "language": LANGUAGE_WORDS.get(self.locale, self.language),
+                "fields": fields,
+                "default": self.default_language,
+            }
+        )
 
 
-# The copy fields in merchant words, and each language by its own name (the reader may read
-# any of the four).
+# The copy fields and the languages in merchant words (in the reader's language).
 FIELD_WORDS = {
     "name": gettext_lazy("name"),
     "headline": gettext_lazy("headline"),
     "description": gettext_lazy("description"),
     "terms": gettext_lazy("terms"),
 }
-NATIVE_NAMES = {"en": "English", "it": "Italiano", "ro": "Română", "pl": "Polski"}
+LANGUAGE_WORDS = {
+    "en": gettext_lazy("English"),
+    "it": gettext_lazy("Italian"),
+    "ro": gettext_lazy("Romanian"),
+    "pl": gettext_lazy("Polish"),
+}
 
 
 def _reward_specs(config: ProgramConfig) -> Iterable[tuple[str, RewardSpec]]:
@@ -152,7 +160,7 @@ def missing_translations(
     stored = copy if copy is not None else _stored_copy(program)
     default = stored.get(program.default_locale, {})
     labelled = [(where, spec) for where, spec in _reward_specs(config) if spec.kind in LABEL_KINDS]
-    default_language = NATIVE_NAMES.get(program.default_locale, program.default_locale)
+    default_language = str(LANGUAGE_WORDS.get(program.default_locale, program.default_locale))
     missing = []
     for locale in program.locales:
         if locale == program.default_locale:
