@@ -266,6 +266,7 @@ def test_export_holds_every_row_about_the_subject_and_nothing_else(
     }
     assert body == {
         "object": "privacy_export",
+        "livemode": True,
         "email": SUBJECT,
         "advocates": [
             {
