@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -87,18 +88,26 @@ class Usage:
         return min(100, round(100 * self.used / self.limit))
 
 
-def _mode_of(merchant_id: int) -> tuple[int, bool]:
-    """(the account's merchant id, livemode) of `merchant_id`: from the current merchant when it
-    is that one (no query: the API key or dashboard brought it), else one indexed SELECT."""
-    current = tenancy.current_merchant_or_none()
-    if current is not None and current.pk == merchant_id:
-        return (current.live_merchant_id or current.pk), current.livemode
-    row = (
-        Merchant.objects.filter(pk=merchant_id).values_list("live_merchant_id", "livemode").first()
+def _plan_and_mode(merchant_id: int) -> tuple[Plan, bool]:
+    """The merchant's plan now, and whether it is a live data space, in one query: a test data
+    space (`accounts.testmode`) has its account's plan (its subscription is the account's)."""
+    if not billing_configured():
+        return SELF_HOSTED_PLAN, True
+    account_subscription = Subscription.unscoped_all_merchants.filter(
+        merchant_id=Coalesce(OuterRef("live_merchant_id"), OuterRef("pk"))
     )
-    if row is None:
-        return merchant_id, True
-    return (row[0] or merchant_id), row[1]
+    row = (
+        Merchant.objects.filter(pk=merchant_id)
+        .annotate(
+            plan_code=Subquery(account_subscription.values("plan")[:1]),
+            grace_ends=Subquery(account_subscription.values("grace_period_ends_at")[:1]),
+        )
+        .values_list("livemode", "plan_code", "grace_ends")
+        .first()
+    )
+    if row is None or row[1] is None:
+        return PLANS[FREE], row[0] if row is not None else True
+    return effective_plan(plan_code=row[1], grace_period_ends_at=row[2]), row[0]
 
 
 def current_plan(*, merchant_id: int) -> Plan:
@@ -106,17 +115,7 @@ def current_plan(*, merchant_id: int) -> Plan:
     `SELF_HOSTED_PLAN` (no query); otherwise Free without a subscription row, and Free as soon
     as a payment grace period has run out (even before the sweeper has written the downgrade).
     A test data space (`accounts.testmode`) has its account's plan."""
-    if not billing_configured():
-        return SELF_HOSTED_PLAN
-    account_id, _livemode = _mode_of(merchant_id)
-    row = (
-        Subscription.unscoped_all_merchants.filter(merchant_id=account_id)
-        .values_list("plan", "grace_period_ends_at")
-        .first()
-    )
-    if row is None:
-        return PLANS[FREE]
-    return effective_plan(plan_code=row[0], grace_period_ends_at=row[1])
+    return _plan_and_mode(merchant_id)[0]
 
 
 def effective_plan(*, plan_code: str, grace_period_ends_at: datetime | None) -> Plan:
@@ -148,10 +147,9 @@ def conversion_over_limit(
     plan (one row by a unique key) and one indexed COUNT, capped at the limit with a LIMIT so
     its cost does not grow with the month's volume.
     """
-    if not billing_configured() or not _mode_of(merchant_id)[1]:
-        return False  # test data never counts toward the plan
-    limit = current_plan(merchant_id=merchant_id).limits.conversions_per_month
-    if limit is None:
+    plan, livemode = _plan_and_mode(merchant_id)
+    limit = plan.limits.conversions_per_month
+    if limit is None or not livemode:  # test data never counts toward the plan
         return False
     earlier = month_conversions(merchant_id, conversion_created_at).filter(
         Q(created_at__lt=conversion_created_at)

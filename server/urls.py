@@ -22,8 +22,8 @@ urlpatterns = [
     path("", include("rewards.ops_urls")),
     path("", include("rewards.advocate_urls")),
     path("", include("payouts.urls")),
-    path("", include("integrations.urls")),
     path("", include("retention.urls")),
+    path("", include("integrations.urls")),
     path("", include("analytics.urls")),
     path("", include("accounts.urls")),
 ]

@@ -113,8 +113,6 @@ def _conversions(conversions: Sequence[Conversion]) -> list[dict[str, Any]]:
     return list(serializer.data)
 
 
-
-
 class ConversionListApi(TrackingApiView):
     @extend_schema(
         operation_id="conversions_list",
