@@ -449,12 +449,13 @@ def _enqueue_deactivate(reward: Reward) -> None:
 def friend_offer_deactivate(*, reward_id: int) -> str:
     """Withdraw an expired offer's code where its method can (`deactivate`), record it where it
     cannot; once (the `deactivation` reason). Raises FulfilmentError when worth retrying."""
-    from rewards.fulfilment import REGISTRY, FulfilmentError, _call
+    from rewards.fulfilment import FulfilmentError, _call, method_for
 
     reward = Reward.objects.get(pk=reward_id)
     if any(r.get("rule") == "deactivation" for r in reward.reasons):
         return "done"
-    deactivate = getattr(REGISTRY.get(reward.fulfilment_method), "deactivate", None)
+    # method_for: in test mode a Stripe or store code is simulated, so nothing real is withdrawn.
+    deactivate = getattr(method_for(reward), "deactivate", None)
     if not reward.fulfilment_code and not reward.fulfilment_external_id:
         detail, outcome = "No code had been issued.", "recorded"
     elif deactivate is None:

@@ -187,6 +187,7 @@ def api(world: World) -> Api:
             "conversion_id": conversion.public_id,
             "reward_id": reward.public_id if reward is not None else "rwd_none",
             "endpoint_id": "we_none",
+            "payout_id": "po_none",
         },
         bases={
             "advocates_create": {"program": program.public_id, "email": "fuzz@example.com"},

@@ -247,6 +247,8 @@ def test_create_one_sided_program_through_every_step(alice_client: Client, world
         "max_rewards_period": "week",
         "budget_amount": 100000,
         "budget_action": "stop_rewards",
+        "enrol_buyers": False,  # issue 14's rules, off by default
+        "ask_friend_name": False,
     }
     assert config["fraud"]["disposable_email"] == "reject"
     assert config["fraud"]["same_ip_user_agent"] == "off"
