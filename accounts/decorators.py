@@ -77,7 +77,7 @@ def merchant_view(least_role: str = Role.VIEWER, *, live_only: bool = False) -> 
                 if not membership.has_role(least_role):
                     raise PermissionDenied(f"This needs the {least_role} role or higher.")
             if live_only and not merchant.livemode:
-                return redirect(_live_path(request, merchant, account))
+                return redirect(same_page_in(request.get_full_path(), merchant, account) or "/")
             with tenancy.merchant_context(merchant):
                 request.merchant = merchant  # type: ignore[attr-defined]  # see MerchantRequest
                 request.membership = membership  # type: ignore[attr-defined]
@@ -90,7 +90,10 @@ def merchant_view(least_role: str = Role.VIEWER, *, live_only: bool = False) -> 
     return decorate
 
 
-def _live_path(request: HttpRequest, twin: Merchant, account: Merchant) -> str:
-    prefix = f"/m/{twin.slug}/"
-    path = request.get_full_path()
-    return f"/m/{account.slug}/" + path[len(prefix) :] if path.startswith(prefix) else "/"
+def same_page_in(path: str, current: Merchant, target: Merchant) -> str | None:
+    """`path`, a dashboard page of `current`, as the same page of `target` (the other data space
+    of the account); None when `path` is not one of `current`'s pages."""
+    prefix = f"/m/{current.slug}/"
+    if not path.startswith(prefix) or "//" in path or "\\" in path:
+        return None
+    return f"/m/{target.slug}/" + path[len(prefix) :]

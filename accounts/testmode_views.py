@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import testmode
-from accounts.decorators import MerchantRequest, merchant_view
+from accounts.decorators import MerchantRequest, merchant_view, same_page_in
 from accounts.models import Role, TestDataErasure, TestDataErasureStatus
 
 
@@ -20,11 +20,10 @@ def test_mode_switch(request: MerchantRequest) -> HttpResponse:
     in the test twin or the live account. Any member may look at test data."""
     current = request.merchant
     target = testmode.twin_of(current) if request.POST.get("mode") == "test" else current.account
-    prefix = f"/m/{current.slug}/"
-    next_path = request.POST.get("next", "")
-    if not next_path.startswith(prefix) or "//" in next_path or "\\" in next_path:
-        return redirect(reverse("merchant_overview", kwargs={"merchant_slug": target.slug}))
-    return redirect(f"/m/{target.slug}/" + next_path[len(prefix) :])
+    same_page = same_page_in(request.POST.get("next", ""), current, target)
+    return redirect(
+        same_page or reverse("merchant_overview", kwargs={"merchant_slug": target.slug})
+    )
 
 
 @require_http_methods(["GET", "POST"])
