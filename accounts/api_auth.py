@@ -30,7 +30,10 @@ class ApiKeyAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 "Send your API key as 'Authorization: Bearer <key>'."
             )
-        found = api_key_lookup(plaintext.strip())
+        # A POST's `Idempotency-Key` claim rides in the same Redis round trip as the rate limit
+        # (`MerchantAPIView.initial` prepared it).
+        claim = getattr(request._request, "api_idempotency_pending", None)
+        found = api_key_lookup(plaintext.strip(), claim=claim)
         # The rate limit was counted in the lookup's round trip when the key came from the
         # cache; `MerchantAPIView` judges it after the permissions, as for any request.
         request._request.api_rate_counted = found.counted  # type: ignore[attr-defined]

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, TypeVar
 from django.conf import settings
 from django.db import models, transaction
 
+from referral_saas.api.idempotency_store import PendingClaim
 from referral_saas.api.ratelimit import (
     Counted,
     rate_limit_count,
@@ -101,6 +102,8 @@ def _remember(key_hash: str, key: ApiKey, version: bytes) -> None:
         stored_at=time.monotonic(),
     )
     entry.key.allowed_origins = list(key.allowed_origins)
+    # Only read here (the claim's merchant), never handed out: `_fresh` gives copies.
+    entry.key._state.fields_cache["merchant"] = entry.merchant
     with _lock:
         if len(_entries) >= MAX_ENTRIES:
             _entries.clear()
@@ -112,16 +115,19 @@ def _forget_locally(key_hash: str) -> None:
         _entries.pop(key_hash, None)
 
 
-def api_key_lookup(key_hash: str, fetch: Callable[[], ApiKey | None]) -> Lookup:
+def api_key_lookup(
+    key_hash: str, fetch: Callable[[], ApiKey | None], *, claim: PendingClaim | None = None
+) -> Lookup:
     """The key stored under `key_hash` (active or not: the caller judges), from this process's
-    cache when its version still holds, else from `fetch()` (the database)."""
+    cache when its version still holds, else from `fetch()` (the database). A cached key's
+    round trip also tries the request's `Idempotency-Key` `claim` (its outcome in `counted`)."""
     if not _enabled():
         return Lookup(fetch())
     version_name = version_key(key_hash)
     entry = _entries.get(key_hash)
     counted: Counted | None = None
     if entry is not None and time.monotonic() - entry.stored_at < settings.API_KEY_CACHE_SECONDS:
-        counted = rate_limit_count(entry.key, version_key=version_name)
+        counted = rate_limit_count(entry.key, version_key=version_name, claim=claim)
         if counted is not None and counted.version == entry.version:
             return Lookup(_fresh(entry), counted)
         # Changed (or Redis unreachable: then version is None and nothing is cached).

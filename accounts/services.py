@@ -42,6 +42,7 @@ from accounts.models import (
     User,
 )
 from referral_saas import limits, tenancy
+from referral_saas.api.idempotency_store import PendingClaim
 from referral_saas.ids import random_string
 from referral_saas.privacy import client_ip, truncate_ip
 
@@ -513,16 +514,17 @@ def _api_key_fetch(key_hash: str) -> ApiKey | None:
         return None
 
 
-def api_key_lookup(plaintext: str) -> Lookup:
+def api_key_lookup(plaintext: str, *, claim: PendingClaim | None = None) -> Lookup:
     """The active key for `plaintext` (None if unknown, revoked or expired), with the rate-limit
-    count when the lookup made it: one indexed SELECT, or none when this process has the key
-    cached under a version that still holds (`accounts.api_key_cache`; revocation changes it).
+    count (and the `Idempotency-Key` `claim`'s outcome) when the lookup made it: one indexed
+    SELECT, or none when this process has the key cached under a version that still holds
+    (`accounts.api_key_cache`; revocation changes it).
     Refreshes `last_used_at` at most once a minute so the hot path does not write on every
     request."""
     if not plaintext.startswith(ALL_KEY_PREFIXES) or len(plaintext) > 100:
         return Lookup(None)
     key_hash = hash_token(plaintext)
-    found = api_key_cache_lookup(key_hash, lambda: _api_key_fetch(key_hash))
+    found = api_key_cache_lookup(key_hash, lambda: _api_key_fetch(key_hash), claim=claim)
     key = found.key
     now = timezone.now()
     if key is None or not key.is_active(now):

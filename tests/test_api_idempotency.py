@@ -1,6 +1,11 @@
 """`Idempotency-Key` on POST /api/v1/…, through HTTP: replay, reuse with another body, in flight
 (simulated and truly concurrent), per-merchant scope, expiry, abandoned claims, stored errors,
-released 5xx, bad keys, GET ignoring the header, query counts and the purge task."""
+released 5xx, bad keys, GET ignoring the header, query counts and the purge task.
+
+Every test runs against both stores: Redis (records claimed in the rate limit's round trip) and
+the database (the embedded default without Redis, and the fallback while Redis is down). Records
+are read and planted through `idempotency_records_of` / `idempotency_record_put`, which look in
+the store in use."""
 
 from __future__ import annotations
 
@@ -15,17 +20,33 @@ from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.api.idempotency import idempotency_records_purge_expired, request_fingerprint
-from accounts.models import IdempotencyRecord, IdempotencyState, Merchant
+from accounts.api.idempotency import (
+    idempotency_record_put,
+    idempotency_records_of,
+    idempotency_records_purge_expired,
+    request_fingerprint,
+)
+from accounts.models import IdempotencyState, Merchant
 from accounts.services import IssuedKey
 from accounts.tasks import idempotency_records_purge_expired_task
 from programs import services as program_services
 from programs.api.views import ProgramApiView
 from programs.models import Program
 from referral_saas import tenancy
+from referral_saas.api.idempotency_store import StoredRecord
 from tests.conftest import World
 
 PROGRAMS = "/api/v1/programs"
+
+
+@pytest.fixture(autouse=True, params=["redis", "database"])
+def store(request: pytest.FixtureRequest, settings: Any) -> str:
+    """Where the records live: Redis, or the database (no shared Redis configured)."""
+    if request.param == "redis" and not settings.API_RATE_LIMIT_REDIS_URL:
+        pytest.skip("no Redis here: the database holds the records")
+    if request.param == "database":
+        settings.API_RATE_LIMIT_REDIS_URL = ""
+    return str(request.param)
 
 
 def body(**changes: Any) -> dict[str, Any]:
@@ -56,9 +77,8 @@ def programs_of(merchant: Merchant) -> int:
         return Program.objects.count()
 
 
-def records_of(merchant: Merchant) -> list[IdempotencyRecord]:
-    with tenancy.merchant_context(merchant):
-        return list(IdempotencyRecord.objects.order_by("pk"))
+def records_of(merchant: Merchant) -> list[StoredRecord]:
+    return idempotency_records_of(merchant)
 
 
 def fingerprint_of(data: Any, path: str = PROGRAMS) -> str:
@@ -66,17 +86,19 @@ def fingerprint_of(data: Any, path: str = PROGRAMS) -> str:
     return request_fingerprint(request)
 
 
-def add_record(merchant: Merchant, **fields: Any) -> IdempotencyRecord:
+def add_record(merchant: Merchant, **fields: Any) -> StoredRecord:
     now = timezone.now()
     values: dict[str, Any] = {
+        "identity": "",
         "key": "order-1",
         "fingerprint": fingerprint_of(body()),
         "state": IdempotencyState.IN_FLIGHT,
+        "response_status": None,
+        "response_body": "",
         "created_at": now,
         "expires_at": now + timedelta(hours=24),
     } | fields
-    with tenancy.merchant_context(merchant):
-        return IdempotencyRecord.objects.create(**values)
+    return idempotency_record_put(merchant, StoredRecord(**values))
 
 
 def test_replay_returns_the_first_response_without_running_the_handler(
@@ -225,7 +247,7 @@ def test_expired_record_is_treated_as_absent(
     assert "Idempotent-Replayed" not in response.headers
     assert programs_of(world.acme) == 1
     [record] = records_of(world.acme)
-    assert record.pk == old.pk  # retaken in place, atomically
+    assert record.identity == old.identity  # retaken in place, atomically
     assert record.fingerprint == fingerprint_of(body())
     assert record.expires_at > timezone.now() + timedelta(hours=23)
     assert json.loads(record.response_body) == response.json()
@@ -366,7 +388,7 @@ def test_lifecycle_action_is_idempotent(
 
 
 def test_query_counts_with_and_without_the_header(
-    client: Client, world: World, acme_secret: IssuedKey
+    client: Client, world: World, acme_secret: IssuedKey, store: str
 ) -> None:
     # given: warm (the key's last_used_at was just refreshed, so it is not written again)
     client.get(PROGRAMS, HTTP_AUTHORIZATION=f"Bearer {acme_secret.plaintext}")
@@ -378,14 +400,22 @@ def test_query_counts_with_and_without_the_header(
     with CaptureQueriesContext(connection) as replayed:
         assert post(client, acme_secret, body(name="Keyed"), "order-1").status_code == 201
 
-    # then: no idempotency query without the header; the claim INSERT and the final UPDATE with
-    # it; a replay is authentication, the refused INSERT and one SELECT
+    # then: no idempotency query without the header. In the database, the claim INSERT and the
+    # final UPDATE with it, and a replay is authentication, the refused INSERT and one SELECT;
+    # in Redis, no query at all: a replay is authentication only.
     assert not any("idempotencyrecord" in query["sql"] for query in without_header.captured_queries)
-    assert len(with_header) == len(without_header) + 2
-    assert len(replayed) == 3
+    if store == "database":
+        assert len(with_header) == len(without_header) + 2
+        assert len(replayed) == 3
+    else:
+        assert len(with_header) == len(without_header)
+        assert len(replayed) == 1
+        assert not any("idempotencyrecord" in query["sql"] for query in replayed.captured_queries)
 
 
-def test_purge_deletes_only_expired_records(world: World) -> None:
+def test_purge_deletes_only_expired_records(world: World, store: str) -> None:
+    if store == "redis":
+        pytest.skip("Redis expires its records itself; the purge is the database's")
     past = timezone.now() - timedelta(seconds=1)
     for index in range(3):
         add_record(world.acme, key=f"old-{index}", expires_at=past)
@@ -395,6 +425,6 @@ def test_purge_deletes_only_expired_records(world: World) -> None:
     deleted = idempotency_records_purge_expired(batch_size=3)  # two batches
 
     assert deleted == 4
-    assert [record.pk for record in records_of(world.acme)] == [fresh.pk]
+    assert [record.identity for record in records_of(world.acme)] == [fresh.identity]
     assert records_of(world.globex) == []
     assert idempotency_records_purge_expired_task.apply().get() == 0  # runs again harmlessly

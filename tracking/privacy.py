@@ -49,7 +49,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import IdempotencyRecord
+from accounts.api.idempotency import idempotency_responses_erase
 from accounts.services import audit_record
 from tracking.models import Advocate, Click, Conversion, Referral, Refund, StripeEvent
 from tracking.services import CODE_ALPHABET, normalise_email
@@ -418,8 +418,8 @@ def _erase_conversions(conversions: list[Conversion], email: str) -> int:
 
 
 def _erase_idempotency_records(email: str) -> int:
-    deleted, _ = IdempotencyRecord.objects.filter(response_body__icontains=email).delete()
-    return deleted
+    # In the database and in Redis, wherever the API kept them (accounts.api.idempotency).
+    return idempotency_responses_erase(email)
 
 
 def _erase_waiting_stripe_events(email: str) -> int:

@@ -16,9 +16,10 @@ from accounts.api import idempotency
 from accounts.services import audit_actor_activate, audit_actor_deactivate
 from referral_saas import tenancy
 from referral_saas.api.errors import ApiError
+from referral_saas.api.idempotency_store import PendingClaim
 from referral_saas.api.livemode import mark_livemode
 from referral_saas.api.permissions import api_key_of
-from referral_saas.api.ratelimit import RateLimit, rate_limit_check
+from referral_saas.api.ratelimit import Counted, RateLimit, rate_limit_check, rate_limit_count
 from referral_saas.api.requests import query_params_check
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ class MerchantAPIView(APIView):
     _merchant_token: Token[Merchant | None] | None = None
     _actor_token: Token[str] | None = None
     _rate_limit: RateLimit | None = None
-    _idempotency_claim: idempotency.Claim | None = None
+    _idempotency_claim: idempotency.HeldClaim | None = None
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         # Refused before anything reads the body. DRF parses an unread body straight from the
@@ -56,6 +57,38 @@ class MerchantAPIView(APIView):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         if limit is not None and (not length.isdigit() or int(length) > limit):
             raise body_too_large(limit)
+        # The `Idempotency-Key` claim rides in the rate limit's Redis round trip, made during
+        # authentication for a cached key: prepared now, a bad header answered where it always
+        # was (after authentication, permissions and the rate limit).
+        pending, bad_header = None, None
+        if request.method == "POST":
+            try:
+                pending = idempotency.idempotency_pending(request._request)
+            except ApiError as error:
+                bad_header = error
+        request._request.api_idempotency_pending = pending  # type: ignore[attr-defined]
+        try:
+            counted = self._checks(request, pending, *args, **kwargs)
+        except BaseException:
+            # Refused after Redis took the claim, before the handler: never replay a refusal.
+            made = getattr(request._request, "api_rate_counted", None)
+            if made is not None and made.claim is not None and made.claim.kind == "claimed":
+                idempotency.idempotency_release(made.claim)
+            raise
+        if bad_header is not None:
+            raise bad_header
+        if pending is not None:
+            self._idempotency_claim = idempotency.idempotency_begin(
+                merchant_id=api_key_of(request).merchant_id,
+                pending=pending,
+                outcome=None if counted is None else counted.claim,
+            )
+
+    def _checks(
+        self, request: Request, pending: PendingClaim | None, *args: Any, **kwargs: Any
+    ) -> Counted | None:
+        """Authentication, permissions, the merchant, the rate limit (counted with the claim of
+        `pending` when the key lookup did not count it) and the query; the count."""
         super().initial(request, *args, **kwargs)  # authentication + permissions + throttles
         if any("\x00" in str(value) for value in kwargs.values()):
             # No id contains NUL, and PostgreSQL would refuse the lookup (a 500): not found.
@@ -65,13 +98,13 @@ class MerchantAPIView(APIView):
         # Audit events written during this request name the key that acted.
         self._actor_token = audit_actor_activate(f"API key {key.masked}")
         # Counted already when the key came from the cache (one Redis round trip for both).
-        counted = getattr(request._request, "api_rate_counted", None)
+        counted: Counted | None = getattr(request._request, "api_rate_counted", None)
+        if counted is None:
+            counted = rate_limit_count(key, claim=pending)
+            request._request.api_rate_counted = counted  # type: ignore[attr-defined]
         self._rate_limit = rate_limit_check(key, counted)
         query_params_check(request)  # bodies are checked by the parser, when a view reads one
-        if request.method == "POST":
-            self._idempotency_claim = idempotency.idempotency_begin(
-                request._request, merchant_id=key.merchant_id
-            )
+        return counted
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, idempotency.Replay):

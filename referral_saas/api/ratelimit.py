@@ -10,11 +10,14 @@ Redis unreachable: the limiter fails open (the request is served, a warning logg
 alone for a few seconds), because the API must not go down with its limiter. With no Redis URL
 at all (the embedded `make run` default) the counters live in the process: a development
 convenience, not a limit across processes.
+
+The same round trip carries the request's `Idempotency-Key` claim when there is one
+(`referral_saas.api.idempotency_store.CLAIM_LUA`, tried only within the limit), so a POST with
+the header costs no more Redis round trips before its handler than one without.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import secrets
@@ -26,22 +29,28 @@ from typing import TYPE_CHECKING
 import redis
 from django.conf import settings
 
+from referral_saas.api import idempotency_store
 from referral_saas.api.errors import ApiError
+from referral_saas.api.idempotency_store import ClaimOutcome, PendingClaim
+from referral_saas.api.shared_redis import (
+    redis_available,
+    redis_client,
+    redis_failed,
+    script,
+    shared_redis_url,
+)
 
 if TYPE_CHECKING:
     from accounts.models import ApiKey
 
 logger = logging.getLogger(__name__)
 
-# Skip Redis this long after a failure, so an outage costs one failed connect per few seconds
-# rather than one per request (and one warning, not thousands).
-REDIS_RETRY_AFTER_FAILURE_SECONDS = 5.0
-REDIS_TIMEOUT_SECONDS = 0.25
-
 # INCR, start the window on the first hit (or heal a counter that lost its TTL), return the count
-# and the milliseconds left: one round trip, atomic. With a second key, the same round trip also
-# reads a cache version (see `version_key`), starting it with ARGV[2] when absent.
-_INCREMENT = """
+# and the milliseconds left: one round trip, atomic. With a second key (KEYS[2], '' for none),
+# the same round trip also reads a cache version (see `version_key`), starting it with ARGV[2]
+# when absent; with a third and fourth, it claims an `Idempotency-Key` (CLAIM_LUA).
+_INCREMENT = (
+    """
 local count = redis.call('INCR', KEYS[1])
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then
@@ -49,15 +58,19 @@ if ttl < 0 then
     ttl = tonumber(ARGV[1])
 end
 local version = false
-if KEYS[2] then
+if KEYS[2] ~= '' then
     version = redis.call('GET', KEYS[2])
     if not version then
         redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
         version = ARGV[2]
     end
 end
-return {count, ttl, version}
 """
+    + idempotency_store.CLAIM_LUA
+    + """
+return {count, ttl, version, claim}
+"""
+)
 
 # The version alone (GET, or SET when absent), for a lookup that has nothing to count yet.
 _VERSION = """
@@ -77,11 +90,12 @@ VERSION_TTL_SECONDS = 24 * 3600
 @dataclass(frozen=True)
 class Counted:
     """One request counted in a window: the count, the milliseconds left and, when asked for,
-    the cache version read in the same round trip."""
+    the cache version and the `Idempotency-Key` claim's outcome read in the same round trip."""
 
     count: int
     ttl_ms: int
     version: bytes | None = None
+    claim: ClaimOutcome | None = None
 
 
 @dataclass(frozen=True)
@@ -102,56 +116,41 @@ class RateLimit:
         }
 
 
-@functools.cache
-def _redis_client(url: str) -> redis.Redis:
-    # One connection pool per process (per URL), shared by every request thread.
-    pool = redis.ConnectionPool.from_url(
-        url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
-    )
-    return redis.Redis(connection_pool=pool)
-
-
-@functools.cache
-def _increment_script(url: str) -> redis.commands.core.Script:
-    # EVALSHA, falling back to EVAL once per Redis restart (redis-py handles NOSCRIPT).
-    return _redis_client(url).register_script(_INCREMENT)
-
-
-@functools.cache
-def _version_script(url: str) -> redis.commands.core.Script:
-    return _redis_client(url).register_script(_VERSION)
-
-
-_redis_down_until: dict[str, float] = {}
 _local_lock = threading.Lock()
 _local_windows: dict[str, tuple[float, int]] = {}
 
 
-def _redis_available(url: str) -> bool:
-    return time.monotonic() >= _redis_down_until.get(url, 0.0)
-
-
 def _redis_failed(url: str, error: redis.RedisError) -> None:
-    _redis_down_until[url] = time.monotonic() + REDIS_RETRY_AFTER_FAILURE_SECONDS
+    redis_failed(url)
     logger.warning("Rate limiter unavailable, serving requests unlimited: %s", error)
 
 
 def _count_in_redis(
-    url: str, counter: str, window_ms: int, version_key: str | None = None
+    url: str,
+    counter: str,
+    window_ms: int,
+    version_key: str | None = None,
+    claim: idempotency_store.ClaimAttempt | None = None,
+    limit: int = 0,
 ) -> Counted | None:
-    """The count, ms left in the window (and the version of `version_key`), or None when Redis
-    is unreachable (fail open)."""
-    if not _redis_available(url):
+    """The count, ms left in the window (the version of `version_key`, the outcome of `claim`),
+    or None when Redis is unreachable (fail open)."""
+    if not redis_available(url):
         return None
-    keys = [counter] if version_key is None else [counter, version_key]
+    keys = [counter, version_key or ""]
+    args: list[str | int] = [window_ms, secrets.token_hex(8), VERSION_TTL_SECONDS]
+    if claim is not None:
+        keys += [claim.record, claim.index]
+        args += [limit, *claim.args]
+    else:
+        keys += ["", ""]
     try:
-        count, ttl_ms, version = _increment_script(url)(
-            keys=keys, args=[window_ms, secrets.token_hex(8), VERSION_TTL_SECONDS]
-        )
+        count, ttl_ms, version, raw_claim = script(url, _INCREMENT)(keys=keys, args=args)
     except redis.RedisError as error:
         _redis_failed(url, error)
         return None
-    return Counted(count=int(count), ttl_ms=int(ttl_ms), version=version or None)
+    outcome = None if claim is None else idempotency_store.claim_outcome(claim, raw_claim)
+    return Counted(count=int(count), ttl_ms=int(ttl_ms), version=version or None, claim=outcome)
 
 
 def _count_in_process(counter: str, window_ms: int) -> Counted:
@@ -165,19 +164,14 @@ def _count_in_process(counter: str, window_ms: int) -> Counted:
     return Counted(count=count, ttl_ms=int(ends_ms - now_ms))
 
 
-def shared_redis_url() -> str:
-    """The Redis the counters (and cache versions) live in; empty in the embedded default."""
-    return str(settings.API_RATE_LIMIT_REDIS_URL)
-
-
 def version_read(version_key: str) -> bytes | None:
     """The current version of `version_key` (started at random when absent), one round trip;
     None without a shared Redis or when it is unreachable: then nothing may be cached."""
     url = shared_redis_url()
-    if not url or not _redis_available(url):
+    if not url or not redis_available(url):
         return None
     try:
-        version = _version_script(url)(
+        version = script(url, _VERSION)(
             keys=[version_key], args=[secrets.token_hex(8), VERSION_TTL_SECONDS]
         )
     except redis.RedisError as error:
@@ -193,22 +187,30 @@ def version_forget(version_key: str) -> bool:
     if not url:
         return True
     try:
-        _redis_client(url).delete(version_key)
+        redis_client(url).delete(version_key)
     except redis.RedisError:
         logger.exception("Could not drop cache version %s", version_key)
         return False
     return True
 
 
-def rate_limit_count(key: ApiKey, *, version_key: str | None = None) -> Counted | None:
+def rate_limit_count(
+    key: ApiKey, *, version_key: str | None = None, claim: PendingClaim | None = None
+) -> Counted | None:
     """Count this request against `key` without judging it (`rate_limit_check` does), reading
-    `version_key` in the same round trip. None when the limiter is unavailable."""
+    `version_key` and trying `claim` (in `key`'s merchant, only within the limit) in the same
+    round trip. None when the limiter is unavailable; no claim is tried without Redis."""
     window_ms = int(settings.API_RATE_LIMIT_WINDOW_SECONDS) * 1000
     # The public id, not the primary key: unique across databases sharing one Redis.
     counter = f"ratelimit:api:{key.public_id}"
     url = shared_redis_url()
     if url:
-        return _count_in_redis(url, counter, window_ms, version_key)
+        attempt = (
+            None
+            if claim is None
+            else idempotency_store.claim_attempt(claim, key.merchant.public_id)
+        )
+        return _count_in_redis(url, counter, window_ms, version_key, attempt, limit_for(key))
     return _count_in_process(counter, window_ms)
 
 
@@ -219,9 +221,9 @@ def limit_for(key: ApiKey) -> int:
 
 
 def rate_limit_check(key: ApiKey, counted: Counted | None = None) -> RateLimit | None:
-    """Count this request against `key` (unless the key lookup already did: `counted`); raise a
-    429 `ApiError` beyond the limit. Returns the state for the response headers, or None when
-    the limiter is unavailable."""
+    """Judge this request's count (`rate_limit_count`, made by the key lookup or the caller;
+    counted here when None); raise a 429 `ApiError` beyond the limit. Returns the state for the
+    response headers, or None when the limiter is unavailable."""
     limit = limit_for(key)
     if counted is None:
         counted = rate_limit_count(key)
