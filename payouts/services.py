@@ -2,7 +2,9 @@
 
 **Grouping** (`payouts_create_due`, periodic): an advocate's balance is the sum of their cash
 rewards fulfilled by `payout` that are `approved` and in no live payout (earnings), minus the
-rewards that were already paid and then refunded (voided or clawed back; deductions). Once the
+rewards that were already paid and then refunded (voided or clawed back; deductions), and minus
+what a partial refund took off a commission already given by another method (a Stripe
+transfer or balance credit, by hand: `Reward.given_amount`, set by `commission_adjust`). Once the
 balance reaches the program's minimum (`ProgramPayoutPolicy`, any positive amount without one),
 one `Payout` is created with a ledger line per reward. The lines' partial unique constraint is
 the backstop: a reward is earned into at most one live payout, so two concurrent runs cannot
@@ -101,13 +103,35 @@ def _deductions(advocate_id: int | None = None) -> object:
 def _owed_back(item: PayoutItem) -> int:
     """Paid for the reward, minus what it is worth now, minus what was already deducted."""
     now_worth = 0 if item.reward.status in REFUNDED_AFTER_PAY else int(item.reward.amount or 0)
-    deducted = -(
+    return max(item.amount - now_worth - _deducted(item.reward_id), 0)
+
+
+def _deducted(reward_id: int) -> int:
+    return -(
         PayoutItem.objects.filter(
-            reward_id=item.reward_id, kind=PayoutItemKind.DEDUCTION, active=True
+            reward_id=reward_id, kind=PayoutItemKind.DEDUCTION, active=True
         ).aggregate(t=Sum("amount"))["t"]
         or 0
     )
-    return max(item.amount - now_worth - deducted, 0)
+
+
+def _given_back(advocate_id: int) -> list[tuple[Reward, int]]:
+    """Commissions given outside payouts and lowered by a partial refund since, with what is
+    still owed back: given, minus what they are worth now, minus what was already deducted.
+    (A later claw-back reverses only the lowered amount through the method, so the
+    difference stays the ledger's.)"""
+    rewards = Reward.objects.filter(
+        advocate_id=advocate_id, given_amount__isnull=False, given_amount__gt=F("amount")
+    ).order_by("pk")
+    owed = [(r, int(r.given_amount or 0) - int(r.amount or 0) - _deducted(r.pk)) for r in rewards]
+    return [(reward, amount) for reward, amount in owed if amount > 0]
+
+
+def _owed(advocate_id: int) -> list[tuple[Reward, int]]:
+    """Every reward the advocate owes money back for, and how much (positive)."""
+    items = _deductions(advocate_id).select_related("reward").order_by("pk")  # type: ignore[attr-defined]
+    paid = [(item.reward, _owed_back(item)) for item in items]
+    return [(reward, owed) for reward, owed in paid if owed > 0] + _given_back(advocate_id)
 
 
 def minimum_for(program_id: int) -> int:
@@ -176,18 +200,13 @@ class Balance:
 def advocate_balance(advocate: Advocate) -> Balance:
     """What the next payout would carry now (deductions negative)."""
     earned = _earnings(advocate.pk).aggregate(t=Sum("amount"))["t"] or 0  # type: ignore[attr-defined]
-    items = _deductions(advocate.pk).select_related("reward")  # type: ignore[attr-defined]
-    return Balance(earned=int(earned), deducted=-sum(_owed_back(i) for i in items))
+    return Balance(earned=int(earned), deducted=-sum(owed for _, owed in _owed(advocate.pk)))
 
 
 def _create_for(advocate: Advocate, now: datetime) -> Payout | None:
     xact_lock(f"payouts:advocate:{advocate.pk}")  # one grouping per advocate at a time
     earnings = list(_earnings(advocate.pk).order_by("pk"))  # type: ignore[attr-defined]
-    deductions = [
-        (item.reward, _owed_back(item))
-        for item in _deductions(advocate.pk).select_related("reward").order_by("pk")  # type: ignore[attr-defined]
-    ]
-    deductions = [(reward, owed) for reward, owed in deductions if owed > 0]
+    deductions = _owed(advocate.pk)
     total = sum(r.amount for r in earnings) - sum(owed for _, owed in deductions)
     if not earnings or total <= 0 or total < minimum_for(advocate.program_id):
         return None

@@ -119,6 +119,9 @@ class RewardSpec:
     # A commission (`cash` or `account_credit` with `percent`): that share of the order's amount
     # net of refunds, at most `max_amount` (minor units) when set.
     max_amount: int | None = None
+    # A recurring commission: later paid invoices of the same subscription earn it again for
+    # this many months after the subscription's first attributed order (rewards.recurring).
+    recurring_months: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind}
@@ -143,6 +146,8 @@ class RewardSpec:
         data["expires_after_days"] = self.expires_after_days
         if self.max_amount is not None:
             data["max_amount"] = self.max_amount
+        if self.recurring_months is not None:
+            data["recurring_months"] = self.recurring_months
         return data
 
 
@@ -358,6 +363,7 @@ def _join(path: str, key: str) -> str:
 COMMISSION_KINDS = frozenset({"cash", "account_credit"})
 REWARD_FIELDS = {
     "max_amount",
+    "recurring_months",
     "kind",
     "fulfilment",
     "amount",
@@ -385,12 +391,23 @@ def _reward(reader: _Reader, raw: Any, path: str, ctx: _Context) -> RewardSpec |
     )
     amount = currency = percent = points = None
     has_percent, has_amount = data.get("percent") is not None, data.get("amount") is not None
-    max_amount = None
+    max_amount = recurring_months = None
     if data.get("max_amount") is not None and not (kind in COMMISSION_KINDS and has_percent):
         reader.fail(
             _join(path, "max_amount"),
             "Only a commission (cash or account credit with percent) has a cap.",
         )
+    recurring = data.get("recurring_months") is not None
+    if recurring and not (kind in COMMISSION_KINDS and has_percent and not has_amount):
+        reader.fail(
+            _join(path, "recurring_months"),
+            "Only a commission (cash or account credit with percent) recurs.",
+        )
+        recurring = False
+    elif recurring and not path.endswith("advocate_reward"):
+        # A renewal is the same friend paying again: only the advocate's commission recurs.
+        reader.fail(_join(path, "recurring_months"), "Only the advocate's reward recurs.")
+        recurring = False
     if has_percent and has_amount:
         reader.fail(_join(path, "percent"), "Give a percent or an amount, never both.")
     if kind == "percent_discount":
@@ -403,6 +420,8 @@ def _reward(reader: _Reader, raw: Any, path: str, ctx: _Context) -> RewardSpec |
         max_amount = reader.integer(
             data, "max_amount", path, low=1, high=MAX_MONEY, money=ctx.currency
         )
+        if recurring:
+            recurring_months = _months(reader, data, path)
     elif kind in MONEY_KINDS:
         amount = reader.integer(
             data, "amount", path, low=1, high=MAX_MONEY, required=True, money=ctx.currency
@@ -473,7 +492,16 @@ def _reward(reader: _Reader, raw: Any, path: str, ctx: _Context) -> RewardSpec |
         code_length=length,
         code_pool=pool if fulfilment == "code_pool" else "",
         max_amount=max_amount,
+        recurring_months=recurring_months,
     )
+
+
+def _months(reader: _Reader, data: dict[str, Any], path: str) -> int | None:
+    value = data.get("recurring_months")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 120:
+        reader.fail(_join(path, "recurring_months"), "A whole number of months, from 1 to 120.")
+        return None
+    return value
 
 
 LABEL_MAX_LENGTH = 120

@@ -229,10 +229,17 @@ def transfer_create(
     return StripeResult(id=str(transfer.id))
 
 
-def transfer_reverse(*, account: str, transfer_id: str, idempotency_key: str) -> StripeResult:
+def transfer_reverse(
+    *, account: str, transfer_id: str, idempotency_key: str, amount: int | None = None
+) -> StripeResult:
+    """Reverse a transfer: all of it, or `amount` of it (minor units)."""
     client = _client()
+    params: dict[str, Any] = {} if amount is None else {"amount": amount}
     reversal = _call(
-        client.v1.transfers.reversals.create, transfer_id, {}, _options(account, idempotency_key)
+        client.v1.transfers.reversals.create,
+        transfer_id,
+        params,
+        _options(account, idempotency_key),
     )
     return StripeResult(id=str(reversal.id))
 

@@ -1,5 +1,8 @@
 """Attribution: which advocate (if any) an order belongs to.
 
+A later invoice of a subscription belongs to the subscription's first attributed order's
+advocate and referral, before any other evidence (`rewards.recurring`).
+
 Order of evidence, strongest first (DESIGN.md §2, the pipeline issue): the referral code the
 order carries, then the click id the storefront kept, then the visitor id of a recorded click,
 then the friend's email matching a referral. Clicks and referrals count only inside the
@@ -18,6 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 from programs.models import Program
+from rewards import recurring
 from rewards.models import Reward
 from tracking.models import Advocate, Click, Conversion, Referral
 
@@ -33,6 +37,8 @@ class Attribution:
     # when the order spends it: it carried the offer's code, or no code and the friend's email.
     friend_offer: Reward | None = None
     offer_spent: bool = False
+    # A later invoice of a subscription: its first attributed conversion (rewards.recurring).
+    renewal_of: Conversion | None = None
 
 
 def friend_offer_for_code(code: str) -> Reward | None:
@@ -68,6 +74,15 @@ def _program_window(program_id: int, cache: dict[int, int]) -> int:
 
 def attribute(conversion: Conversion) -> Attribution:
     """Resolve the conversion's advocate, click and referral from its hints."""
+    anchor = recurring.subscription_anchor(conversion)  # no query without a subscription id
+    if anchor is not None:  # a renewal stays with the subscription's advocate
+        return Attribution(
+            advocate=anchor.advocate,
+            referral=anchor.referral,
+            by=recurring.RENEWAL,
+            reasons=[recurring.attribution_reason(anchor)],
+            renewal_of=anchor,
+        )
     windows: dict[int, int] = {}
     result = Attribution()
     occurred = conversion.occurred_at

@@ -38,6 +38,7 @@ from accounts.models import Merchant
 from programs.models import CodePool
 from programs.pools import code_pool_claim
 from referral_saas import stripe_gateway, tenancy
+from referral_saas.money import format_money
 from referral_saas.workers import enqueue_on_commit
 from rewards import transitions
 from rewards.models import Reward, RewardRecipient, RewardStatus
@@ -254,12 +255,21 @@ class StripeTransfer:
         return Issued(external_id=result.id)
 
     def reverse(self, reward: Reward) -> str:
+        # A commission lowered by a partial refund after the transfer: the difference is the
+        # payouts ledger's to recover, so only what it is worth now is reversed.
+        lowered = reward.given_amount is not None
         stripe_gateway.transfer_reverse(
             account=_account(reward),
             transfer_id=reward.fulfilment_external_id,
             idempotency_key=_idempotency_key(reward, "reverse"),
+            amount=reward.amount if lowered else None,
         )
-        return "The Stripe transfer was reversed."
+        return "The Stripe transfer was reversed" + (
+            f" for {format_money(reward.amount or 0, reward.currency)} (the rest is deducted "
+            "from the advocate's next payout)."
+            if lowered
+            else "."
+        )
 
 
 class MerchantFulfilled:

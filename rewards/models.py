@@ -87,6 +87,11 @@ class Reward(TenantModel):
     # for money rewards, the percent of the order for percent discounts, 0 otherwise. Budgets
     # sum it over rewards that are not rejected or voided.
     cost = models.BigIntegerField(default=0)
+    # What an issued commission gave the advocate outside payouts (a Stripe transfer, a Stripe
+    # balance credit, by hand) before a partial refund lowered `amount`: set by the first such
+    # refund. The difference is owed back and deducted from the advocate's next payout
+    # (payouts.services); a claw-back then reverses only the lowered `amount`.
+    given_amount = models.BigIntegerField(null=True, blank=True)
     # The reward spec it was minted from (as in the program version: code prefix and length,
     # code pool, expiry), so fulfilment never re-reads a program that may have changed since.
     spec = models.JSONField(default=dict, blank=True)

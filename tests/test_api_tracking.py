@@ -62,6 +62,7 @@ CONVERSION_FIELDS = {
     "referral_code",
     "click_id",
     "new_customer",
+    "subscription_id",
     "metadata",
     "occurred_at",
 }
@@ -460,6 +461,7 @@ def test_conversion_answers_202_received_then_200_with_the_same_one(
         "referral_code": "MARIA-7KQ2XP",
         "click_id": "",
         "new_customer": True,
+        "subscription_id": "",
         "metadata": {"cart": [1, 2]},
         "occurred_at": data["occurred_at"],
         "created_at": data["created_at"],

@@ -1,7 +1,8 @@
 """Commissions (`percent` of the order net of refunds on cash and account_credit, with
 `max_amount`), partial refunds adjusting them before and after payment, and a property test
-over earnings, refunds and payouts: what was paid plus what is owed (negative when a refund
-came after payment) is exactly what the advocate earned net of refunds, every cent."""
+over earnings (paid by payout, or given at once by Stripe transfer), refunds and payouts: what
+was paid plus what is owed (negative when a refund came after payment) is exactly what the
+advocate earned net of refunds, every cent."""
 
 from __future__ import annotations
 
@@ -123,6 +124,8 @@ def test_partial_refunds_lower_the_commission_before_and_after_it_is_paid(acme: 
 OPS = st.lists(
     st.one_of(
         st.tuples(st.just("earn"), st.integers(min_value=1, max_value=200_00)),
+        # A commission given at once by Stripe transfer, outside payouts.
+        st.tuples(st.just("transfer"), st.integers(min_value=1, max_value=200_00)),
         st.tuples(st.just("refund"), st.integers(min_value=0, max_value=20), st.floats(0.05, 1.0)),
         st.tuples(st.just("pay"), st.just(0)),
     ),
@@ -131,7 +134,7 @@ OPS = st.lists(
 )
 
 
-def _earn(advocate: Advocate, amount: int, n: int) -> None:
+def _earn(advocate: Advocate, amount: int, n: int, method: str = "payout") -> None:
     conversion = Conversion.objects.create(
         program_id=advocate.program_id,
         advocate=advocate,
@@ -148,10 +151,20 @@ def _earn(advocate: Advocate, amount: int, n: int) -> None:
         kind="cash",
         amount=commission_amount(percent=10, max_amount=None, net_amount=amount),
         currency="EUR",
-        fulfilment_method="payout",
-        spec={"kind": "cash", "percent": 10, "fulfilment": "payout"},
-        status=RewardStatus.APPROVED,
+        fulfilment_method=method,
+        spec={"kind": "cash", "percent": 10, "fulfilment": method},
+        status=RewardStatus.APPROVED if method == "payout" else RewardStatus.ISSUED,
     )
+
+
+def _given_out() -> int:
+    """What transfers gave and still hold: all of it while issued; after a claw-back, what the
+    reversal (of the amount it was worth then) left with the advocate."""
+    total = 0
+    for reward in Reward.objects.exclude(fulfilment_method="payout"):
+        given = reward.given_amount if reward.given_amount is not None else reward.amount
+        total += given if reward.status == RewardStatus.ISSUED else given - reward.amount
+    return total
 
 
 def _refund(index: int, fraction: float) -> None:
@@ -199,8 +212,8 @@ def test_paid_plus_owed_is_exactly_what_was_earned_net_of_refunds(
         program = commission_program(acme)
         advocate = enrol(program)
         for n, op in enumerate(ops):
-            if op[0] == "earn":
-                _earn(advocate, op[1], n)
+            if op[0] in ("earn", "transfer"):
+                _earn(advocate, op[1], n, "payout" if op[0] == "earn" else "stripe_transfer")
             elif op[0] == "refund":
                 _refund(op[1], op[2])
             else:
@@ -212,7 +225,8 @@ def test_paid_plus_owed_is_exactly_what_was_earned_net_of_refunds(
             due = sum(
                 Payout.objects.filter(status=PayoutStatus.DUE).values_list("amount", flat=True)
             )
-            assert paid + due + owed == _earned_net(), (ops[: n + 1], paid, due, owed)
+            given = _given_out()
+            assert paid + given + due + owed == _earned_net(), (ops[: n + 1], paid, due, owed)
             # never paid twice: one live earning per reward, deductions within what was paid
             for reward_id in Reward.objects.values_list("pk", flat=True):
                 earned = PayoutItem.objects.filter(reward_id=reward_id, kind="earning", active=True)
@@ -222,5 +236,7 @@ def test_paid_plus_owed_is_exactly_what_was_earned_net_of_refunds(
                         reward_id=reward_id, kind="deduction", active=True
                     ).values_list("amount", flat=True)
                 )
-                assert deducted <= sum(earned.values_list("amount", flat=True))
+                reward = Reward.objects.get(pk=reward_id)
+                given = reward.given_amount or 0
+                assert deducted <= sum(earned.values_list("amount", flat=True)) + given
         transaction.set_rollback(True)

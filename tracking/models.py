@@ -150,6 +150,9 @@ class Conversion(TenantModel):
     customer_email = models.EmailField(blank=True)
     customer_id = models.CharField(max_length=120, blank=True)
     customer_name = models.CharField(max_length=120, blank=True)
+    # The subscription the order is an invoice of (Stripe `sub_…`, or the merchant's own id):
+    # its later invoices belong to its first attributed order's advocate (rewards.recurring).
+    subscription_id = models.CharField(max_length=120, blank=True)
     referral_code = models.CharField(max_length=40, blank=True, help_text="As reported")
     click_public_id = models.CharField(max_length=32, blank=True, help_text="As reported")
     new_customer = models.BooleanField(null=True)
@@ -208,6 +211,13 @@ class Conversion(TenantModel):
             models.Index(fields=["merchant", "payment_fingerprint"], name="conversion_card"),
             models.Index(fields=["merchant", "-created_at"], name="conversion_merchant_time"),
             models.Index(fields=["merchant", "occurred_at"], name="conversion_merchant_occurred"),
+            # A subscription's first attributed invoice (rewards.recurring), one lookup per
+            # conversion that names a subscription.
+            models.Index(
+                fields=["merchant", "subscription_id", "occurred_at"],
+                name="conversion_subscription",
+                condition=~models.Q(subscription_id=""),
+            ),
         ]
 
 

@@ -366,6 +366,7 @@ def conversion_record(
     user_agent: Any = None,
     country: Any = None,
     payment_fingerprint: Any = None,
+    subscription_id: Any = None,
 ) -> ConversionResult:
     """Store an order durably as `received` (one INSERT) for the workers to judge.
 
@@ -394,6 +395,7 @@ def conversion_record(
         "customer_email": email,
         "customer_id": _text(customer.get("id"), "customer.id", 120),
         "customer_name": _text(customer.get("name"), "customer.name", 120),
+        "subscription_id": _text(subscription_id, "subscription_id", 120),
         "referral_code": referral_code,
         "click_public_id": click_id or "",
         "new_customer": new_customer,

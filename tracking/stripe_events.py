@@ -192,6 +192,8 @@ def _record_conversion(
     customer_id: str | None,
     name: str | None,
     code: str | None,
+    subscription_id: str | None = None,
+    payment_intent: str | None = None,
 ) -> Outcome:
     _lock_orders()
     customer: dict[str, Any] = {"email": email}
@@ -205,14 +207,23 @@ def _record_conversion(
         currency=currency,
         customer=customer,
         code=code,
+        subscription_id=subscription_id,
         occurred_at=_occurred_at(event),
-        metadata={"source": "stripe", "stripe_event": event["id"], "stripe_object": order_id},
+        metadata={
+            "source": "stripe",
+            "stripe_event": event["id"],
+            "stripe_object": order_id,
+            # An invoice's payment: how its refunds and disputes find it (_locked_conversion).
+            **({"stripe_payment_intent": payment_intent} if payment_intent else {}),
+        },
     )
     conversion = result.conversion
     text = f"conversion {conversion.public_id} for order {order_id} " + (
         "recorded" if result.created else "already recorded"
     )
     applied = _apply_waiting(order_id)
+    if payment_intent and payment_intent != order_id:
+        applied += _apply_waiting(payment_intent)
     if applied:
         text += f"; applied {applied} waiting event(s)"
     return Outcome(text)
@@ -248,6 +259,7 @@ def _checkout_completed(event: dict[str, Any]) -> Outcome:
         customer_id=_id(session.get("customer")),
         name=_str(details.get("name"), 120),
         code=_referral_code(session),
+        subscription_id=_id(session.get("subscription")),
     )
 
 
@@ -270,19 +282,39 @@ def _invoice_paid(event: dict[str, Any]) -> Outcome:
         customer_id=_id(invoice.get("customer")),
         name=_str(invoice.get("customer_name"), 120),
         code=_referral_code(invoice, *subscription_metadata),
+        subscription_id=_invoice_subscription(invoice),
+        payment_intent=_invoice_payment_intent(invoice),
     )
+
+
+def _invoice_payment_intent(invoice: dict[str, Any]) -> str | None:
+    """`payment_intent` (API versions before 2025), or the first of `payments`."""
+    payments = _dict(invoice.get("payments")).get("data")
+    first = _dict(payments[0]) if isinstance(payments, list) and payments else {}
+    return _id(invoice.get("payment_intent")) or _id(
+        _dict(first.get("payment")).get("payment_intent")
+    )
+
+
+def _invoice_subscription(invoice: dict[str, Any]) -> str | None:
+    """The invoice's subscription: `subscription` (API versions before 2025), or
+    `parent.subscription_details.subscription` (the newer shape)."""
+    parent = _dict(_dict(invoice.get("parent")).get("subscription_details"))
+    return _id(invoice.get("subscription")) or _id(parent.get("subscription"))
 
 
 # --- Refunds and disputes --------------------------------------------------------------------
 
 
 def _locked_conversion(order_ids: list[str]) -> Conversion | None:
+    """The order a refund or dispute names: by order id, else (a subscription's invoice,
+    whose order id is the invoice's) by the invoice's payment intent. The second lookup is
+    not indexed; it runs only when the first finds nothing, and disputes are rare."""
     _lock_orders()
+    locked = Conversion.objects.select_for_update().order_by("created_at", "pk")
     return (
-        Conversion.objects.select_for_update()
-        .filter(order_id__in=order_ids)
-        .order_by("created_at", "pk")
-        .first()
+        locked.filter(order_id__in=order_ids).first()
+        or locked.filter(metadata__stripe_payment_intent__in=order_ids).first()
     )
 
 

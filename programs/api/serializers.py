@@ -121,6 +121,14 @@ class RewardSpecSerializer(serializers.Serializer[dict[str, Any]]):
         max_value=MAX_MONEY,
         help_text="A commission's cap (minor units): it never earns more per order.",
     )
+    recurring_months = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=120,
+        help_text="The advocate's commission only: later paid invoices of the same subscription "
+        "(conversions with its `subscription_id`) earn it again for this many months after "
+        "the subscription's first order.",
+    )
     amount = serializers.IntegerField(
         required=False,
         min_value=1,

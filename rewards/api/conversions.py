@@ -84,6 +84,9 @@ class ConversionOutputSerializer(serializers.Serializer[Conversion]):
         source="click_public_id", help_text="The click id reported with the order."
     )
     new_customer = serializers.BooleanField(allow_null=True)
+    subscription_id = serializers.CharField(
+        help_text="The subscription it is an invoice of, as reported (empty: none)."
+    )
     metadata = serializers.DictField()
     occurred_at = serializers.DateTimeField()
     created_at = serializers.DateTimeField()
@@ -205,6 +208,7 @@ class ConversionListApi(TrackingApiView):
             user_agent=data.get("user_agent"),
             country=data.get("country"),
             payment_fingerprint=data.get("payment_fingerprint"),
+            subscription_id=data.get("subscription_id"),
         )
         conversion = result.conversion
         if result.created:

@@ -13,7 +13,7 @@ from programs import currencies
 from programs.models import Program, ProgramStatus, ProgramVersion
 from programs.specs import ProgramConfig, RewardSpec
 from referral_saas.emails import NormalisedEmail, normalise_email
-from rewards import fraud
+from rewards import fraud, recurring
 from rewards.attribution import Attribution
 from rewards.commissions import commission_amount, is_commission
 from rewards.models import (
@@ -40,6 +40,9 @@ class Decision:
     risk_score: int | None = None
     rewards: list[RewardPlan] = field(default_factory=list)
     budget_exhausted: bool = False
+    # False for a later invoice of a subscription (rewards.recurring): the same friend paying
+    # again, which must not count as one more qualified friend (tiers, stats).
+    new_friend: bool = True
 
 
 def version_in_force(program: Program, moment: datetime) -> ProgramVersion:
@@ -112,8 +115,10 @@ def _qualification(
     advocate: Advocate,
     *,
     check_status: bool = True,
+    renewal: bool = False,
 ) -> list[dict[str, Any]]:
-    """Every rule the order fails (empty: it qualifies)."""
+    """Every rule the order fails (empty: it qualifies). A renewal (a subscription's later
+    invoice) is by nature not the buyer's first purchase: those two rules do not apply."""
     failed: list[dict[str, Any]] = []
     rules = config.rules
     occurred = conversion.occurred_at
@@ -160,11 +165,11 @@ def _qualification(
                 evidence=evidence,
             )
         )
-    if rules.new_customers_only and conversion.new_customer is False:
+    if rules.new_customers_only and conversion.new_customer is False and not renewal:
         failed.append(
             _reason("new_customers_only", "reject", "The storefront says the buyer is not new.")
         )
-    if rules.first_purchase_only:
+    if rules.first_purchase_only and not renewal:
         earlier = (
             _customer_conversions(conversion)
             .filter(occurred_at__lt=occurred)
@@ -227,14 +232,24 @@ def decide(
     )
     # The order's currency's amounts (programs.currencies); not accepted: rejected just below.
     config = currencies.in_currency(config, program.currency, conversion.currency) or config
-    failed = _qualification(conversion, program, config, advocate, check_status=check_status)
-    fraud_outcome, risk, fraud_reasons = _fraud(conversion, attribution, advocate, config, program)
+    anchor = attribution.renewal_of
+    failed = _qualification(
+        conversion, program, config, advocate, check_status=check_status, renewal=bool(anchor)
+    )
+    if anchor is not None:  # judged for fraud at the subscription's first order
+        fraud_outcome, risk, fraud_reasons = recurring.anchor_judgement(anchor)
+    else:
+        fraud_outcome, risk, fraud_reasons = _fraud(
+            conversion, attribution, advocate, config, program
+        )
     reasons += failed + fraud_reasons
     if failed or fraud_outcome == "reject":
-        return Decision(ConversionStatus.REJECTED, reasons, risk)
+        return Decision(ConversionStatus.REJECTED, reasons, risk, new_friend=anchor is None)
     status = ConversionStatus.REVIEW if fraud_outcome == "review" else ConversionStatus.QUALIFIED
-    decision = Decision(status, reasons, risk)
-    if plan_rewards:
+    decision = Decision(status, reasons, risk, new_friend=anchor is None)
+    if plan_rewards and anchor is not None:
+        _plan_renewal(decision, conversion, program, config, advocate, anchor)
+    elif plan_rewards:
         _plan_rewards(
             decision,
             conversion,
@@ -246,6 +261,35 @@ def decide(
             friend=attribution.friend_offer is None,
         )
     return decision
+
+
+def _plan(recipient: str, tier: int, spec: RewardSpec, conversion: Conversion) -> RewardPlan:
+    cost = reward_cost(spec, order_amount=conversion.amount, currency=conversion.currency)
+    if is_commission(spec):  # a share of the order net of refunds, capped
+        assert spec.percent is not None
+        cost = commission_amount(
+            percent=spec.percent,
+            max_amount=spec.max_amount,
+            net_amount=conversion.amount - conversion.refunded_amount,
+        )
+    return RewardPlan(recipient, tier, spec, cost)
+
+
+def _plan_renewal(
+    decision: Decision,
+    conversion: Conversion,
+    program: Program,
+    config: ProgramConfig,
+    advocate: Advocate,
+    anchor: Conversion,
+) -> None:
+    """A subscription's later invoice: the advocate's recurring commission inside its window
+    (rewards.recurring), within the budget; no friend reward, no tier, outside the cap."""
+    advocate_reward, _ = _offer(config, advocate)
+    spec, reason = recurring.renewal_spec(advocate_reward, anchor=anchor, conversion=conversion)
+    decision.reasons.append(reason)
+    plans = [_plan(RewardRecipient.ADVOCATE, 0, spec, conversion)] if spec is not None else []
+    decision.rewards = _within_budget(decision, plans, conversion, program, config)
 
 
 def _plan_rewards(
@@ -264,15 +308,7 @@ def _plan_rewards(
     plans: list[RewardPlan] = []
 
     def plan(recipient: str, tier: int, spec: RewardSpec) -> None:
-        cost = reward_cost(spec, order_amount=conversion.amount, currency=conversion.currency)
-        if is_commission(spec):  # a share of the order net of refunds, capped
-            assert spec.percent is not None
-            cost = commission_amount(
-                percent=spec.percent,
-                max_amount=spec.max_amount,
-                net_amount=conversion.amount - conversion.refunded_amount,
-            )
-        plans.append(RewardPlan(recipient, tier, spec, cost))
+        plans.append(_plan(recipient, tier, spec, conversion))
 
     if advocate_reward is not None:
         plan(RewardRecipient.ADVOCATE, 0, advocate_reward)
@@ -306,7 +342,9 @@ def _plan_rewards(
     rules = config.rules
     if rules.max_rewards_per_advocate is not None:
         since = _period_start(rules.max_rewards_period, conversion.occurred_at)
-        earned = Reward.objects.filter(advocate=advocate, recipient=RewardRecipient.ADVOCATE)
+        earned = Reward.objects.filter(
+            advocate=advocate, recipient=RewardRecipient.ADVOCATE
+        ).exclude(conversion__attributed_by=recurring.RENEWAL)  # the cap counts friends
         if config.currencies:  # several currencies: each has its own cap
             earned = earned.filter(conversion__currency=conversion.currency)
         if since is not None:
@@ -330,6 +368,18 @@ def _plan_rewards(
                 room -= 1
             kept.append(item)
         plans = kept
+    decision.rewards = _within_budget(decision, plans, conversion, program, config)
+
+
+def _within_budget(
+    decision: Decision,
+    plans: list[RewardPlan],
+    conversion: Conversion,
+    program: Program,
+    config: ProgramConfig,
+) -> list[RewardPlan]:
+    """The plans the program's budget still pays for (the reasons say which it does not)."""
+    rules = config.rules
     if rules.budget_amount is not None:
         spending = Reward.objects.filter(program=program)
         if config.currencies:  # several currencies: each has its own budget
@@ -352,4 +402,4 @@ def _plan_rewards(
         if spent >= rules.budget_amount:
             decision.budget_exhausted = True
         plans = kept
-    decision.rewards = plans
+    return plans

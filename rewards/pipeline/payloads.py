@@ -47,6 +47,7 @@ def conversion_payload(conversion: Conversion) -> dict[str, Any]:
         "order_id": conversion.order_id,
         "amount": conversion.amount,
         "currency": conversion.currency,
+        "subscription_id": conversion.subscription_id,
         "status": conversion.status,
         "risk_score": conversion.risk_score,
         "reasons": [

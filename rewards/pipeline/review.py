@@ -16,7 +16,7 @@ from programs.models import Program
 from programs.services import program_config
 from programs.specs import ProgramConfig, SpecError
 from referral_saas.workers import enqueue_on_commit
-from rewards import transitions
+from rewards import recurring, transitions
 from rewards.models import Reward, RewardStatus
 from rewards.pipeline.common import _reason
 from rewards.pipeline.decide import Decision, _plan_rewards
@@ -61,13 +61,16 @@ def conversion_review_approve(
             _reason("review", "approved", note or "Approved in review.", by=_who(actor)),
         ]
         locked.save(update_fields=["status", "reviewed_at", "review_note", "reasons"])
-        Advocate.objects.filter(pk=advocate.pk).update(
-            qualified_conversions=F("qualified_conversions") + 1
-        )
+        # A subscription's later invoice is not one more friend: no count, no milestone.
+        new_friend = locked.attributed_by != recurring.RENEWAL
+        if new_friend:
+            Advocate.objects.filter(pk=advocate.pk).update(
+                qualified_conversions=F("qualified_conversions") + 1
+            )
         status, available = _reward_status(locked.status, locked, config.rules.hold_days, now)
         # Milestones are counted on qualification: plan the tier rewards this one reached.
         tier_decision = Decision(ConversionStatus.QUALIFIED)
-        if config.tiers:
+        if config.tiers and new_friend:
             advocate_only = ProgramConfig(
                 advocate_reward=None,
                 friend_reward=None,
@@ -86,6 +89,8 @@ def conversion_review_approve(
             available_at=available,
             now=now,
         )
+        if created:
+            Reward.objects.bulk_create(created)
         audit_record(
             action="conversion.review_approved",
             actor=actor,

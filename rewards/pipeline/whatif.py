@@ -10,6 +10,7 @@ from django.db import transaction
 
 from programs.models import Program
 from programs.services import program_config
+from rewards import recurring
 from rewards.attribution import Attribution
 from rewards.pipeline.common import EVALUATED
 from rewards.pipeline.decide import decide
@@ -58,6 +59,9 @@ def what_if(*, program: Program, limit: int = 1000) -> WhatIfReport:
                 referral=conversion.referral,
                 click=conversion.referral.click if conversion.referral else None,
                 by=conversion.attributed_by or "stored",
+                renewal_of=recurring.subscription_anchor(conversion)
+                if conversion.attributed_by == recurring.RENEWAL
+                else None,
             )
             decision = decide(
                 conversion,

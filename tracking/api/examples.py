@@ -76,6 +76,7 @@ CONVERSION: dict[str, Any] = {
     "referral_code": "MARIA-7KQ2XP",
     "click_id": "",
     "new_customer": True,
+    "subscription_id": "",
     "metadata": {},
     "occurred_at": "2026-11-22T10:30:00.000000Z",
     "created_at": "2026-11-22T10:30:01.000000Z",

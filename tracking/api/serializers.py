@@ -113,6 +113,13 @@ class ConversionInputSerializer(ClosedObjectSerializer):
         required=False, help_text="With a time zone; not in the future. Default: now."
     )
     new_customer = serializers.BooleanField(required=False, allow_null=True)
+    subscription_id = serializers.CharField(
+        required=False,
+        max_length=120,
+        help_text="The subscription this order is an invoice of (e.g. Stripe's `sub_…`). Its "
+        "later invoices belong to the advocate of its first attributed one, even without a "
+        "code, and earn again while the program's `recurring_months` last.",
+    )
     metadata = serializers.DictField(required=False, help_text="Up to 8 KB of JSON.")
     visitor_id = serializers.CharField(
         required=False,
