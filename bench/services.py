@@ -1,5 +1,6 @@
 """The bench's own PostgreSQL database and Redis database: created fresh, emptied, dropped."""
 
+import os
 import time
 
 import psycopg
@@ -7,9 +8,11 @@ import redis
 from psycopg import sql
 
 POSTGRES_SERVER = "postgres://postgres@127.0.0.1:5432"
-DATABASE_NAME = "referral_saas_bench"
+# Overridable so that several people benchmarking on one machine do not drop each other's
+# database or flush each other's Redis (never passed on to the servers: BENCH_* is not inherited).
+DATABASE_NAME = os.environ.get("BENCH_DATABASE_NAME") or "referral_saas_bench"
 DATABASE_URL = f"{POSTGRES_SERVER}/{DATABASE_NAME}"
-REDIS_URL = "redis://127.0.0.1:6379/14"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL") or "redis://127.0.0.1:6379/14"
 
 
 def _admin_connection() -> psycopg.Connection[tuple[object, ...]]:

@@ -36,7 +36,7 @@ COMPLETED = "completed"
 # claims nothing).
 CLAIM_LUA = """
 local claim = false
-if KEYS[3] ~= '' and count <= tonumber(ARGV[4]) then
+if KEYS[3] and count <= tonumber(ARGV[4]) then
     local record = redis.call('HMGET', KEYS[3], 'fp', 'st', 'at', 'status', 'body')
     local take = false
     if not record[1] then

@@ -58,7 +58,7 @@ if ttl < 0 then
     ttl = tonumber(ARGV[1])
 end
 local version = false
-if KEYS[2] ~= '' then
+if KEYS[2] and KEYS[2] ~= '' then
     version = redis.call('GET', KEYS[2])
     if not version then
         redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
@@ -137,13 +137,12 @@ def _count_in_redis(
     or None when Redis is unreachable (fail open)."""
     if not redis_available(url):
         return None
-    keys = [counter, version_key or ""]
+    # Only the keys in use ('' holds the version's place before a claim's): fewer to encode.
+    keys = [counter] if version_key is None else [counter, version_key]
     args: list[str | int] = [window_ms, secrets.token_hex(8), VERSION_TTL_SECONDS]
     if claim is not None:
-        keys += [claim.record, claim.index]
+        keys = [counter, version_key or "", claim.record, claim.index]
         args += [limit, *claim.args]
-    else:
-        keys += ["", ""]
     try:
         count, ttl_ms, version, raw_claim = script(url, _INCREMENT)(keys=keys, args=args)
     except redis.RedisError as error:
@@ -205,11 +204,9 @@ def rate_limit_count(
     counter = f"ratelimit:api:{key.public_id}"
     url = shared_redis_url()
     if url:
-        attempt = (
-            None
-            if claim is None
-            else idempotency_store.claim_attempt(claim, key.merchant.public_id)
-        )
+        if claim is None:
+            return _count_in_redis(url, counter, window_ms, version_key)
+        attempt = idempotency_store.claim_attempt(claim, key.merchant.public_id)
         return _count_in_redis(url, counter, window_ms, version_key, attempt, limit_for(key))
     return _count_in_process(counter, window_ms)
 
