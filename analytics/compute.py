@@ -253,8 +253,15 @@ def click_cohort(*, start: date, end: date, program_id: int | None) -> dict[str,
         conversion__advocate__isnull=False,
         conversion__status__in=REFERRED_STATUSES,
     ).exclude(status__in=COSTLESS_REWARD_STATUSES)
+    # `click__isnull=False` is implied by the join, but said, it lets PostgreSQL count the
+    # referrals that have a click (from its statistics) and look their clicks up by id in the
+    # period's partitions, instead of hashing every click of the period (2 s at 1M clicks
+    # when few referrals carry a click).
     referrals = Referral.objects.filter(
-        created_at__gte=low, click__created_at__gte=low, click__created_at__lt=high
+        created_at__gte=low,
+        click__isnull=False,
+        click__created_at__gte=low,
+        click__created_at__lt=high,
     )
     if program_id is not None:
         referrals = referrals.filter(program_id=program_id)

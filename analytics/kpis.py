@@ -11,9 +11,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
-from django.db.models import Count, OuterRef, Subquery, Sum
+from django.db.models import Count, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -159,12 +159,21 @@ def ratio(numerator: float, denominator: float) -> Decimal | None:
     return Decimal(numerator) / Decimal(denominator)
 
 
-def program_overview(*, period: Period, program: Program | None, distinct: bool = True) -> Overview:
+def program_overview(
+    *,
+    period: Period,
+    program: Program | None,
+    distinct: bool = True,
+    state: RollupState | Literal["read"] | None = "read",
+) -> Overview:
     """The numbers of one program (or the whole merchant) for `period`: the roll-ups' rows
     up to their last run plus, live, whatever was recorded since (every row when the roll-ups
     have never run). Without `distinct`, unique visitors, customers and the click cohort are
-    left at 0 (the A/B results need only counts)."""
-    state = RollupState.objects.first()
+    left at 0 (the A/B results need only counts). `state`: the merchant's `RollupState` when
+    the caller read it already (None: there is none), else it is read here."""
+    if state == "read":
+        state = RollupState.objects.first()
+    assert not isinstance(state, str)
     rows: list[tuple[tuple[date, int | None, str, str], dict[str, int]]] = []
     sketches: list[tuple[date, int | None, str, bytes]] = []
     recorded_after = None
@@ -297,22 +306,23 @@ def kpi_values(totals: Totals) -> dict[str, Any]:
     }
 
 
-def all_time_counts() -> dict[str, int]:
+def all_time_counts(rollups: RollupState | None) -> dict[str, int]:
     """Advocates and clicks since the start: roll-up sums plus the rows recorded since the
-    last roll-up (never a count over every raw click). One query once roll-ups exist."""
-    since = OuterRef("computed_at")
-    state = (
-        RollupState.objects.annotate(
-            stored_clicks=_scalar(DailyStats.objects.all(), Sum("clicks")),
-            stored_advocates=_scalar(DailyStats.objects.all(), Sum("advocates")),
-            clicks_since=_scalar(Click.objects.filter(created_at__gt=since), Count("pk")),
-            advocates_since=_scalar(Advocate.objects.filter(created_at__gt=since), Count("pk")),
-        )
-        .filter(through_day__isnull=False)
-        .first()
-    )
-    if state is None:
+    last roll-up (never a count over every raw click). One query once roll-ups exist. The
+    caller gives the merchant's `RollupState` (the overview reads it once for this and its
+    figures), so the time of the last roll-up reaches the counts as a value, not a reference
+    to the outer row: PostgreSQL then estimates "recorded since" as the few rows it is (an
+    index range in the current month's click partition) instead of a third of the table (a
+    sequential scan of every click: 0.5 s at 1M clicks)."""
+    if rollups is None or rollups.through_day is None:
         return {"advocates": Advocate.objects.count(), "clicks": Click.objects.count()}
+    since = rollups.computed_at
+    state = RollupState.objects.annotate(
+        stored_clicks=_scalar(DailyStats.objects.all(), Sum("clicks")),
+        stored_advocates=_scalar(DailyStats.objects.all(), Sum("advocates")),
+        clicks_since=_scalar(Click.objects.filter(created_at__gt=since), Count("pk")),
+        advocates_since=_scalar(Advocate.objects.filter(created_at__gt=since), Count("pk")),
+    ).get(pk=rollups.pk)
     return {
         "advocates": (state.stored_advocates or 0) + (state.advocates_since or 0),
         "clicks": (state.stored_clicks or 0) + (state.clicks_since or 0),

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET
 from accounts.decorators import MerchantRequest, merchant_view
 from accounts.models import ApiKey, Membership, Role
 from analytics.kpis import all_time_counts
+from analytics.models import RollupState
 from analytics.views import overview_context
 from programs.models import Program, ProgramStatus
 from tracking.models import Conversion
@@ -94,9 +95,10 @@ def _getting_started(request: MerchantRequest, counts: dict[str, int]) -> list[d
 def overview(request: MerchantRequest) -> HttpResponse:
     """The merchant's numbers for the chosen period (analytics.views.overview_context) under
     the getting-started checklist. Totals come from the roll-ups, never a count of raw clicks."""
-    counts = {"programs": Program.objects.count(), **all_time_counts()}
+    rollups = RollupState.objects.first()
+    counts = {"programs": Program.objects.count(), **all_time_counts(rollups)}
     checklist = _getting_started(request, counts)
-    context, status = overview_context(request, None)
+    context, status = overview_context(request, None, rollups=rollups)
     context.update(
         {
             "counts": counts,

@@ -21,7 +21,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.services import audit_record
 from analytics.abtest import AbResult, ab_result
-from analytics.compute import Window, compute_days, day_bounds
+from analytics.compute import FIELDS, Window, compute_days, day_bounds
 from analytics.kpis import Period, program_overview
 from analytics.models import DailySketch, DailyStats, RollupState, SketchKind
 from programs.models import Program
@@ -44,9 +44,11 @@ def rollup_days(*, start: date, end: date, until: datetime) -> int:
     """Replace the roll-up rows of start..end (inclusive) with ones computed from the rows
     recorded up to `until`. Returns the number of stats rows written."""
     rows, sketches = compute_days(Window(start=start, end=end, created_until=until))
+    frozen = RollupState.objects.values_list("visitors_frozen_through", flat=True).first()
+    if frozen is not None and frozen >= start:
+        _keep_stored_clicks(rows, start, min(end, frozen))
     DailyStats.objects.filter(day__gte=start, day__lte=end).delete()
     stored = DailySketch.objects.filter(day__gte=start, day__lte=end)
-    frozen = RollupState.objects.values_list("visitors_frozen_through", flat=True).first()
     if frozen is not None and frozen >= start:
         # Retention cleared these days' clicks: their stored visitor sketches are the record.
         stored = stored.exclude(kind=SketchKind.VISITORS, day__lte=frozen)
@@ -65,6 +67,25 @@ def rollup_days(*, start: date, end: date, until: datetime) -> int:
         for (day, program_id, kind), registers in sketches.items()
     )
     return len(rows)
+
+
+def _keep_stored_clicks(rows: dict[Any, dict[str, int]], start: date, end: date) -> None:
+    """Days up to the frozen one keep their stored click counts: retention deletes whole
+    months of clicks once they are rolled up and cleared (retention.services), and a day's
+    clicks never change otherwise (a click is recorded at the time it happens)."""
+    stored = DailyStats.objects.filter(day__gte=start, day__lte=end).values_list(
+        "day", "program_id", "variant_key", "currency", "clicks"
+    )
+    kept = {
+        (day, program, variant, currency): clicks
+        for day, program, variant, currency, clicks in stored
+    }
+    for key, values in rows.items():
+        if start <= key[0] <= end:
+            values["clicks"] = kept.pop(key, 0)
+    for key, clicks in kept.items():
+        if clicks:
+            rows[key] = {**dict.fromkeys(FIELDS, 0), "clicks": clicks}
 
 
 def _first_day(today: date) -> date | None:

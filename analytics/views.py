@@ -4,7 +4,7 @@ through `overview_context`."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, QueryDict
@@ -16,14 +16,21 @@ from accounts.decorators import merchant_view
 from accounts.models import Membership, Role, User
 from analytics import abtest, presenters
 from analytics.kpis import PRESET_DAYS, program_overview
+from analytics.models import RollupState
 from analytics.services import abtest_end, abtest_results, today_utc
 from programs.models import Program
 from programs.specs import SpecError
 
 
-def overview_context(request: HttpRequest, program: Program | None) -> tuple[dict[str, Any], int]:
+def overview_context(
+    request: HttpRequest,
+    program: Program | None,
+    *,
+    rollups: RollupState | Literal["read"] | None = "read",
+) -> tuple[dict[str, Any], int]:
     """Everything the overview partial needs, and the status (400 for a bad custom period,
-    which is reported and replaced by the default period)."""
+    which is reported and replaced by the default period). `rollups`: the merchant's
+    `RollupState` when the caller read it already."""
     today = today_utc()
     status = 200
     error = ""
@@ -32,7 +39,7 @@ def overview_context(request: HttpRequest, program: Program | None) -> tuple[dic
     except presenters.PeriodError as problem:
         error, status = str(problem), 400
         period = presenters.parse_period(QueryDict(), today)
-    overview = program_overview(period=period, program=program)
+    overview = program_overview(period=period, program=program, state=rollups)
     currency = presenters.main_currency(overview)
     preset = request.GET.get("days") if not request.GET.get("from") else None
     return {

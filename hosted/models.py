@@ -49,8 +49,14 @@ class ConsentRecord(TenantModel):
     The visitor id is the one the choice created (granted) or ended (withdrawn)."""
 
     program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+")
+    # No database constraint: clicks are partitioned on PostgreSQL (tracking.models.Click).
     click = models.ForeignKey(
-        Click, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Click,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
     )
     choice = models.CharField(max_length=16, choices=ConsentChoice.choices)
     text_version = models.CharField(max_length=20)

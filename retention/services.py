@@ -13,6 +13,16 @@ a visitor of its own), then clears in batches, each batch its own short transact
 
 Idempotent: a second run finds nothing left to clear. A run interrupted between batches
 leaves every batch it committed done; the next night finishes.
+
+Clicks themselves go later, whole months at a time, across merchants (`clicks_expired_drop`,
+after the nightly fan-out): a month is deleted once it is older than every merchant's click
+period and every merchant with clicks in it has had them rolled up and cleared (its
+`RollupState.visitors_frozen_through` reaches the month's last day, so the roll-ups keep that
+month's click counts and visitors from then on: `analytics.services.rollup_days`). On
+PostgreSQL such a month is a partition of `tracking_click`, detached and dropped
+(`tracking.partitions`); what is left before the boundary (old rows in the default partition,
+or every row on SQLite) is deleted in batches through the ORM, which nulls the referrals' and
+consent records' `click` as `on_delete=SET_NULL` promises.
 """
 
 from __future__ import annotations
@@ -21,18 +31,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, QuerySet, Value
+from django.db.models import Exists, Min, OuterRef, QuerySet, Value
 from django.db.models.functions import Concat, Lower
 from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import audit_record
+from analytics.models import RollupState
 from analytics.services import rollups_refresh, visitors_freeze
 from hosted.models import ConsentRecord
 from retention import policy as policies
-from retention.models import RetentionPolicy, RetentionRun
+from retention.models import DEFAULT_CLICK_MONTHS, RetentionPolicy, RetentionRun
 from rewards.models import Reward
+from tracking import partitions
 from tracking.models import Click, Conversion, Referral
 from tracking.privacy import CLICK_PERSONAL_FIELDS, TOMBSTONE_DOMAIN
 
@@ -112,6 +124,69 @@ def retention_run(*, now: datetime | None = None, batch_size: int = BATCH_SIZE) 
         update_fields=["clicks_cleared", "consents_cleared", "referrals_cleared", "finished_at"]
     )
     return run
+
+
+# The functions below read every merchant's rows (`unscoped_all_merchants`) by nature: a
+# month of clicks, a partition, is shared by all of them.
+
+
+def clicks_expired_before(now: datetime) -> datetime:
+    """The first day of the month of the earliest click cut-off of any merchant: every click
+    before it is past every merchant's period (merchants without a policy keep the default)."""
+    chosen = RetentionPolicy.unscoped_all_merchants.values_list("click_personal_months", flat=True)
+    longest = max([DEFAULT_CLICK_MONTHS, *chosen])
+    return partitions.month_start(policies.months_before(now, longest))
+
+
+def _month_cleared(low: datetime, high: datetime) -> bool:
+    """Every merchant with clicks in [low, high) has them rolled up and cleared through the
+    month's last day (its visitor sketches frozen: the roll-ups keep them from now on)."""
+    last_day = (high - timedelta(days=1)).date()
+    frozen = RollupState.unscoped_all_merchants.filter(
+        visitors_frozen_through__gte=last_day
+    ).values("merchant_id")
+    waiting = Click.unscoped_all_merchants.filter(created_at__gte=low, created_at__lt=high).exclude(
+        merchant_id__in=frozen
+    )
+    return not waiting.exists()
+
+
+def _delete_month(low: datetime, high: datetime, batch_size: int) -> int:
+    clicks = Click.unscoped_all_merchants.filter(created_at__gte=low, created_at__lt=high)
+    done = 0
+    while ids := list(clicks.order_by("pk").values_list("pk", flat=True)[:batch_size]):
+        with transaction.atomic():
+            # The ORM delete nulls Referral.click and ConsentRecord.click (SET_NULL).
+            _count, per_model = Click.unscoped_all_merchants.filter(pk__in=ids).delete()
+        done += per_model.get(Click._meta.label, 0)
+    return done
+
+
+def clicks_expired_drop(*, now: datetime | None = None, batch_size: int = BATCH_SIZE) -> int:
+    """Delete the clicks of every month past every merchant's period, oldest month first,
+    stopping at the first month some merchant has not cleared yet (see the module docstring).
+    Across merchants; idempotent. Returns how many clicks were deleted."""
+    boundary = clicks_expired_before(now or timezone.now())
+    deleted = 0
+    if partitions.is_partitioned():
+        deleted += partitions.click_partitions_detached_finish()
+        for partition in partitions.click_partitions():
+            if partition.high > boundary or not _month_cleared(partition.low, partition.high):
+                break
+            deleted += partitions.click_partition_drop(partition)
+    # What is left before the boundary, month by month under the same rule: rows of months
+    # without a partition (in the default one) on PostgreSQL, every old row on SQLite.
+    first = Click.unscoped_all_merchants.filter(created_at__lt=boundary).aggregate(
+        first=Min("created_at")
+    )["first"]
+    low = partitions.month_start(first) if first is not None else boundary
+    while low < boundary:
+        high = partitions.month_start(low, months=1)
+        if not _month_cleared(low, high):
+            break
+        deleted += _delete_month(low, high, batch_size)
+        low = high
+    return deleted
 
 
 @transaction.atomic

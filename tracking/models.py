@@ -58,10 +58,16 @@ class Advocate(TenantModel):
 
 
 class Click(TenantModel):
-    """A visit through a referral link. Never the raw IP: a keyed hash and a truncated prefix."""
+    """A visit through a referral link. Never the raw IP: a keyed hash and a truncated prefix.
+
+    On PostgreSQL the table is partitioned by month of `created_at` (`tracking.partitions`),
+    and a partitioned table's unique keys must include `created_at`: the public id is unique
+    with it (`click_public_id_unique`, whose index also serves lookups by public id), and is
+    unique alone because it is 119 random bits (`referral_saas.ids`). Foreign keys to clicks
+    carry no database constraint (`db_constraint=False`) for the same reason."""
 
     public_id = models.CharField(
-        max_length=32, unique=True, default=functools.partial(new_public_id, "clk"), editable=False
+        max_length=32, default=functools.partial(new_public_id, "clk"), editable=False
     )
     program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+")
     advocate = models.ForeignKey(Advocate, on_delete=models.CASCADE, related_name="+")
@@ -79,6 +85,11 @@ class Click(TenantModel):
             ),
             models.Index(fields=["merchant", "-created_at"], name="click_merchant_time"),
         ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["public_id", "created_at"], name="click_public_id_unique"
+            )
+        ]
 
 
 class Referral(TenantModel):
@@ -90,8 +101,15 @@ class Referral(TenantModel):
     )
     program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+")
     advocate = models.ForeignKey(Advocate, on_delete=models.CASCADE, related_name="+")
+    # No database constraint: clicks are partitioned on PostgreSQL (see Click); SET_NULL is
+    # done by Django on ORM deletes and by tracking.partitions when a month is dropped.
     click = models.ForeignKey(
-        Click, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Click,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
     )
     email = models.EmailField()
     customer_id = models.CharField(max_length=120, blank=True)

@@ -369,6 +369,12 @@ CELERY_BEAT_SCHEDULE["analytics-rollups"] = {
     "task": "analytics.tasks.rollups_refresh_all_task",
     "schedule": 300.0,
 }
+# Monthly click partitions (PostgreSQL): this month and the next ones exist before their clicks.
+CELERY_BEAT_SCHEDULE["click-partitions-ahead"] = {
+    "task": "tracking.partitions.click_partitions_ensure_task",
+    "schedule": crontab(hour=2, minute=45),
+}
+CELERY_IMPORTS = ["tracking.partitions"]  # its task lives outside a tasks module
 # Payouts: group owed balances, pay Stripe transfers, send and follow PayPal batches.
 CELERY_BEAT_SCHEDULE["payouts-run"] = {
     "task": "payouts.tasks.payouts_run_all_task",
