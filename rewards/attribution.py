@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from programs.models import Program
 from rewards import recurring
+from rewards.lookups import Lookups
 from rewards.models import Reward
 from tracking.models import Advocate, Click, Conversion, Referral
 
@@ -41,39 +41,9 @@ class Attribution:
     renewal_of: Conversion | None = None
 
 
-def friend_offer_for_code(code: str) -> Reward | None:
-    """The friend's offer whose code the order carries (read here, below the offer module)."""
-    return (
-        Reward.objects.select_related("advocate", "referral")
-        .exclude(friend_key="")
-        .filter(fulfilment_code__iexact=code)
-        .order_by("pk")
-        .first()
-    )
-
-
-def friend_offer_for_email(program_id: int, email: str) -> Reward | None:
-    """The friend's offer in the program for this buyer (same normalised email), if any."""
-    from rewards.friend_offer import friend_key  # deferred: the offer module imports this one
-
-    return (
-        Reward.objects.select_related("advocate", "referral")
-        .filter(program_id=program_id, friend_key=friend_key(email))
-        .first()
-    )
-
-
-def _program_window(program_id: int, cache: dict[int, int]) -> int:
-    if program_id not in cache:
-        from programs.services import program_config
-
-        program = Program.objects.get(pk=program_id)
-        cache[program_id] = program_config(program).rules.attribution_window_days
-    return cache[program_id]
-
-
-def attribute(conversion: Conversion) -> Attribution:
-    """Resolve the conversion's advocate, click and referral from its hints."""
+def attribute(conversion: Conversion, lookups: Lookups | None = None) -> Attribution:
+    """Resolve the conversion's advocate, click and referral from its hints (`lookups`: a
+    batch's answers, else one query per question)."""
     anchor = recurring.subscription_anchor(conversion)  # no query without a subscription id
     if anchor is not None:  # a renewal stays with the subscription's advocate
         return Attribution(
@@ -83,17 +53,19 @@ def attribute(conversion: Conversion) -> Attribution:
             reasons=[recurring.attribution_reason(anchor)],
             renewal_of=anchor,
         )
-    windows: dict[int, int] = {}
+    lookups = lookups or Lookups()
     result = Attribution()
     occurred = conversion.occurred_at
 
     def inside(program_id: int, moment: Any) -> bool:
-        days = _program_window(program_id, windows)
+        days = lookups.attribution_window_days(program_id)
         return bool(occurred - timedelta(days=days) <= moment <= occurred + timedelta(minutes=5))
 
     if conversion.referral_code:
-        advocate = Advocate.objects.filter(code__iexact=conversion.referral_code).first()
-        offer = None if advocate is not None else friend_offer_for_code(conversion.referral_code)
+        advocate = lookups.advocate_by_code(conversion.referral_code)
+        offer = (
+            None if advocate is not None else lookups.friend_offer_by_code(conversion.referral_code)
+        )
         if advocate is not None:
             result.advocate, result.by = advocate, "code"
         elif offer is not None:
@@ -109,11 +81,7 @@ def attribute(conversion: Conversion) -> Attribution:
                 }
             )
     if result.advocate is None and conversion.click_public_id:
-        click = (
-            Click.objects.select_related("advocate")
-            .filter(public_id=conversion.click_public_id)
-            .first()
-        )
+        click = lookups.click_by_public_id(conversion.click_public_id)
         if click is None:
             result.reasons.append(
                 {"rule": "attribution", "outcome": "info", "detail": "The click id is unknown."}
@@ -129,21 +97,11 @@ def attribute(conversion: Conversion) -> Attribution:
         else:
             result.advocate, result.click, result.by = click.advocate, click, "click"
     if result.advocate is None and conversion.visitor_id:
-        click = (
-            Click.objects.select_related("advocate")
-            .filter(visitor_id=conversion.visitor_id, created_at__lte=occurred)
-            .order_by("-created_at")
-            .first()
-        )
+        click = lookups.click_by_visitor(conversion.visitor_id, occurred)
         if click is not None and inside(click.program_id, click.created_at):
             result.advocate, result.click, result.by = click.advocate, click, "visitor"
     if result.advocate is None and conversion.customer_email:
-        referral = (
-            Referral.objects.select_related("advocate")
-            .filter(email__iexact=conversion.customer_email, created_at__lte=occurred)
-            .order_by("created_at")
-            .first()
-        )
+        referral = lookups.referral_by_email(conversion.customer_email, occurred)
         if referral is not None:
             if inside(referral.program_id, referral.created_at):
                 result.advocate, result.referral, result.by = referral.advocate, referral, "email"
@@ -159,20 +117,13 @@ def attribute(conversion: Conversion) -> Attribution:
     if result.advocate is None:
         return result
     if result.friend_offer is None and conversion.customer_email:
-        result.friend_offer = friend_offer_for_email(
+        result.friend_offer = lookups.friend_offer_by_email(
             result.advocate.program_id, conversion.customer_email
         )
         result.offer_spent = result.friend_offer is not None and not conversion.referral_code
     # One referrer per friend: an earlier referral of this friend in the program decides.
     if result.referral is None and conversion.customer_email:
-        earlier = (
-            Referral.objects.select_related("advocate")
-            .filter(
-                program_id=result.advocate.program_id,
-                email__iexact=conversion.customer_email,
-            )
-            .first()
-        )
+        earlier = lookups.referral_in_program(result.advocate.program_id, conversion.customer_email)
         if earlier is not None:
             if earlier.advocate_id != result.advocate.pk:
                 result.reasons.append(

@@ -33,16 +33,15 @@ def conversions_dispatch_task() -> int:
 
 @merchant_task(name="rewards.tasks.conversions_evaluate_task")
 def conversions_evaluate_task(*, merchant_id: int, conversion_ids: list[int]) -> dict[str, int]:
-    outcomes: dict[str, int] = {}
-    for conversion_id in conversion_ids:
-        outcome = pipeline.conversion_evaluate(conversion_id=conversion_id)
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
-    return outcomes
+    return pipeline.conversions_evaluate_batch(conversion_ids=conversion_ids)
 
 
 @merchant_task(name="rewards.tasks.conversion_evaluate_task")
 def conversion_evaluate_task(*, merchant_id: int, conversion_id: int) -> str:
-    return pipeline.conversion_evaluate(conversion_id=conversion_id)
+    """One conversion (the embedded default evaluates each right after it is stored): a batch
+    of one, so every conversion takes the batch's code path."""
+    outcomes = pipeline.conversions_evaluate_batch(conversion_ids=[conversion_id])
+    return next(iter(outcomes))
 
 
 @merchant_task(name="rewards.tasks.conversion_refunded_task")

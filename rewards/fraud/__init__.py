@@ -24,9 +24,10 @@ from rewards.fraud.facts import Facts
 from rewards.fraud.registry import RULES
 
 
-def evaluate(inp: FraudInput) -> FraudResult:
-    """Judge one attributed conversion under `inp.fraud` (its program version's settings)."""
-    facts = Facts(inp)
+def evaluate(inp: FraudInput, facts: Facts | None = None) -> FraudResult:
+    """Judge one attributed conversion under `inp.fraud` (its program version's settings).
+    `facts`: what a batch fetched for it (`rewards.pipeline.batch`), else queried here."""
+    facts = facts or Facts(inp)
     signals = []
     for rule in RULES.values():
         signal = rule.check(inp, facts)

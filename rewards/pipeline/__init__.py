@@ -10,6 +10,9 @@ One module per stage:
   `SELECT … FOR UPDATE SKIP LOCKED`, gives each a lease and enqueues one evaluation task per
   merchant batch. A lost task, a dead worker or a broker outage only lets the lease run out; the
   next dispatch hands the conversion out again. Nothing is lost, only delayed.
+- `batch`: `conversions_evaluate_batch` decides a dispatched batch in one transaction, reads
+  done once per batch by set-based queries and writes with one statement per kind, by the
+  same per-conversion code as `evaluate` (falling back to it one by one if the batch fails).
 - `evaluate`: `conversion_evaluate` locks the conversion row and acts only on `received`, so
   any number of duplicate or concurrent deliveries of the same evaluation make one decision; the
   database's unique (conversion, recipient, tier) constraint backs it. It writes the decision
@@ -33,6 +36,7 @@ tests use them from here. `conversion_evaluate` looks `_over_limit` up through t
 so patching `rewards.pipeline._over_limit` takes effect.
 """
 
+from rewards.pipeline.batch import conversions_evaluate_batch
 from rewards.pipeline.common import EVALUATED, NOT_COUNTED, OPEN_STATUSES, _reason
 from rewards.pipeline.decide import (
     Decision,
@@ -98,6 +102,7 @@ __all__ = [
     "conversion_review_approve",
     "conversion_review_reject",
     "conversions_dispatch",
+    "conversions_evaluate_batch",
     "decide",
     "emit",
     "over_limit_release",

@@ -12,10 +12,10 @@ from django.db.models import Q, Sum
 from programs import currencies
 from programs.models import Program, ProgramStatus, ProgramVersion
 from programs.specs import ProgramConfig, RewardSpec
-from referral_saas.emails import NormalisedEmail, normalise_email
 from rewards import fraud, recurring
 from rewards.attribution import Attribution
 from rewards.commissions import commission_amount, is_commission
+from rewards.lookups import Lookups
 from rewards.models import (
     Reward,
     RewardRecipient,
@@ -95,19 +95,6 @@ def _offer(
     return advocate_reward, friend_reward
 
 
-def _customer_conversions(conversion: Conversion) -> Any:
-    """The buyer's other orders: same normalised email (so a plus-tag or Gmail dots do not
-    make a returning customer "new"), or the same customer id. Both are indexed."""
-    match = Q(email_normalised=normalise_email(conversion.customer_email))
-    if conversion.customer_id:
-        match |= Q(customer_id=conversion.customer_id)
-    return (
-        Conversion.objects.alias(email_normalised=NormalisedEmail("customer_email"))
-        .filter(match)
-        .exclude(pk=conversion.pk)
-    )
-
-
 def _qualification(
     conversion: Conversion,
     program: Program,
@@ -116,6 +103,7 @@ def _qualification(
     *,
     check_status: bool = True,
     renewal: bool = False,
+    lookups: Lookups | None = None,
 ) -> list[dict[str, Any]]:
     """Every rule the order fails (empty: it qualifies). A renewal (a subscription's later
     invoice) is by nature not the buyer's first purchase: those two rules do not apply."""
@@ -170,12 +158,7 @@ def _qualification(
             _reason("new_customers_only", "reject", "The storefront says the buyer is not new.")
         )
     if rules.first_purchase_only and not renewal:
-        earlier = (
-            _customer_conversions(conversion)
-            .filter(occurred_at__lt=occurred)
-            .values_list("order_id", flat=True)
-            .first()
-        )
+        earlier = (lookups or Lookups()).earlier_order_of_customer(conversion)
         if earlier is not None:
             failed.append(
                 _reason(
@@ -194,17 +177,17 @@ def _fraud(
     advocate: Advocate,
     config: ProgramConfig,
     program: Program,
+    lookups: Lookups | None = None,
 ) -> tuple[str, int, list[dict[str, Any]]]:
-    result = fraud.evaluate(
-        fraud.FraudInput(
-            conversion=conversion,
-            advocate=advocate,
-            referral=attribution.referral,
-            click=attribution.click,
-            fraud=config.fraud,
-            program_id=program.pk,
-        )
+    inp = fraud.FraudInput(
+        conversion=conversion,
+        advocate=advocate,
+        referral=attribution.referral,
+        click=attribution.click,
+        fraud=config.fraud,
+        program_id=program.pk,
     )
+    result = fraud.evaluate(inp, facts=lookups.fraud_facts(inp) if lookups else None)
     return result.outcome, result.risk_score, result.reasons()
 
 
@@ -216,9 +199,11 @@ def decide(
     config: ProgramConfig,
     plan_rewards: bool = True,
     check_status: bool = True,
+    lookups: Lookups | None = None,
 ) -> Decision:
     """Judge an attributed conversion: qualification, fraud, then the rewards it earns.
-    `check_status=False` (what-if) ignores whether the program is active today."""
+    `check_status=False` (what-if) ignores whether the program is active today; `lookups`
+    are a batch's answers (else one query per question)."""
     advocate = attribution.advocate
     assert advocate is not None
     reasons = list(attribution.reasons)
@@ -234,13 +219,19 @@ def decide(
     config = currencies.in_currency(config, program.currency, conversion.currency) or config
     anchor = attribution.renewal_of
     failed = _qualification(
-        conversion, program, config, advocate, check_status=check_status, renewal=bool(anchor)
+        conversion,
+        program,
+        config,
+        advocate,
+        check_status=check_status,
+        renewal=bool(anchor),
+        lookups=lookups,
     )
     if anchor is not None:  # judged for fraud at the subscription's first order
         fraud_outcome, risk, fraud_reasons = recurring.anchor_judgement(anchor)
     else:
         fraud_outcome, risk, fraud_reasons = _fraud(
-            conversion, attribution, advocate, config, program
+            conversion, attribution, advocate, config, program, lookups
         )
     reasons += failed + fraud_reasons
     if failed or fraud_outcome == "reject":

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from programs.models import Program, ProgramStatus
+from programs.models import Program, ProgramStatus, ProgramVersion
 from programs.services import program_config, program_pause
 from programs.specs import ProgramConfig
 from referral_saas import limits
@@ -18,6 +18,7 @@ from referral_saas.workers import enqueue_on_commit
 from rewards import pipeline as package  # `_over_limit` is looked up there (tests patch it)
 from rewards.attribution import Attribution, attribute
 from rewards.commissions import is_commission
+from rewards.lookups import Lookups
 from rewards.models import (
     Reward,
     RewardStatus,
@@ -80,9 +81,10 @@ def _create_rewards(
     available_at: datetime,
     now: datetime,
 ) -> list[Reward]:
-    """One INSERT for all of them. The caller holds the conversion's row lock and saw it
-    undecided, so none exists yet; the unique (conversion, recipient, tier) constraint is the
-    backstop that would abort the whole evaluation rather than let a duplicate through."""
+    """The rewards, built for one INSERT (`Writes.add_rewards`). The caller holds the
+    conversion's row lock and saw it undecided, so none exists yet; the unique (conversion,
+    recipient, tier) constraint is the backstop that would abort the whole evaluation rather
+    than let a duplicate through."""
     rewards = [
         Reward(
             recipient=item.recipient,
@@ -109,8 +111,6 @@ def _create_rewards(
         )
         for item in plans
     ]
-    if rewards:
-        Reward.objects.bulk_create(rewards)
     return rewards
 
 
@@ -163,9 +163,82 @@ def conversion_evaluate(*, conversion_id: int, now: datetime | None = None) -> s
             return _evaluate_locked(conversion, now)
 
 
-def _evaluate_locked(conversion: Conversion, now: datetime) -> str:
-    """The evaluation proper, inside conversion_evaluate's transaction and row lock."""
-    attribution = attribute(conversion)
+class Writes:
+    """Where one evaluation reads its program and writes its outcome. This one, for a single
+    conversion, queries and writes at once; `rewards.pipeline.batch.BatchWrites` answers from
+    what the batch fetched and writes the whole batch with a few statements."""
+
+    def __init__(self) -> None:
+        self.lookups = Lookups()
+
+    def program(self, program_id: int) -> Program:
+        return Program.objects.get(pk=program_id)
+
+    def version_and_config(
+        self, program: Program, moment: datetime
+    ) -> tuple[ProgramVersion, ProgramConfig]:
+        version = version_in_force(program, moment)
+        return version, program_config(program, version)
+
+    def lock_program(self, program: Program) -> Program:
+        """The program under its row lock (budgets are decided under it)."""
+        return Program.objects.select_for_update().get(pk=program.pk)
+
+    def lock_advocate(self, advocate: Advocate) -> Advocate:
+        """The advocate under its row lock (caps and tier milestones are counted under it)."""
+        return Advocate.objects.select_for_update().get(pk=advocate.pk)
+
+    def referral_for(
+        self, conversion: Conversion, attribution: Attribution, advocate: Advocate
+    ) -> Referral:
+        return _referral_for(conversion, attribution, advocate)
+
+    def save(self, conversion: Conversion, fields: list[str] | None = None) -> None:
+        conversion.save(update_fields=fields)
+
+    def count_qualified(self, advocate: Advocate) -> None:
+        Advocate.objects.filter(pk=advocate.pk).update(
+            qualified_conversions=F("qualified_conversions") + 1
+        )
+        advocate.qualified_conversions += 1
+
+    def add_rewards(self, rewards: list[Reward]) -> None:
+        if rewards:
+            Reward.objects.bulk_create(rewards)
+
+    def after(self, action: Callable[[], object]) -> None:
+        """Run once this evaluation's writes are stored (events need the rewards' ids)."""
+        action()
+
+    def flush(self) -> None:
+        """Store what is buffered, before a read that must see it (nothing is, here)."""
+
+
+UNATTRIBUTED_FIELDS = ["status", "reasons", "evaluated_at", "lease_until"]
+DECIDED_FIELDS = [
+    *UNATTRIBUTED_FIELDS,
+    "advocate",
+    "referral",
+    "program",
+    "program_version",
+    "risk_score",
+    "attributed_by",
+]
+
+
+def _reads_stored_rewards(config: ProgramConfig) -> bool:
+    """Tiers, caps and budgets count the rewards already stored."""
+    rules = config.rules
+    caps = rules.max_rewards_per_advocate is not None or rules.budget_amount is not None
+    return bool(config.tiers) or caps
+
+
+def _evaluate_locked(conversion: Conversion, now: datetime, writes: Writes | None = None) -> str:
+    """The evaluation proper, inside the caller's transaction and the conversion's row lock."""
+    writes = writes or Writes()
+    if conversion.subscription_id:  # its anchor may be an invoice decided earlier in the batch
+        writes.flush()
+    attribution = attribute(conversion, writes.lookups)
     if attribution.advocate is None:
         conversion.status = ConversionStatus.UNATTRIBUTED
         conversion.reasons = [
@@ -174,17 +247,20 @@ def _evaluate_locked(conversion: Conversion, now: datetime) -> str:
         ]
         conversion.evaluated_at = now
         conversion.lease_until = None
-        conversion.save(update_fields=["status", "reasons", "evaluated_at", "lease_until"])
+        writes.save(conversion, UNATTRIBUTED_FIELDS)
         return "unattributed"
-    program = Program.objects.get(pk=attribution.advocate.program_id)
-    version = version_in_force(program, conversion.occurred_at)
-    config = program_config(program, version)
+    program = writes.program(attribution.advocate.program_id)
+    version, config = writes.version_and_config(program, conversion.occurred_at)
     if config.rules.budget_amount is not None:  # budgets are checked under this lock
-        program = Program.objects.select_for_update().get(pk=program.pk)
-    advocate = Advocate.objects.select_for_update().get(pk=attribution.advocate.pk)
+        program = writes.lock_program(program)
+    advocate = writes.lock_advocate(attribution.advocate)
     attribution.advocate = advocate
-    decision = decide(conversion, attribution=attribution, program=program, config=config)
-    referral = _referral_for(conversion, attribution, advocate)
+    if _reads_stored_rewards(config):
+        writes.flush()
+    decision = decide(
+        conversion, attribution=attribution, program=program, config=config, lookups=writes.lookups
+    )
+    referral = writes.referral_for(conversion, attribution, advocate)
     conversion.advocate = advocate
     conversion.referral = referral
     conversion.program = program
@@ -199,17 +275,18 @@ def _evaluate_locked(conversion: Conversion, now: datetime) -> str:
         # Deferred: the offer module imports the pipeline's stages.
         from rewards.friend_offer import friend_offer_redeem
 
+        writes.flush()
         not_redeemed = friend_offer_redeem(
             reward=attribution.friend_offer, conversion=conversion, now=now
         )
         if not_redeemed is not None:
             conversion.reasons = [*conversion.reasons, not_redeemed]
-    conversion.save()
-    if decision.status == ConversionStatus.QUALIFIED:
-        Advocate.objects.filter(pk=advocate.pk).update(
-            qualified_conversions=F("qualified_conversions") + 1
-        )
+    writes.save(conversion, DECIDED_FIELDS)
+    # A subscription's later invoice is the same friend paying again (rewards.recurring).
+    if decision.status == ConversionStatus.QUALIFIED and decision.new_friend:
+        writes.count_qualified(advocate)
         if config.rules.enrol_buyers:
+            writes.flush()
             _enrol_buyer(conversion, program)
     rewards: list[Reward] = []
     if decision.rewards:
@@ -223,9 +300,13 @@ def _evaluate_locked(conversion: Conversion, now: datetime) -> str:
             available_at=available,
             now=now,
         )
-    emit(f"conversion.{decision.status}", functools.partial(conversion_payload, conversion))
-    _after_rewards_created(rewards)
+        writes.add_rewards(rewards)
+    payload = functools.partial(conversion_payload, conversion)
+    writes.after(functools.partial(emit, f"conversion.{decision.status}", payload))
+    if rewards:
+        writes.after(functools.partial(_after_rewards_created, rewards))
     if decision.budget_exhausted:
+        writes.flush()
         _budget_exhausted(program, config)
     return str(decision.status)
 
