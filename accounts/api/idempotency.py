@@ -127,7 +127,8 @@ def idempotency_key_of(request: HttpRequest) -> str | None:
     key = request.headers.get(HEADER)
     if key is None:
         return None
-    if not 0 < len(key) <= MAX_KEY_LENGTH or not all(" " <= char <= "~" for char in key):
+    # ASCII and printable: " " to "~", one C call each rather than a Python test per character.
+    if not 0 < len(key) <= MAX_KEY_LENGTH or not (key.isascii() and key.isprintable()):
         raise _invalid_key()
     return key
 
