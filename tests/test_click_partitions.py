@@ -5,14 +5,17 @@ numbers kept, and the overview reading only the partitions of the months it show
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from accounts.models import Merchant
 from analytics import services as analytics
 from analytics.kpis import Period, program_overview
 from analytics.models import DailyStats
@@ -23,7 +26,7 @@ from retention.services import clicks_expired_drop, retention_run
 from tests.conftest import World, on_sqlite
 from tests.factories import make_program
 from tracking import partitions
-from tracking.models import Advocate, Click, Referral
+from tracking.models import Advocate, Click, Conversion, Referral
 
 postgresql_only = pytest.mark.skipif(
     "on_sqlite()", reason="SQLite keeps one plain click table: no partitions to inspect"
@@ -238,3 +241,32 @@ def test_the_overview_reads_only_the_partitions_of_the_months_it_shows(world: Wo
             plan = "\n".join(line for (line,) in cursor.fetchall())
             touched |= set(re.findall(r"tracking_click_(?:p\d{4}_\d{2}|default)", plan))
     assert touched == {"tracking_click_p2026_03", "tracking_click_p2026_04"}
+
+
+@postgresql_only
+def test_the_benchmark_generator_fills_months_as_partitions(db: None) -> None:
+    # A small run of generate_analytics_data (bench/overview.py's data): every column of the
+    # models filled, clicks attached month by month as partitions, the roll-ups run.
+    call_command(
+        "generate_analytics_data",
+        slug="generated",
+        clicks=400,
+        conversions=40,
+        advocates=20,
+        visitors=50,
+        days=40,
+        stdout=io.StringIO(),
+    )
+    merchant = Merchant.objects.get(slug="generated")
+    with tenancy.merchant_context(merchant):
+        assert Click.objects.count() == 400
+        assert Conversion.objects.count() == 40
+        assert sum(DailyStats.objects.values_list("clicks", flat=True)) == 400
+    now = datetime.now(UTC)
+    months, low = set(), partitions.month_start(now - timedelta(days=40))
+    while low <= now:
+        months.add(partitions.partition_name(low))
+        low = partitions.month_start(low, months=1)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT tableoid::regclass::text FROM tracking_click")
+        assert {name for (name,) in cursor.fetchall()} == months

@@ -8,9 +8,12 @@ programs (the first runs an A/B test), then fills advocates, clicks, referrals, 
 and rewards with set-based `INSERT … SELECT generate_series(…)` statements, and finally rolls up
 every closed day as the periodic task would. PostgreSQL only.
 
-Clicks are inserted one calendar month at a time (each statement fills one partition of
-`tracking_click`, see tracking.partitions), without the per-row foreign-key checks where the
-role allows (`_foreign_key_checks_off`).
+Clicks are inserted one calendar month at a time: an empty month is filled as a table of its
+own and attached as the month's partition of `tracking_click` (tracking.partitions), so its
+indexes are built once by sorting; a month that holds clicks already is inserted into through
+the parent. No per-row foreign-key checks where the role allows (`_foreign_key_checks_off`).
+Measured on 2 cores shared with other work: 10M clicks in 132 s (855 s inserting through the
+partitioned parent), the whole 10M clicks / 1M conversions set in minutes (bench/overview.py).
 
 Every column the statements do not fill gets its model field's default, so a column added to
 one of these models later does not break the generator.
@@ -149,15 +152,16 @@ FROM tracking_conversion c WHERE c.merchant_id = %(merchant)s AND c.status = 'qu
 
 
 def insert_select(
-    model: type[models.Model], given: dict[str, str], source: str
+    model: type[models.Model], given: dict[str, str], source: str, *, table: str = ""
 ) -> tuple[str, dict]:
     """`INSERT INTO <table> (<every column but the id>) SELECT … <source>`: the expressions of
-    `given` (by column), every other column its field's default, as parameters."""
+    `given` (by column; the id too, when given), every other column its field's default, as
+    parameters. `table`: another table than the model's."""
     columns: list[str] = []
     expressions: list[str] = []
     defaults: dict[str, Any] = {}
     for model_field in model._meta.concrete_fields:
-        if model_field.primary_key:
+        if model_field.primary_key and model_field.column not in given:
             continue
         column = str(model_field.column)
         columns.append(column)
@@ -172,7 +176,7 @@ def insert_select(
     if unknown:
         raise CommandError(f"{model._meta.db_table} has no column(s) {sorted(unknown)}")
     sql = (
-        f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) "
+        f"INSERT INTO {table or model._meta.db_table} ({', '.join(columns)}) "
         f"SELECT {', '.join(expressions)} {source}"
     )
     return sql, defaults
@@ -284,21 +288,62 @@ class Command(BaseCommand):
         start = now - timedelta(days=days)
         slices = month_slices(start, now)
         total_seconds = (now - start).total_seconds()
-        sql, defaults = insert_select(Click, CLICKS, CLICKS_FROM)
-        partitions.click_partitions_ensure(start=start, until=now)
         started, first, done = time.perf_counter(), 1, 0
         for number, (low, high) in enumerate(slices, start=1):
             share = (high - low).total_seconds() / total_seconds
             last = clicks if number == len(slices) else first + round(clicks * share) - 1
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    sql,
-                    {**params, **defaults, "first": first, "last": last, "low": low, "high": high},
-                )
-                done += cursor.rowcount
+            numbers = {**params, "first": first, "last": last, "low": low, "high": high}
+            if partitions.is_partitioned() and self._month_is_empty(low):
+                done += self._load_month(low, numbers)
+            else:
+                sql, defaults = insert_select(Click, CLICKS, CLICKS_FROM)
+                partitions.click_partitions_ensure(start=low, until=low, months_ahead=0)
+                with connection.cursor() as cursor:
+                    cursor.execute(sql, {**numbers, **defaults})
+                    done += cursor.rowcount
             first = last + 1
         elapsed = time.perf_counter() - started
         self.stdout.write(f"clicks: {done:,} rows in {elapsed:.1f} s ({len(slices)} months)")
+
+    def _month_is_empty(self, moment: datetime) -> bool:
+        """No click of this month in the table (its partition, or the default one)."""
+        low = partitions.month_start(moment)
+        high = partitions.month_start(moment, months=1)
+        return not Click.unscoped_all_merchants.filter(
+            created_at__gte=low, created_at__lt=high
+        ).exists()
+
+    def _load_month(self, moment: datetime, numbers: dict[str, Any]) -> int:
+        """Fill an empty month as a table of its own, then attach it as the month's partition:
+        PostgreSQL then builds its seven indexes by sorting, instead of inserting 10M random
+        keys one by one into indexes larger than its buffers (measured: 855 s for 10M clicks
+        into the partitioned table on 2 busy cores). The month's empty partition, if made
+        ahead, is dropped first. Holds the parent's lock until the command commits."""
+        low = partitions.month_start(moment)
+        high = partitions.month_start(moment, months=1)
+        name = partitions.partition_name(low)
+        bound = f"FROM ('{low.isoformat()}') TO ('{high.isoformat()}')"
+        given = {**CLICKS, "id": "nextval(pg_get_serial_sequence('tracking_click', 'id'))"}
+        sql, defaults = insert_select(Click, given, CLICKS_FROM, table=name)
+        with connection.cursor() as cursor:
+            if any(partition.name == name for partition in partitions.click_partitions()):
+                cursor.execute(f"ALTER TABLE tracking_click DETACH PARTITION {name}")
+                cursor.execute(f"DROP TABLE {name}")
+            # No indexes and no identity: ATTACH builds the indexes, ids come from the parent's.
+            cursor.execute(
+                f"CREATE TABLE {name} "
+                "(LIKE tracking_click INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+            )
+            cursor.execute(sql, {**numbers, **defaults})
+            count = cursor.rowcount
+            # The bound as a check first, so attaching does not scan the month to prove it.
+            cursor.execute(
+                f"ALTER TABLE {name} ADD CONSTRAINT {name}_bound "
+                f"CHECK (created_at >= '{low.isoformat()}' AND created_at < '{high.isoformat()}')"
+            )
+            cursor.execute(f"ALTER TABLE tracking_click ATTACH PARTITION {name} FOR VALUES {bound}")
+            cursor.execute(f"ALTER TABLE {name} DROP CONSTRAINT {name}_bound")
+        return count
 
     def _merchant(self, slug: str) -> tuple[Merchant, list[Program]]:
         email = f"{slug}-owner@example.com"
