@@ -170,7 +170,8 @@ class Conversion(TenantModel):
     customer_name = models.CharField(max_length=120, blank=True)
     # The subscription the order is an invoice of (Stripe `sub_…`, or the merchant's own id):
     # its later invoices belong to its first attributed order's advocate (rewards.recurring).
-    subscription_id = models.CharField(max_length=120, blank=True)
+    # db_default: rows written without it (the bench baseline's raw INSERT) stay valid
+    subscription_id = models.CharField(max_length=120, blank=True, default="", db_default="")
     referral_code = models.CharField(max_length=40, blank=True, help_text="As reported")
     click_public_id = models.CharField(max_length=32, blank=True, help_text="As reported")
     new_customer = models.BooleanField(null=True)
