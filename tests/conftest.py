@@ -19,6 +19,7 @@ from django.test import Client
 from accounts.models import Merchant, Role, User
 from accounts.services import IssuedKey, api_key_create
 from referral_saas import tenancy
+from referral_saas.api import shared_redis
 from tests.factories import MerchantFactory, UserFactory, add_member
 
 # The journey tests: a newcomer's path (API flow, review approve/reject, refunds, hosted pages,
@@ -73,6 +74,8 @@ class World:
 def _clean_state() -> Iterator[None]:
     tenancy.clear()
     cache.clear()
+    # An outage one test simulated must not silence the next test's (the shared Redis backoff).
+    shared_redis._down_until.clear()
     yield
     tenancy.clear()
 
