@@ -24,6 +24,7 @@ from programs.models import ProgramType
 from programs.specs import (
     BUDGET_ACTIONS,
     CAP_PERIODS,
+    COMMISSION_KINDS,
     FRAUD_RULES,
     FULFILMENT_METHODS,
     LABEL_KINDS,
@@ -278,8 +279,11 @@ def basics_initial(program: Any) -> dict[str, Any]:
 
 REWARD_FIELD_NAMES = (
     "kind",
+    "value_type",
     "amount",
     "percent",
+    "max_amount",
+    "recurring_months",
     "points",
     "label",
     "fulfilment",
@@ -288,6 +292,9 @@ REWARD_FIELD_NAMES = (
     "code_length",
     "code_pool",
 )
+
+
+COMMISSION_PERCENT_LABEL = _("Share of the order (%)")
 
 
 class RewardFields(forms.Form):
@@ -300,7 +307,25 @@ class RewardFields(forms.Form):
         widget=_money(),
         help_text=_("In the program's currency."),
     )
+    # Cash and account credit: a fixed amount, or a commission (a share of the order).
+    value_type = forms.ChoiceField(
+        label=_("Worth"),
+        choices=[("amount", _("Fixed amount")), ("percent", COMMISSION_PERCENT_LABEL)],
+        required=False,
+    )
     percent = forms.IntegerField(label=_("Percent off"), required=False, widget=_number())
+    max_amount = forms.DecimalField(
+        label=_("Up to"),
+        required=False,
+        widget=_money(),
+        help_text=_("The most one order earns. Leave empty for no cap."),
+    )
+    recurring_months = forms.IntegerField(
+        label=_("Pays again on a subscription's invoices for (months)"),
+        required=False,
+        widget=_number(),
+        help_text=_("Leave empty to pay on the first order only."),
+    )
     points = forms.IntegerField(label=_("Points"), required=False, widget=_number())
     label = forms.CharField(
         label=_("Product, upgrade or charity"),
@@ -332,10 +357,13 @@ class RewardFields(forms.Form):
         pools: Iterable[tuple[str, str]] = (),
         locales: Iterable[str] = (),
         default_locale: str = "",
+        recurs: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.currency = currency
+        if recurs is not None:
+            self.recurs = recurs
         # The label in the program's other languages (the label field is the default one's).
         self.label_locales = [code for code in locales if code != default_locale]
         if self.label_locales:
@@ -356,18 +384,45 @@ class RewardFields(forms.Form):
         pool.choices = [("", _("— choose a pool —")), *pools]
         self.fields["amount"].label = _("Amount (%(currency)s)") % {"currency": currency}
         self.fields["amount"].widget.attrs["step"] = money_step(currency)
+        self.fields["max_amount"].label = _("Up to (%(currency)s)") % {"currency": currency}
+        self.fields["max_amount"].widget.attrs["step"] = money_step(currency)
+        # A commission's percent is a share of the order, not a discount (programs.js swaps it).
+        percent_field = self.fields["percent"]
+        percent_field.widget.attrs["data-commission-label"] = COMMISSION_PERCENT_LABEL
+        percent_field.widget.attrs["data-discount-label"] = percent_field.label
+        if self.is_commission(self._shown_values()):
+            percent_field.label = COMMISSION_PERCENT_LABEL
+        if not self.recurs:  # only the advocate's own reward recurs (programs.specs)
+            del self.fields["recurring_months"]
         for name in REWARD_FIELD_NAMES:
+            if name not in self.fields:
+                continue
             # Lets programs.js show only the fields that fit the chosen kind and method.
             self.fields[name].widget.attrs["data-reward-field"] = name
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        if data.get("kind") in MONEY_KINDS and data.get("amount") is not None:
-            try:
-                data["amount_minor"] = to_minor(data["amount"], self.currency)
-            except AmountError as error:
-                self.add_error("amount", str(error))
+        if self.is_commission(data):
+            if data.get("max_amount") is not None:
+                self._to_minor(data, "max_amount")
+        elif data.get("kind") in MONEY_KINDS and data.get("amount") is not None:
+            self._to_minor(data, "amount")
         return data
+
+    def _to_minor(self, data: dict[str, Any], name: str) -> None:
+        try:
+            data[f"{name}_minor"] = to_minor(data[name], self.currency)
+        except AmountError as error:
+            self.add_error(name, str(error))
+
+    def _shown_values(self) -> dict[str, Any]:
+        if self.is_bound:
+            return {name: self.data.get(self.add_prefix(name)) for name in ("kind", "value_type")}
+        return {name: (self.initial or {}).get(name) for name in ("kind", "value_type")}
+
+    @staticmethod
+    def is_commission(data: Mapping[str, Any]) -> bool:
+        return data.get("kind") in COMMISSION_KINDS and data.get("value_type") == "percent"
 
     def has_reward(self) -> bool:
         return bool(self.cleaned_data.get("kind"))
@@ -384,9 +439,19 @@ class RewardFields(forms.Form):
         kind = data.get("kind")
         if not kind:
             return None
-        spec: dict[str, Any] = {"kind": kind, "fulfilment": data.get("fulfilment") or None}
+        spec: dict[str, Any] = {
+            **self._carried(kind),
+            "kind": kind,
+            "fulfilment": data.get("fulfilment") or None,
+        }
         if kind == "percent_discount":
             spec["percent"] = data.get("percent")
+        elif self.is_commission(data):
+            spec["percent"] = data.get("percent")
+            if data.get("max_amount_minor") is not None:
+                spec["max_amount"] = data["max_amount_minor"]
+            if data.get("recurring_months") is not None:
+                spec["recurring_months"] = data["recurring_months"]
         elif kind in MONEY_KINDS:
             spec["amount"] = data.get("amount_minor")
         elif kind == "points":
@@ -410,6 +475,40 @@ class RewardFields(forms.Form):
             spec["code_pool"] = data.get("code_pool") or ""
         return spec
 
+    # What the form decides itself; any other key of the stored spec is carried as it was.
+    OWNED_KEYS = frozenset(
+        {
+            "kind",
+            "amount",
+            "currency",
+            "percent",
+            "max_amount",
+            "points",
+            "label",
+            "labels",
+            "fulfilment",
+            "expires_after_days",
+            "code_prefix",
+            "code_length",
+            "code_pool",
+        }
+    )
+    # Whether the reward may recur (`recurring_months`): the advocate's own reward only.
+    recurs = True
+
+    def owned_keys(self) -> frozenset[str]:
+        return self.OWNED_KEYS | (
+            {"recurring_months"} if "recurring_months" in self.fields else set()
+        )
+
+    def _carried(self, kind: str) -> dict[str, Any]:
+        """The stored spec's fields this form does not show (`reward_initial` keeps the spec),
+        so saving the step never drops what the API set; only while the kind is unchanged."""
+        stored = (self.initial or {}).get(STORED_SPEC) or {}
+        if stored.get("kind") != kind:
+            return {}
+        return {key: value for key, value in stored.items() if key not in self.owned_keys()}
+
 
 def label_field(locale: str) -> str:
     return f"label_{locale}"
@@ -417,14 +516,24 @@ def label_field(locale: str) -> str:
 
 class FriendRewardFields(RewardFields):
     blank_kind_label = _("No friend reward")
+    recurs = False
+
+
+# The key of `reward_initial` holding the stored spec itself (not a field).
+STORED_SPEC = "stored_spec"
 
 
 def reward_initial(spec: RewardSpec | None, currency: str) -> dict[str, Any]:
     if spec is None:
-        return {"fulfilment": "generated_code", "code_length": 10}
+        return {"fulfilment": "generated_code", "code_length": 10, "value_type": "amount"}
+    commission = spec.kind in COMMISSION_KINDS and spec.percent is not None
     return {
+        STORED_SPEC: spec.to_dict(),
         "kind": spec.kind,
+        "value_type": "percent" if commission else "amount",
         "amount": from_minor(spec.amount, currency),
+        "max_amount": from_minor(spec.max_amount, currency),
+        "recurring_months": spec.recurring_months,
         "percent": spec.percent,
         "points": spec.points,
         "label": spec.label,
@@ -438,6 +547,7 @@ def reward_initial(spec: RewardSpec | None, currency: str) -> dict[str, Any]:
 
 
 class TierForm(RewardFields):
+    recurs = False
     threshold = forms.IntegerField(
         label=_("After this many qualified friends"), required=False, widget=_number()
     )
@@ -994,6 +1104,7 @@ class VariantForm(forms.Form):
         )
         self.friend = RewardFields(
             self.data if self.is_bound else None,
+            recurs=False,
             prefix=f"{self.prefix}-friend",
             initial=initial.get("friend_reward") or reward_initial(None, currency),
             **options,

@@ -420,6 +420,8 @@ def _reward(reader: _Reader, raw: Any, path: str, ctx: _Context) -> RewardSpec |
         max_amount = reader.integer(
             data, "max_amount", path, low=1, high=MAX_MONEY, money=ctx.currency
         )
+        if max_amount is not None:  # the cap's currency, for describing it (not stored)
+            currency = ctx.currency
         if recurring:
             recurring_months = _months(reader, data, path)
     elif kind in MONEY_KINDS:
@@ -482,7 +484,7 @@ def _reward(reader: _Reader, raw: Any, path: str, ctx: _Context) -> RewardSpec |
         kind=kind,
         fulfilment=fulfilment,
         amount=amount,
-        currency=currency if amount is not None else None,
+        currency=currency if amount is not None or max_amount is not None else None,
         percent=percent,
         points=points,
         label=label,

@@ -83,7 +83,7 @@ def program_summary(config: ProgramConfig, locale: str, *, currency: str | None 
 
 
 def _reward(spec: RewardSpec, loc: str, *, with_expiry: bool = False) -> str:
-    phrase = _reward_core(spec, loc)
+    phrase = _with_renewals(spec, _reward_core(spec, loc))
     if with_expiry and spec.expires_after_days:
         phrase = f"{phrase} ({_expiry(spec.expires_after_days)})"
     return phrase
@@ -101,11 +101,7 @@ def _reward_core(spec: RewardSpec, loc: str) -> str:
     if kind == "free_product":
         return gettext("a free %(label)s") % {"label": localized_label(spec, _language(loc))}
     if spec.amount is None and spec.percent is not None:  # a commission (cash, account credit)
-        if kind == "account_credit":
-            return gettext("%(percent)s%% of each order in account credit") % {
-                "percent": spec.percent
-            }
-        return gettext("%(percent)s%% of each order in cash") % {"percent": spec.percent}
+        return _commission(spec, loc)
     amount = _reward_money(spec, loc)
     if kind == "fixed_discount":
         if _an(spec):
@@ -123,13 +119,40 @@ def _reward_core(spec: RewardSpec, loc: str) -> str:
     raise ValueError(f"Unknown reward kind {kind!r}.")
 
 
+def _with_renewals(spec: RewardSpec, phrase: str) -> str:
+    """A recurring commission: "…, and of each renewal for 12 months"."""
+    if not spec.recurring_months:
+        return phrase
+    return ngettext(
+        "%(reward)s, and of each renewal for %(count)s month",
+        "%(reward)s, and of each renewal for %(count)s months",
+        spec.recurring_months,
+    ) % {"reward": phrase, "count": spec.recurring_months}
+
+
+def _commission(spec: RewardSpec, loc: str) -> str:
+    """ "10% of each order in cash", capped: "…, up to €50" (the cap per order)."""
+    values = {"percent": spec.percent}
+    if spec.kind == "account_credit":
+        phrase = gettext("%(percent)s%% of each order in account credit") % values
+    else:
+        phrase = gettext("%(percent)s%% of each order in cash") % values
+    if spec.max_amount is not None and spec.currency is not None:
+        cap = format_money(spec.max_amount, spec.currency, loc)
+        phrase = pgettext("commission cap", "%(reward)s, up to %(amount)s") % {
+            "reward": phrase,
+            "amount": cap,
+        }
+    return phrase
+
+
 def _short_reward(spec: RewardSpec, loc: str, *, bare: bool = False) -> str:
     """The headline form: shorter, and with `bare` (or for cash) just the amount."""
     kind = spec.kind
     if kind == "percent_discount":
         return pgettext("headline", "%(percent)s%% off") % {"percent": spec.percent}
     if kind not in MONEY_KINDS or (spec.amount is None and spec.percent is not None):
-        return _reward_core(spec, loc)
+        return _with_renewals(spec, _reward_core(spec, loc))
     amount = _reward_money(spec, loc)
     if bare or kind == "cash":
         return amount

@@ -13,6 +13,7 @@
     points: "points",
   };
   const LABEL_KINDS = ["free_product", "charity_donation"];
+  const COMMISSION_KINDS = ["cash", "account_credit"];
 
   function fieldOf(form, name) {
     const input = form.querySelector("[data-reward-field='" + name + "']");
@@ -32,9 +33,25 @@
     const kind = kindInput.value;
     const method = methodInput ? methodInput.value : "";
     const chosen = kind !== "";
+    const valueTypeInput = form.querySelector("[data-reward-field='value_type']");
+    // Cash and account credit: a fixed amount, or a commission (a share of the order).
+    const commissionKind = COMMISSION_KINDS.indexOf(kind) !== -1;
+    const commission = commissionKind && valueTypeInput && valueTypeInput.value === "percent";
+    const value = commission ? "percent" : VALUE_FOR_KIND[kind];
     ["amount", "percent", "points"].forEach(function (name) {
-      show(fieldOf(form, name), VALUE_FOR_KIND[kind] === name);
+      show(fieldOf(form, name), value === name);
     });
+    const percentField = fieldOf(form, "percent");
+    const percentLabel = percentField ? percentField.querySelector("label") : null;
+    const percentInput = percentField ? percentField.querySelector("input") : null;
+    if (percentLabel && percentInput && percentInput.dataset.commissionLabel) {
+      percentLabel.textContent = commission
+        ? percentInput.dataset.commissionLabel
+        : percentInput.dataset.discountLabel;
+    }
+    show(fieldOf(form, "value_type"), commissionKind);
+    show(fieldOf(form, "max_amount"), commission);
+    show(fieldOf(form, "recurring_months"), commission);
     show(fieldOf(form, "label"), LABEL_KINDS.indexOf(kind) !== -1);
     show(fieldOf(form, "fulfilment"), chosen);
     show(fieldOf(form, "expires_after_days"), chosen);
