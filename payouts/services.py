@@ -101,9 +101,11 @@ def _deductions(advocate_id: int | None = None) -> object:
 
 
 def _owed_back(item: PayoutItem) -> int:
-    """Paid for the reward, minus what it is worth now, minus what was already deducted."""
+    """Paid for the reward, minus what it is worth now, minus what was already deducted or
+    settled out of a later Stripe transfer (`settled_amount`, rewards.fulfilment._net_owed)."""
     now_worth = 0 if item.reward.status in REFUNDED_AFTER_PAY else int(item.reward.amount or 0)
-    return max(item.amount - now_worth - _deducted(item.reward_id), 0)
+    settled = item.reward.settled_amount
+    return max(item.amount - now_worth - _deducted(item.reward_id) - settled, 0)
 
 
 def _deducted(reward_id: int) -> int:
@@ -117,14 +119,39 @@ def _deducted(reward_id: int) -> int:
 
 def _given_back(advocate_id: int) -> list[tuple[Reward, int]]:
     """Commissions given outside payouts and lowered by a partial refund since, with what is
-    still owed back: given, minus what they are worth now, minus what was already deducted.
-    (A later claw-back reverses only the lowered amount through the method, so the
-    difference stays the ledger's.)"""
+    still owed back: given, minus what they are worth now, minus what was already deducted
+    or settled out of a later Stripe transfer. (A later claw-back reverses only the lowered
+    amount through the method, so the difference stays the ledger's.) A Stripe transfer
+    lowered by netting and then refunded sent less than it was worth: its reversal takes back
+    at most what was sent, and the netted rest is owed back here."""
+    netted_then_refunded = Q(netted_amount__gt=0, status__in=REFUNDED_AFTER_PAY)
     rewards = Reward.objects.filter(
-        advocate_id=advocate_id, given_amount__isnull=False, given_amount__gt=F("amount")
+        Q(given_amount__isnull=False, given_amount__gt=F("amount")) | netted_then_refunded,
+        advocate_id=advocate_id,
     ).order_by("pk")
-    owed = [(r, int(r.given_amount or 0) - int(r.amount or 0) - _deducted(r.pk)) for r in rewards]
+    owed = [
+        (r, _given_value(r) - _recovered(r) - _deducted(r.pk) - r.settled_amount) for r in rewards
+    ]
     return [(reward, amount) for reward, amount in owed if amount > 0]
+
+
+def _given_value(reward: Reward) -> int:
+    return int(reward.given_amount if reward.given_amount is not None else reward.amount or 0)
+
+
+def _recovered(reward: Reward) -> int:
+    """What the reward is worth now, or (refunded) what its reversal takes back."""
+    amount = int(reward.amount or 0)
+    if reward.netted_amount and reward.status in REFUNDED_AFTER_PAY:
+        return min(amount, _given_value(reward) - reward.netted_amount)
+    return amount
+
+
+def owed_back(advocate_id: int) -> list[tuple[Reward, int]]:
+    """What the advocate owes back (reward, amount): the negative balance that their next
+    payout deducts, or their next Stripe transfer reward nets (registered with
+    rewards.fulfilment by PayoutsConfig; call under the advocate's payouts lock)."""
+    return _owed(advocate_id)
 
 
 def _owed(advocate_id: int) -> list[tuple[Reward, int]]:

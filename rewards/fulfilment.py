@@ -21,6 +21,7 @@ cannot fix (no Stripe customer for the person, no connected account) fail at onc
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -38,6 +39,7 @@ from accounts.models import Merchant
 from programs.models import CodePool
 from programs.pools import code_pool_claim
 from referral_saas import stripe_gateway, tenancy
+from referral_saas.db import xact_lock
 from referral_saas.money import format_money
 from referral_saas.workers import enqueue_on_commit
 from rewards import transitions
@@ -233,12 +235,22 @@ class StripeCustomerBalance:
         return "The Stripe balance credit was reversed."
 
 
+def transferred_amount(reward: Reward) -> int:
+    """What a Stripe transfer reward sends: its amount when given, minus what was netted
+    against the advocate's debt (`_net_owed`). The same on every attempt."""
+    given = reward.given_amount if reward.given_amount is not None else reward.amount or 0
+    return max(given - (reward.netted_amount or 0), 0)
+
+
 class StripeTransfer:
     name = "stripe_transfer"
 
     def issue(self, reward: Reward) -> Issued:
         if reward.amount is None:
             raise FulfilmentError("Only money rewards can be transferred.", retriable=False)
+        amount = transferred_amount(reward)
+        if amount == 0:  # all of it settled what the advocate owed back: nothing to send
+            return Issued()
         destination = (
             reward.advocate.stripe_account_id
             if reward.recipient == RewardRecipient.ADVOCATE
@@ -247,7 +259,7 @@ class StripeTransfer:
         result = stripe_gateway.transfer_create(
             account=_account(reward),
             destination=destination,
-            amount=reward.amount,
+            amount=amount,
             currency=reward.currency,
             idempotency_key=_idempotency_key(reward, "issue"),
             description=f"Referral reward {reward.public_id}",
@@ -256,20 +268,103 @@ class StripeTransfer:
 
     def reverse(self, reward: Reward) -> str:
         # A commission lowered by a partial refund after the transfer: the difference is the
-        # payouts ledger's to recover, so only what it is worth now is reversed.
-        lowered = reward.given_amount is not None
+        # payouts ledger's to recover, so only what it is worth now is reversed. A transfer
+        # lowered by netting sent less than the reward: at most what was sent is reversed, and
+        # the ledger recovers the netted rest (payouts.services._given_back).
+        sent = transferred_amount(reward)
+        partial = reward.given_amount is not None or bool(reward.netted_amount)
+        amount = min(reward.amount or 0, sent)
+        if sent == 0 or not reward.fulfilment_external_id:
+            return "Nothing was transferred (it all settled what the advocate owed back)."
         stripe_gateway.transfer_reverse(
             account=_account(reward),
             transfer_id=reward.fulfilment_external_id,
             idempotency_key=_idempotency_key(reward, "reverse"),
-            amount=reward.amount if lowered else None,
+            amount=amount if partial else None,
         )
         return "The Stripe transfer was reversed" + (
-            f" for {format_money(reward.amount or 0, reward.currency)} (the rest is deducted "
+            f" for {format_money(amount, reward.currency)} (the rest is deducted "
             "from the advocate's next payout)."
-            if lowered
+            if partial
             else "."
         )
+
+
+# What an advocate owes back, as (reward, amount) pairs: registered by `payouts`, whose ledger
+# knows the deductions already made (payouts.services.owed_back). None: nothing is netted.
+OwedBack = Callable[[int], list[tuple[Reward, int]]]
+_owed_back: OwedBack | None = None
+
+
+def register_owed_back(policy: OwedBack) -> None:
+    global _owed_back
+    _owed_back = policy
+
+
+def _net_owed(reward: Reward, now: datetime) -> Reward:
+    """Before an advocate's Stripe transfer is first sent: settle what they owe back (a
+    commission given and then lowered by a partial refund, never paid by a payout that could
+    deduct it) out of this transfer, never below zero. Decided once under the reward's row
+    lock and the advocate's payouts lock (the one a payout's deductions are made under, so a
+    debt is settled once), stored as `netted_amount` with the debtors' `settled_amount`; a
+    retry reads it back and sends the same amount under the same idempotency key."""
+    if reward.recipient != RewardRecipient.ADVOCATE or reward.advocate_id is None:
+        return reward
+    with transaction.atomic():
+        xact_lock(f"payouts:advocate:{reward.advocate_id}")
+        locked = Reward.objects.select_for_update().get(pk=reward.pk)
+        if locked.netted_amount is not None or locked.status != RewardStatus.APPROVED:
+            reward.netted_amount = locked.netted_amount
+            return reward
+        owed = [
+            (debtor, amount)
+            for debtor, amount in (_owed_back(reward.advocate_id) if _owed_back else [])
+            if debtor.pk != reward.pk and debtor.currency == reward.currency
+        ]
+        debtors = {
+            r.pk: r
+            for r in Reward.objects.select_for_update()
+            .filter(pk__in=[r.pk for r, _ in owed])
+            .order_by("pk")
+        }
+        money = functools.partial(format_money, currency=reward.currency or "EUR")
+        left, settled = locked.amount or 0, []
+        for debtor, amount in owed:
+            take = min(amount, left)
+            if take <= 0:
+                break
+            left -= take
+            settled.append((debtors[debtor.pk], take))
+        netted = (locked.amount or 0) - left
+        for debtor, take in settled:
+            detail = (
+                f"{money(take)} of what is owed back was settled: netted against the Stripe "
+                f"transfer of reward {reward.public_id}."
+            )
+            Reward.objects.filter(pk=debtor.pk).update(
+                settled_amount=F("settled_amount") + take,
+                reasons=[
+                    *debtor.reasons,
+                    {"rule": "netting", "outcome": "settled", "detail": detail},
+                ],
+                updated_at=now,
+            )
+        changes: dict[str, object] = {"netted_amount": netted}
+        if netted:
+            owed_by = ", ".join(f"{money(take)} for reward {d.public_id}" for d, take in settled)
+            detail = (
+                f"{money(netted)} of the {money(locked.amount or 0)} settles what the advocate "
+                f"owed back after partial refunds ({owed_by}): the transfer is "
+                f"{money(left)}."
+            )
+            changes["reasons"] = [
+                *locked.reasons,
+                {"rule": "netting", "outcome": "netted", "detail": detail},
+            ]
+            reward.reasons = changes["reasons"]
+        Reward.objects.filter(pk=reward.pk).update(**changes)
+        reward.netted_amount = netted
+    return reward
 
 
 class MerchantFulfilled:
@@ -374,6 +469,8 @@ def reward_fulfil_attempt(*, reward_id: int, now: datetime | None = None) -> str
     if not claimed:
         return "skipped"
     reward = Reward.objects.select_related("advocate", "conversion").get(pk=reward_id)
+    if reward.fulfilment_method == StripeTransfer.name:
+        reward = _net_owed(reward, now)
     method = method_for(reward)
     try:
         issued = _call(method.issue, reward)

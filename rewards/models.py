@@ -92,6 +92,13 @@ class Reward(TenantModel):
     # refund. The difference is owed back and deducted from the advocate's next payout
     # (payouts.services); a claw-back then reverses only the lowered `amount`.
     given_amount = models.BigIntegerField(null=True, blank=True)
+    # Negative balances netted against a Stripe transfer (rewards.fulfilment._net_owed):
+    # `netted_amount` is how much of this reward settled what the advocate owed back instead
+    # of being transferred (decided once, before the first transfer call, so every retry sends
+    # the same amount; None until then); `settled_amount` is how much of what this reward owes
+    # back was settled that way by a later reward's transfer (the ledger counts it paid).
+    netted_amount = models.BigIntegerField(null=True, blank=True)
+    settled_amount = models.BigIntegerField(default=0)
     # The reward spec it was minted from (as in the program version: code prefix and length,
     # code pool, expiry), so fulfilment never re-reads a program that may have changed since.
     spec = models.JSONField(default=dict, blank=True)

@@ -19,6 +19,7 @@ from payouts import services as payouts
 from payouts.models import PayoutItem
 from programs.specs import SpecError, parse_config
 from referral_saas import tenancy
+from rewards import fulfilment
 from rewards.models import Reward, RewardStatus
 from rewards.recurring import RENEWAL, add_months
 from tests.conftest import World, make_key
@@ -413,3 +414,71 @@ def test_a_chargeback_claws_back_a_paid_commission_and_the_next_payout_deducts_i
         reward = Reward.objects.get(advocate=advocate)
         assert reward.status == RewardStatus.CLAWED_BACK
         assert payouts.advocate_balance(advocate).total == -290
+
+
+def test_a_negative_balance_is_netted_against_the_next_stripe_transfer_once(
+    fake: FakeStripe, world: World
+) -> None:
+    Merchant.objects.filter(pk=world.acme.pk).update(stripe_account_id="acct_merchant1")
+    with tenancy.merchant_context(world.acme):
+        program = program_with(
+            world.acme,
+            "one_sided",
+            slug="netting",
+            advocate_reward={"kind": "cash", "percent": 10, "fulfilment": "stripe_transfer"},
+            rules={"hold_days": 0},
+            fraud={"velocity": "off"},
+        )
+        advocate = enrol(program)
+        Advocate.objects.filter(pk=advocate.pk).update(stripe_account_id="acct_maria")
+        (first,) = rewards_of(order(advocate, "n-1", amount=5000))
+        refund_record(conversion=first.conversion, amount=2000)  # 500 → 300: 200 owed back
+        assert payouts.advocate_balance(advocate).total == -200
+
+        # given the next transfer's first call fails (Stripe answers 500)
+        fake.fail_next["/v1/transfers"] = 1
+        (second,) = rewards_of(order(advocate, "n-2", email="ana@example.com", amount=9000))
+        assert (second.status, second.amount, second.netted_amount) == (
+            RewardStatus.APPROVED,
+            900,
+            200,
+        )
+
+        # when it is retried
+        later = timezone.now() + timedelta(hours=1)
+        assert fulfilment.reward_fulfil_attempt(reward_id=second.pk, now=later) == "issued"
+
+        # then both calls sent 900 - 200 under one key, and one transfer was made
+        sent = [c for c in fake.calls if c.path == "/v1/transfers" and c.form["amount"] != "500"]
+        assert [(c.form["amount"], c.idempotency_key) for c in sent] == [
+            ("700", f"{second.public_id}:issue"),
+            ("700", f"{second.public_id}:issue"),
+        ]
+        assert sorted(t["amount"] for t in fake.created("transfer")) == ["500", "700"]
+        second.refresh_from_db()
+        first.refresh_from_db()
+        assert (second.status, second.amount, second.netted_amount) == (
+            RewardStatus.ISSUED,
+            900,
+            200,
+        )
+        (netting,) = [r for r in second.reasons if r["rule"] == "netting"]
+        assert netting["detail"] == (
+            f"€2 of the €9 settles what the advocate owed back after partial refunds "
+            f"(€2 for reward {first.public_id}): the transfer is €7."
+        )
+        assert first.settled_amount == 200
+        assert first.reasons[-1]["detail"] == (
+            f"€2 of what is owed back was settled: netted against the Stripe transfer of "
+            f"reward {second.public_id}."
+        )
+        # the ledger shows the debt settled: nothing owed, nothing for a payout to deduct
+        assert payouts.advocate_balance(advocate).total == 0
+        assert payouts.payouts_create_due() == []
+        assert fulfilment.reward_fulfil_attempt(reward_id=second.pk, now=later) == "skipped"
+
+        # refunded in full, the netted transfer is reversed for what it sent; the rest is owed
+        refund_record(conversion=second.conversion, amount=None)
+        (reversal,) = [c for c in fake.calls if c.path.endswith("/reversals")]
+        assert reversal.form == {"amount": "700"}
+        assert payouts.advocate_balance(advocate).total == -200
