@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from babel.numbers import format_decimal
 from django.utils import translation
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, ngettext, pgettext
 
 from programs.localized import localized_label
 from programs.specs import ProgramConfig, RewardSpec
@@ -61,6 +61,8 @@ def friend_offer(spec: RewardSpec, locale: str, *, first_order: bool = True) -> 
         if first_order:
             return gettext("Get a free %(label)s with your first order") % values
         return gettext("Get a free %(label)s with your order") % values
+    if spec.amount is None and spec.percent is not None:  # a commission: cash, account credit
+        return _commission_offer(spec, locale, first_order=first_order)
     values = {"amount": _money(spec, locale)}
     if kind == "fixed_discount":
         if first_order:
@@ -80,6 +82,27 @@ def friend_offer(spec: RewardSpec, locale: str, *, first_order: bool = True) -> 
             return gettext("Your first order gives %(amount)s to %(label)s") % values
         return gettext("Your order gives %(amount)s to %(label)s") % values
     raise ValueError(f"Unknown reward kind {kind!r}.")
+
+
+def _commission_offer(spec: RewardSpec, locale: str, *, first_order: bool) -> str:
+    """A share of the friend's order: "Get 10% back on your first order, up to €50"."""
+    values: dict[str, object] = {"percent": spec.percent}
+    if spec.kind == "account_credit":
+        if first_order:
+            offer = gettext("Get %(percent)s%% of your first order as credit") % values
+        else:
+            offer = gettext("Get %(percent)s%% of your order as credit") % values
+    elif first_order:
+        offer = gettext("Get %(percent)s%% back on your first order") % values
+    else:
+        offer = gettext("Get %(percent)s%% back on your order") % values
+    if spec.max_amount is None or spec.currency is None:
+        return offer
+    cap = format_money(spec.max_amount, spec.currency, _babel(locale))
+    return pgettext("commission cap", "%(reward)s, up to %(amount)s") % {
+        "reward": offer,
+        "amount": cap,
+    }
 
 
 def friend_conditions(

@@ -1,17 +1,21 @@
 """Commissions in the dashboard's program wizard (issue 16): the rewards step edits a share of
 the order with its cap and its recurring months, keeps them on a save that changes nothing,
 names the field of a bad value without losing what was typed, and the live preview describes
-the commission in each of the program's languages."""
+the commission in each of the program's languages, as the friend's page offers a friend's."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import translation
 
+from hosted.offer import friend_offer
 from programs.forms import RewardFields
 from programs.models import Program
+from programs.specs import parse_config
 from tests.conftest import World
 from tests.factories import make_program
 from tests.test_program_dashboard import config_of, reward, text, url
@@ -143,3 +147,32 @@ def test_the_preview_describes_the_commission_in_every_language(
         "10% każdego zamówienia w gotówce, maksymalnie 50 € oraz każdego odnowienia przez "
         "12 miesięcy" in headlines["pl"]
     )
+
+
+def test_a_friends_commission_is_offered_in_their_words_in_every_language() -> None:
+    spec = parse_config(
+        {
+            "advocate_reward": {"kind": "account_credit", "amount": 1000},
+            "friend_reward": {"kind": "cash", "percent": 10, "max_amount": 5000},
+        },
+        program_type="two_sided",
+        currency="EUR",
+        stripe_connected=False,
+    ).friend_reward
+    assert spec is not None
+    credit = replace(spec, kind="account_credit", max_amount=None, currency=None)
+
+    offers = {}
+    for lang in ("en", "it", "ro", "pl"):
+        with translation.override(lang):
+            offers[lang] = friend_offer(spec, lang).replace("\xa0", " ")
+    with translation.override("pl"):
+        in_credit = friend_offer(credit, "pl", first_order=False)
+
+    assert offers == {
+        "en": "Get 10% back on your first order, up to €50",
+        "it": "Ricevi il 10% di rimborso sul tuo primo ordine, fino a 50 €",
+        "ro": "Primești înapoi 10% din prima ta comandă, până la 50 EUR",
+        "pl": "Odbierz 10% zwrotu za pierwsze zamówienie, maksymalnie 50 €",
+    }
+    assert in_credit == "Odbierz 10% zamówienia w kredycie"
