@@ -23,6 +23,7 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Sum,
     Value,
     When,
@@ -31,6 +32,7 @@ from django.db.models.functions import Coalesce, Concat, Lower, NullIf, TruncDat
 
 from analytics import sketch
 from analytics.models import SketchKind
+from programs.models import Program
 from rewards.models import Reward, RewardStatus
 from tracking.models import Advocate, Click, Conversion, ConversionStatus, Referral
 
@@ -113,12 +115,7 @@ def compute_days(
     rows."""
     rows: dict[RowKey, dict[str, int]] = defaultdict(lambda: dict.fromkeys(FIELDS, 0))
     per_program = ("day", "program_id")
-    _add(
-        rows,
-        window.rows(Click.objects.all(), "created_at")
-        .values(*per_program, **_BY_ADVOCATE)
-        .annotate(clicks=Count("id")),
-    )
+    _add(rows, _clicks(window))
     _add(
         rows,
         window.rows(Advocate.objects.all(), "created_at")
@@ -139,6 +136,25 @@ def compute_days(
         .annotate(rewards=Count("id"), reward_cost=Sum("cost")),
     )
     return dict(rows), _sketches(window) if distinct else {}
+
+
+def _clicks(window: Window) -> QuerySet[Any]:
+    """Clicks per (day, program, variant, currency). Counted live (rows recorded since the last
+    roll-up), they are first grouped by advocate on the click table alone, read from the
+    (merchant, -created_at) index of the current month's partition, and only each group looks
+    up its advocate's variant and its program's currency: a busy day's thousands of clicks come
+    from far fewer advocates, and a join per click cost ~30 ms at 10,000 live clicks. The
+    roll-up (whole days of clicks) keeps one join, which PostgreSQL can hash."""
+    clicks = window.rows(Click.objects.all(), "created_at")
+    if window.created_after is None:
+        return clicks.values("day", "program_id", **_BY_ADVOCATE).annotate(clicks=Count("id"))
+    variant = Advocate.objects.filter(pk=OuterRef("advocate_id")).values("variant_key")
+    currency = Program.objects.filter(pk=OuterRef("program_id")).values("currency")
+    return (
+        clicks.values("day", "program_id", "advocate_id")
+        .annotate(clicks=Count("id"))
+        .annotate(row_variant=Subquery(variant), row_currency=Subquery(currency))
+    )
 
 
 def _conversions(window: Window) -> QuerySet[Any]:
