@@ -125,10 +125,15 @@ def _given_back(advocate_id: int) -> list[tuple[Reward, int]]:
     lowered by netting and then refunded sent less than it was worth: its reversal takes back
     at most what was sent, and the netted rest is owed back here."""
     netted_then_refunded = Q(netted_amount__gt=0, status__in=REFUNDED_AFTER_PAY)
-    rewards = Reward.objects.filter(
-        Q(given_amount__isnull=False, given_amount__gt=F("amount")) | netted_then_refunded,
-        advocate_id=advocate_id,
-    ).order_by("pk")
+    # A transfer decided but not yet issued (or failed) has given nothing yet.
+    rewards = (
+        Reward.objects.filter(
+            Q(given_amount__isnull=False, given_amount__gt=F("amount")) | netted_then_refunded,
+            advocate_id=advocate_id,
+        )
+        .exclude(status__in=(RewardStatus.APPROVED, RewardStatus.FAILED))
+        .order_by("pk")
+    )
     owed = [
         (r, _given_value(r) - _recovered(r) - _deducted(r.pk) - r.settled_amount) for r in rewards
     ]
@@ -143,7 +148,10 @@ def _recovered(reward: Reward) -> int:
     """What the reward is worth now, or (refunded) what its reversal takes back."""
     amount = int(reward.amount or 0)
     if reward.netted_amount and reward.status in REFUNDED_AFTER_PAY:
-        return min(amount, _given_value(reward) - reward.netted_amount)
+        sent = _given_value(reward) - reward.netted_amount
+        if not reward.fulfilment_external_id:  # voided before its transfer was sent
+            return sent
+        return min(amount, sent)
     return amount
 
 

@@ -236,8 +236,9 @@ class StripeCustomerBalance:
 
 
 def transferred_amount(reward: Reward) -> int:
-    """What a Stripe transfer reward sends: its amount when given, minus what was netted
-    against the advocate's debt (`_net_owed`). The same on every attempt."""
+    """What a Stripe transfer reward sends: its amount when the transfer was decided
+    (`given_amount`, `_net_owed`), minus what was netted against the advocate's debt. The same
+    on every attempt."""
     given = reward.given_amount if reward.given_amount is not None else reward.amount or 0
     return max(given - (reward.netted_amount or 0), 0)
 
@@ -272,7 +273,8 @@ class StripeTransfer:
         # lowered by netting sent less than the reward: at most what was sent is reversed, and
         # the ledger recovers the netted rest (payouts.services._given_back).
         sent = transferred_amount(reward)
-        partial = reward.given_amount is not None or bool(reward.netted_amount)
+        lowered = reward.given_amount is not None and reward.given_amount != reward.amount
+        partial = lowered or bool(reward.netted_amount)
         amount = min(reward.amount or 0, sent)
         if sent == 0 or not reward.fulfilment_external_id:
             return "Nothing was transferred (it all settled what the advocate owed back)."
@@ -314,7 +316,7 @@ def _net_owed(reward: Reward, now: datetime) -> Reward:
         xact_lock(f"payouts:advocate:{reward.advocate_id}")
         locked = Reward.objects.select_for_update().get(pk=reward.pk)
         if locked.netted_amount is not None or locked.status != RewardStatus.APPROVED:
-            reward.netted_amount = locked.netted_amount
+            reward.netted_amount, reward.given_amount = locked.netted_amount, locked.given_amount
             return reward
         owed = [
             (debtor, amount)
@@ -349,7 +351,10 @@ def _net_owed(reward: Reward, now: datetime) -> Reward:
                 ],
                 updated_at=now,
             )
-        changes: dict[str, object] = {"netted_amount": netted}
+        # What the transfer gives is fixed now too: a partial refund before it is issued
+        # lowers `amount` only (commission_adjust), so a retry still sends what the first
+        # call sent, and the ledger recovers the difference once it is issued.
+        changes: dict[str, object] = {"netted_amount": netted, "given_amount": locked.amount}
         if netted:
             owed_by = ", ".join(f"{money(take)} for reward {d.public_id}" for d, take in settled)
             detail = (
@@ -363,7 +368,7 @@ def _net_owed(reward: Reward, now: datetime) -> Reward:
             ]
             reward.reasons = changes["reasons"]
         Reward.objects.filter(pk=reward.pk).update(**changes)
-        reward.netted_amount = netted
+        reward.netted_amount, reward.given_amount = netted, locked.amount
     return reward
 
 

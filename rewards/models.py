@@ -90,7 +90,8 @@ class Reward(TenantModel):
     # What an issued commission gave the advocate outside payouts (a Stripe transfer, a Stripe
     # balance credit, by hand) before a partial refund lowered `amount`: set by the first such
     # refund. The difference is owed back and deducted from the advocate's next payout
-    # (payouts.services); a claw-back then reverses only the lowered `amount`.
+    # (payouts.services); a claw-back then reverses only the lowered `amount`. A Stripe
+    # transfer sets it when it is decided, before the first call (rewards.fulfilment._net_owed).
     given_amount = models.BigIntegerField(null=True, blank=True)
     # Negative balances netted against a Stripe transfer (rewards.fulfilment._net_owed):
     # `netted_amount` is how much of this reward settled what the advocate owed back instead

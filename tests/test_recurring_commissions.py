@@ -444,11 +444,13 @@ def test_a_negative_balance_is_netted_against_the_next_stripe_transfer_once(
             200,
         )
 
-        # when it is retried
+        # when a partial refund lowers it before the retry (900 → 600), then it is retried
+        refund_record(conversion=second.conversion, amount=3000)
         later = timezone.now() + timedelta(hours=1)
         assert fulfilment.reward_fulfil_attempt(reward_id=second.pk, now=later) == "issued"
 
-        # then both calls sent 900 - 200 under one key, and one transfer was made
+        # then both calls sent 900 - 200 under one key (the amount decided before the first
+        # call), and one transfer was made
         sent = [c for c in fake.calls if c.path == "/v1/transfers" and c.form["amount"] != "500"]
         assert [(c.form["amount"], c.idempotency_key) for c in sent] == [
             ("700", f"{second.public_id}:issue"),
@@ -457,8 +459,9 @@ def test_a_negative_balance_is_netted_against_the_next_stripe_transfer_once(
         assert sorted(t["amount"] for t in fake.created("transfer")) == ["500", "700"]
         second.refresh_from_db()
         first.refresh_from_db()
-        assert (second.status, second.amount, second.netted_amount) == (
+        assert (second.status, second.amount, second.given_amount, second.netted_amount) == (
             RewardStatus.ISSUED,
+            600,
             900,
             200,
         )
@@ -472,13 +475,15 @@ def test_a_negative_balance_is_netted_against_the_next_stripe_transfer_once(
             f"€2 of what is owed back was settled: netted against the Stripe transfer of "
             f"reward {second.public_id}."
         )
-        # the ledger shows the debt settled: nothing owed, nothing for a payout to deduct
-        assert payouts.advocate_balance(advocate).total == 0
+        # the ledger shows the first debt settled; what remains owed is the second's refund
+        assert payouts.advocate_balance(advocate).total == -300
+        assert [(r.pk, owed) for r, owed in payouts.owed_back(advocate.pk)] == [(second.pk, 300)]
         assert payouts.payouts_create_due() == []
         assert fulfilment.reward_fulfil_attempt(reward_id=second.pk, now=later) == "skipped"
 
-        # refunded in full, the netted transfer is reversed for what it sent; the rest is owed
+        # refunded in full: the transfer is reversed for what it is worth (600 of the 700
+        # sent); the 300 it gave beyond that (cash and the settled debt) stays owed
         refund_record(conversion=second.conversion, amount=None)
         (reversal,) = [c for c in fake.calls if c.path.endswith("/reversals")]
-        assert reversal.form == {"amount": "700"}
-        assert payouts.advocate_balance(advocate).total == -200
+        assert reversal.form == {"amount": "600"}
+        assert payouts.advocate_balance(advocate).total == -300
