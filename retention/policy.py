@@ -63,8 +63,9 @@ def kinds(policy: RetentionPolicy) -> list[Kept]:
                 "and visitor id"
             ),
             _(
-                "%(months)s months, then cleared; the click itself (time, program, advocate) "
-                "stays for your numbers"
+                "%(months)s months, then cleared; the clicks themselves (time, program, "
+                "advocate) are deleted later, a whole month at a time, once the overview's "
+                "daily numbers hold them, so your numbers stay"
             )
             % {"months": clicks},
         ),
