@@ -253,14 +253,13 @@ def _participants(
             yield (day, program_id), key
 
 
-def click_cohort(*, start: date, end: date, program_id: int | None) -> dict[str, int]:
-    """What became of the clicks of start..end (inclusive, UTC) so far, each step a subset of
-    the one before: clicks after which a friend signed up (a referral recorded with that
-    click), of those the ones whose friend placed a referred order (attributed, qualified or in
-    review), and of those the ones whose order earned a reward (not rejected or voided).
-    Read from the referrals (one query), never from the clicks: a referral is always created
-    after its click, so only referrals created since `start` can qualify."""
-    low, high = day_bounds(start, end)
+COHORT = ("signed_up", "ordered", "rewarded")
+# The roll-ups' columns holding a day's click cohort (`cohort_store`).
+COHORT_COLUMNS = {name: f"clicks_{name}" for name in COHORT}
+
+
+def _cohort_referrals(low: datetime, high: datetime) -> tuple[QuerySet[Any], dict[str, Any]]:
+    """The referrals whose click was made in [low, high), and the cohort's counts over them."""
     referred = Conversion.objects.filter(
         referral=OuterRef("pk"), advocate__isnull=False, status__in=REFERRED_STATUSES
     )
@@ -279,11 +278,41 @@ def click_cohort(*, start: date, end: date, program_id: int | None) -> dict[str,
         click__created_at__gte=low,
         click__created_at__lt=high,
     )
+    counts = {
+        "signed_up": Count("click_id", distinct=True),
+        "ordered": Count("click_id", distinct=True, filter=Q(Exists(referred))),
+        "rewarded": Count("click_id", distinct=True, filter=Q(Exists(rewarded))),
+    }
+    return referrals, counts
+
+
+def click_cohort(*, start: date, end: date, program_id: int | None) -> dict[str, int]:
+    """What became of the clicks of start..end (inclusive, UTC) so far, each step a subset of
+    the one before: clicks after which a friend signed up (a referral recorded with that
+    click), of those the ones whose friend placed a referred order (attributed, qualified or in
+    review), and of those the ones whose order earned a reward (not rejected or voided).
+    Read from the referrals (one query), never from the clicks: a referral is always created
+    after its click, so only referrals created since `start` can qualify."""
+    referrals, counts = _cohort_referrals(*day_bounds(start, end))
     if program_id is not None:
         referrals = referrals.filter(program_id=program_id)
-    counts = referrals.aggregate(
-        signed_up=Count("click_id", distinct=True),
-        ordered=Count("click_id", distinct=True, filter=Q(Exists(referred))),
-        rewarded=Count("click_id", distinct=True, filter=Q(Exists(rewarded))),
-    )
-    return {name: counts[name] or 0 for name in ("signed_up", "ordered", "rewarded")}
+    totals = referrals.aggregate(**counts)
+    return {name: totals[name] or 0 for name in COHORT}
+
+
+def cohort_days(*, start: date, end: date) -> dict[RowKey, dict[str, int]]:
+    """`click_cohort` per roll-up row of the clicks' day (the click's program, its
+    advocate's variant, the program's currency), under the roll-ups' column names."""
+    referrals, counts = _cohort_referrals(*day_bounds(start, end))
+    grouped = referrals.values(
+        "program_id",
+        day=_day("click__created_at"),
+        row_variant=F("advocate__variant_key"),
+        row_currency=F("program__currency"),
+    ).annotate(**counts)
+    return {
+        (item["day"], item["program_id"], item["row_variant"] or "", item["row_currency"] or ""): {
+            column: item[name] or 0 for name, column in COHORT_COLUMNS.items()
+        }
+        for item in grouped
+    }

@@ -18,7 +18,16 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from analytics import sketch
-from analytics.compute import COUNTERS, FIELDS, MONEY, Window, click_cohort, compute_days
+from analytics.compute import (
+    COHORT,
+    COHORT_COLUMNS,
+    COUNTERS,
+    FIELDS,
+    MONEY,
+    Window,
+    click_cohort,
+    compute_days,
+)
 from analytics.models import DailySketch, DailyStats, RollupState, SketchKind
 from programs.models import Program
 from tracking.models import Advocate, Click
@@ -190,17 +199,37 @@ def program_overview(
     sketches += [(d, p, k, r) for (d, p, k), r in live_sketches.items()]
     overview = _assemble(period, program, rows, sketches, state)
     if distinct:
-        overview.totals.cohort = click_cohort(
-            start=period.start, end=period.end, program_id=program.pk if program else None
-        )
+        overview.totals.cohort = _cohort(period, program, rows, state)
     return overview
 
 
+def _cohort(
+    period: Period, program: Program | None, rows: list[Any], state: RollupState | None
+) -> dict[str, int]:
+    """The period's click cohort: as stored in the roll-ups for frozen days (their clicks may
+    be deleted by now), counted from the referrals for the days after."""
+    cohort = dict.fromkeys(COHORT, 0)
+    start = period.start
+    frozen = state.cohort_frozen_through if state is not None else None
+    if frozen is not None and frozen >= period.start:
+        for (day, program_id, _variant, _currency), values in rows:
+            if day <= frozen and _wanted(program_id, program):
+                for name, column in COHORT_COLUMNS.items():
+                    cohort[name] += values.get(column, 0)
+        start = frozen + timedelta(days=1)
+    if start <= period.end:
+        live = click_cohort(start=start, end=period.end, program_id=program.pk if program else None)
+        for name in COHORT:
+            cohort[name] += live[name]
+    return cohort
+
+
 def _stored_rows(start: date, end: date) -> list[Any]:
+    columns = (*FIELDS, *COHORT_COLUMNS.values())
     values = DailyStats.objects.filter(day__gte=start, day__lte=end).values_list(
-        "day", "program_id", "variant_key", "currency", *FIELDS
+        "day", "program_id", "variant_key", "currency", *columns
     )
-    return [((d, p, v, c), dict(zip(FIELDS, rest, strict=True))) for d, p, v, c, *rest in values]
+    return [((d, p, v, c), dict(zip(columns, rest, strict=True))) for d, p, v, c, *rest in values]
 
 
 def _stored_sketches(start: date, end: date) -> list[tuple[date, int | None, str, bytes]]:

@@ -35,6 +35,12 @@ class DailyStats(TenantModel):
     revenue = models.BigIntegerField(default=0)
     rewards = models.PositiveIntegerField(default=0)
     reward_cost = models.BigIntegerField(default=0)
+    # The day's click cohort (analytics.compute.click_cohort), stored when the day is frozen
+    # (RollupState.cohort_frozen_through): once retention deletes the clicks, the referrals
+    # no longer lead to them, and these are the record the conversion rate is read from.
+    clicks_signed_up = models.PositiveIntegerField(default=0)
+    clicks_ordered = models.PositiveIntegerField(default=0)
+    clicks_rewarded = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -87,6 +93,10 @@ class RollupState(TenantModel):
     # it rolled them up: their visitor sketches are kept as stored, never recomputed from
     # clicks that no longer say who clicked (each would count as a visitor of its own).
     visitors_frozen_through = models.DateField(null=True, blank=True)
+    # Days up to this one have their click cohort stored (DailyStats.clicks_signed_up...),
+    # taken when they were frozen, while their clicks and the referrals' links to them were
+    # still there; the overview reads these days' cohort from the roll-ups.
+    cohort_frozen_through = models.DateField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -21,7 +21,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.services import audit_record
 from analytics.abtest import AbResult, ab_result
-from analytics.compute import FIELDS, Window, compute_days, day_bounds
+from analytics.compute import COHORT_COLUMNS, FIELDS, Window, cohort_days, compute_days, day_bounds
 from analytics.kpis import Period, program_overview
 from analytics.models import DailySketch, DailyStats, RollupState, SketchKind
 from programs.models import Program
@@ -44,9 +44,13 @@ def rollup_days(*, start: date, end: date, until: datetime) -> int:
     """Replace the roll-up rows of start..end (inclusive) with ones computed from the rows
     recorded up to `until`. Returns the number of stats rows written."""
     rows, sketches = compute_days(Window(start=start, end=end, created_until=until))
-    frozen = RollupState.objects.values_list("visitors_frozen_through", flat=True).first()
+    frozen, cohort_frozen = RollupState.objects.values_list(
+        "visitors_frozen_through", "cohort_frozen_through"
+    ).first() or (None, None)
     if frozen is not None and frozen >= start:
-        _keep_stored_clicks(rows, start, min(end, frozen))
+        _keep_stored(rows, start, min(end, frozen), ("clicks",))
+    if cohort_frozen is not None and cohort_frozen >= start:
+        _keep_stored(rows, start, min(end, cohort_frozen), tuple(COHORT_COLUMNS.values()))
     DailyStats.objects.filter(day__gte=start, day__lte=end).delete()
     stored = DailySketch.objects.filter(day__gte=start, day__lte=end)
     if frozen is not None and frozen >= start:
@@ -69,23 +73,54 @@ def rollup_days(*, start: date, end: date, until: datetime) -> int:
     return len(rows)
 
 
-def _keep_stored_clicks(rows: dict[Any, dict[str, int]], start: date, end: date) -> None:
-    """Days up to the frozen one keep their stored click counts: retention deletes whole
-    months of clicks once they are rolled up and cleared (retention.services), and a day's
-    clicks never change otherwise (a click is recorded at the time it happens)."""
+def _keep_stored(
+    rows: dict[Any, dict[str, int]], start: date, end: date, columns: tuple[str, ...]
+) -> None:
+    """Days up to the frozen one keep their stored click counts and click cohort: retention
+    deletes whole months of clicks once they are rolled up and cleared (retention.services),
+    and a day's clicks never change otherwise (a click is recorded at the time it happens)."""
     stored = DailyStats.objects.filter(day__gte=start, day__lte=end).values_list(
-        "day", "program_id", "variant_key", "currency", "clicks"
+        "day", "program_id", "variant_key", "currency", *columns
     )
     kept = {
-        (day, program, variant, currency): clicks
-        for day, program, variant, currency, clicks in stored
+        (day, program, variant, currency): rest for day, program, variant, currency, *rest in stored
     }
     for key, values in rows.items():
         if start <= key[0] <= end:
-            values["clicks"] = kept.pop(key, 0)
-    for key, clicks in kept.items():
-        if clicks:
-            rows[key] = {**dict.fromkeys(FIELDS, 0), "clicks": clicks}
+            values.update(zip(columns, kept.pop(key, [0] * len(columns)), strict=True))
+    for key, counts in kept.items():
+        if any(counts):
+            rows[key] = {**dict.fromkeys(FIELDS, 0), **dict(zip(columns, counts, strict=True))}
+
+
+def cohort_store(*, through_day: date) -> None:
+    """Store the click cohort of the days up to `through_day` not stored yet in their roll-up
+    rows (a row is added where a day's cohort has none) and move `cohort_frozen_through` on
+    (forward only). Called with the visitors' freeze, before retention clears and later
+    deletes those days' clicks."""
+    state = RollupState.objects.select_for_update().get()
+    if state.cohort_frozen_through is not None and state.cohort_frozen_through >= through_day:
+        return
+    if state.cohort_frozen_through is not None:
+        start = state.cohort_frozen_through + timedelta(days=1)
+    else:
+        first = DailyStats.objects.aggregate(first=Min("day"))["first"]
+        start = min(first, through_day) if first is not None else through_day
+    cohorts = cohort_days(start=start, end=through_day)
+    columns = tuple(COHORT_COLUMNS.values())
+    changed = []
+    for row in DailyStats.objects.filter(day__gte=start, day__lte=through_day):
+        counts = cohorts.pop((row.day, row.program_id, row.variant_key, row.currency), None)
+        for column in columns:
+            setattr(row, column, counts[column] if counts else 0)
+        changed.append(row)
+    DailyStats.objects.bulk_update(changed, columns, batch_size=1000)
+    DailyStats.objects.bulk_create(
+        DailyStats(day=day, program_id=program_id, variant_key=variant, currency=currency, **counts)
+        for (day, program_id, variant, currency), counts in cohorts.items()
+    )
+    state.cohort_frozen_through = through_day
+    state.save(update_fields=["cohort_frozen_through"])
 
 
 def _first_day(today: date) -> date | None:
@@ -161,14 +196,16 @@ def rollups_refresh(*, now: datetime | None = None) -> RollupState:
 
 def visitors_freeze(*, through_day: date) -> None:
     """Keep the stored visitor sketches of every day up to `through_day` from now on (the
-    retention job calls this after rolling up, before it clears those days' clicks). Only
-    moves forward; the days must be rolled up already."""
+    retention job calls this after rolling up, before it clears those days' clicks), and
+    store their click cohort (`cohort_store`). Only moves forward; the days must be rolled up
+    already."""
     state = RollupState.objects.select_for_update().get()
     if state.through_day is None or state.through_day < through_day:
         raise ValueError("Roll up the days before freezing their visitors.")
     if state.visitors_frozen_through is None or state.visitors_frozen_through < through_day:
         state.visitors_frozen_through = through_day
         state.save(update_fields=["visitors_frozen_through"])
+    cohort_store(through_day=through_day)
 
 
 # --- A/B tests -------------------------------------------------------------------------------

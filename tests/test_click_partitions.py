@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import re
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from django.conf import settings
@@ -17,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Merchant
 from analytics import services as analytics
-from analytics.kpis import Period, program_overview
+from analytics.kpis import Period, kpi_values, program_overview
 from analytics.models import DailyStats
 from hosted.models import ConsentRecord
 from programs.models import Program
@@ -270,3 +271,59 @@ def test_the_benchmark_generator_fills_months_as_partitions(db: None) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT DISTINCT tableoid::regclass::text FROM tracking_click")
         assert {name for (name,) in cursor.fetchall()} == months
+
+
+def _march_figures(merchant: object) -> dict[str, object]:
+    with tenancy.merchant_context(merchant):  # type: ignore[arg-type]
+        totals = program_overview(
+            period=Period(start=date(2026, 3, 1), end=date(2026, 3, 31)), program=None
+        ).totals
+    return {"cohort": totals.cohort, **kpi_values(totals)}
+
+
+def test_a_deleted_month_keeps_its_conversion_rate_from_the_rollups(world: World) -> None:
+    # given: Acme's March has two clicks, one of them followed by a friend's qualified order
+    # (PostgreSQL: in a partition of its own, dropped; SQLite: deleted from the one table)
+    if not on_sqlite():
+        partitions.click_partitions_ensure(start=MARCH, until=APRIL, months_ahead=0)
+    rows = _old_months(world)
+    with tenancy.merchant_context(world.acme):
+        referral = rows["referral"]
+        Conversion.objects.create(
+            program_id=referral.program_id,  # type: ignore[attr-defined]
+            advocate_id=referral.advocate_id,  # type: ignore[attr-defined]
+            referral=referral,
+            order_id="o-march",
+            amount=5000,
+            currency="EUR",
+            status="qualified",
+            occurred_at=MARCH + timedelta(days=6),
+            created_at=MARCH + timedelta(days=6),
+        )
+        analytics.rollups_refresh(now=MARCH + timedelta(days=40))
+    before = _march_figures(world.acme)
+    assert before["cohort"] == {"signed_up": 1, "ordered": 1, "rewarded": 0}
+    assert before["conversion_rate"] == Decimal(1) / Decimal(2)
+
+    # when: both merchants' nightly runs clear March and retention deletes its clicks
+    for merchant in (world.acme, world.globex):
+        with tenancy.merchant_context(merchant):
+            retention_run(now=NIGHT)
+    assert clicks_expired_drop(now=NIGHT) == 3
+    if not on_sqlite():
+        assert "tracking_click_p2026_03" not in names()
+    with tenancy.merchant_context(world.acme):
+        assert Referral.objects.get().click_id is None
+
+    # then: every figure of March is what it was, also once its days are rolled up again
+    assert _march_figures(world.acme) == before
+    with tenancy.merchant_context(world.acme):
+        analytics.rollup_days(start=date(2026, 3, 1), end=date(2026, 3, 31), until=NIGHT)
+    assert _march_figures(world.acme) == before
+    # and April, not frozen, is still counted from its click (none of it signed up)
+    with tenancy.merchant_context(world.acme):
+        april = program_overview(
+            period=Period(start=date(2026, 3, 1), end=date(2026, 4, 30)), program=None
+        ).totals
+    assert april.counts["clicks"] == 3
+    assert april.cohort == before["cohort"]
