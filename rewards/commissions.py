@@ -2,7 +2,8 @@
 earns is that share of the order's amount net of refunds (rounded down to the minor unit), at
 most the spec's `max_amount`. The amount is fixed on the reward when it is created and lowered
 when a partial refund arrives (`commission_adjust`), also after it was paid: the difference is
-then owed back and deducted from the advocate's next payout (payouts.services)."""
+then owed back: deducted from the advocate's next payout (payouts.services) or netted against
+their next Stripe transfer (rewards.fulfilment)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,9 @@ def commission_adjust(*, reward: Reward, net_amount: int, now: datetime) -> bool
     issued = reward.status == RewardStatus.ISSUED
     if not (reward.status in ADJUSTABLE or issued):
         return False
-    if spec.get("percent") is None or "amount" in spec:
+    # Only commissions follow the order: a percent *discount* (the friend's 15 % off) was a
+    # share of the price, not an amount owed, and has no amount to lower.
+    if reward.kind not in COMMISSION_KINDS or spec.get("percent") is None or "amount" in spec:
         return False
     amount = commission_amount(
         percent=int(spec["percent"]), max_amount=spec.get("max_amount"), net_amount=net_amount
@@ -52,7 +55,8 @@ def commission_adjust(*, reward: Reward, net_amount: int, now: datetime) -> bool
             changes["given_amount"] = given
         detail += (
             f" {money(given - amount)} of the {money(given)} already given "
-            f"({reward.fulfilment_method}) is owed back: deducted from the advocate's next payout."
+            f"({reward.fulfilment_method}) is owed back: deducted from the advocate's next "
+            "payout, or netted against their next Stripe transfer."
         )
     Reward.objects.filter(pk=reward.pk, status=reward.status).update(
         amount=amount,
