@@ -40,7 +40,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -433,30 +433,38 @@ class BatchLookups(Lookups):
 
     @cached_property
     def velocity_rows(self) -> list[_Row]:
-        """The conversions the batch's velocity windows can count (one query)."""
+        """The conversions the per-advocate and per-IP windows (24 h) can count (one query)."""
+        self._velocity_advocates = set(self.advocates)
+        ips = {c.ip_hash for c in self.conversions if c.ip_hash}
+        who = Q(advocate_id__in=self._velocity_advocates)
+        if ips:
+            who |= Q(ip_hash__in=ips, advocate_id__isnull=False)
+        self._velocity_by_pk = self._window_rows(who, DAY)
+        return list(self._velocity_by_pk.values())
+
+    @cached_property
+    def program_hour_rows(self) -> list[_Row]:
+        """The conversions the per-program hourly window can count (one query, only when a
+        program asks for that limit)."""
+        self._velocity_programs = {a.program_id for a in self.advocates.values()}
+        self._program_by_pk = self._window_rows(Q(program_id__in=self._velocity_programs), HOUR)
+        return list(self._program_by_pk.values())
+
+    def _window_rows(self, who: Q, window: timedelta) -> dict[int, _Row]:
+        """Rows matching `who` inside the widest of the batch's windows, and the batch's own
+        (undecided when fetched: `decided` fills in what the batch attributes them to)."""
         earliest = min(c.occurred_at for c in self.conversions)
         latest = max(c.occurred_at for c in self.conversions)
-        self._velocity_advocates = set(self.advocates)
-        self._velocity_ips = {c.ip_hash for c in self.conversions if c.ip_hash}
-        self._velocity_programs = {a.program_id for a in self.advocates.values()}
-        who = Q(pk__in=[c.pk for c in self.conversions])
-        who |= Q(advocate_id__in=self._velocity_advocates)
-        who |= Q(program_id__in=self._velocity_programs)
-        if self._velocity_ips:
-            who |= Q(ip_hash__in=self._velocity_ips, advocate_id__isnull=False)
         rows = (
             Conversion.objects.annotate(normalised_email=Value(""))
             .filter(
-                who,
-                Q(occurred_at__gt=earliest - DAY, occurred_at__lte=latest),
+                who | Q(pk__in=[c.pk for c in self.conversions]),
+                Q(occurred_at__gt=earliest - window, occurred_at__lte=latest),
                 Q(created_at__gte=earliest - DAY - RECEIPT_SLACK),
             )
             .values_list(*ROW_FIELDS)
         )
-        by_pk = {values[0]: _Row(*values) for values in rows}
-        # The batch's own rows are shared with `rows`, so what is decided shows in both.
-        self._velocity_by_pk = by_pk
-        return list(by_pk.values())
+        return {values[0]: _Row(*values) for values in rows}
 
     @cached_property
     def referral_rows(self) -> list[Any]:
@@ -484,7 +492,7 @@ class BatchLookups(Lookups):
 
     def decided(self, conversion: Conversion) -> None:
         """What later conversions of the batch read of this one's decision."""
-        for table in ("rows", "_velocity_by_pk"):
+        for table in ("rows", "_velocity_by_pk", "_program_by_pk"):
             found = self.__dict__.get(table)
             if found is not None and conversion.pk in found:
                 found[conversion.pk].advocate_id = conversion.advocate_id
@@ -546,31 +554,33 @@ class BatchFacts(Facts):
     @cached_property
     def velocity(self) -> Velocity:
         lookups, conversion, fraud = self.lookups, self.conversion, self.inp.fraud
+        hourly = fraud.velocity_per_program_per_hour is not None
         rows = lookups.velocity_rows
+        program_rows = lookups.program_hour_rows if hourly else []
         if self.inp.advocate.pk not in lookups._velocity_advocates or (
-            fraud.velocity_per_program_per_hour is not None
-            and self.inp.program_id not in lookups._velocity_programs
+            hourly and self.inp.program_id not in lookups._velocity_programs
         ):
             self.lookups.writes.flush()
             return super().velocity
         moment = conversion.occurred_at
+
+        def counted(row: _Row, window: timedelta) -> bool:
+            # As Facts.velocity: known before it, inside the window, received in time
+            return (
+                row.known_before(conversion)
+                and moment - window < row.occurred_at <= moment
+                and row.created_at >= moment - DAY - RECEIPT_SLACK
+            )
+
         advocate = ip = program = 0
         for row in rows:
-            if not row.known_before(conversion):
-                continue
-            if not (moment - DAY < row.occurred_at <= moment):
-                continue
-            if row.created_at < moment - DAY - RECEIPT_SLACK:
-                continue
-            advocate += row.advocate_id == self.inp.advocate.pk
-            ip += bool(conversion.ip_hash) and (
-                row.ip_hash == conversion.ip_hash and row.advocate_id is not None
-            )
-            program += (
-                fraud.velocity_per_program_per_hour is not None
-                and row.program_id == self.inp.program_id
-                and moment - HOUR < row.occurred_at
-            )
+            if counted(row, DAY):
+                advocate += row.advocate_id == self.inp.advocate.pk
+                ip += bool(conversion.ip_hash) and (
+                    row.ip_hash == conversion.ip_hash and row.advocate_id is not None
+                )
+        for row in program_rows:
+            program += counted(row, HOUR) and row.program_id == self.inp.program_id
         return Velocity(advocate=advocate, ip=ip, program=program)
 
     @cached_property
