@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.db.models import Value
+from django.db.models.functions import Lower
+
 from programs.models import Program
 from referral_saas.emails import NormalisedEmail, normalise_email
 from rewards.fraud.base import FraudInput
@@ -61,10 +64,14 @@ class Lookups:
         )
 
     def referral_by_email(self, email: str, before: datetime) -> Referral | None:
-        """The friend's first referral (any program) made at or before `before`."""
+        """The friend's first referral (any program) made at or before `before`. The same
+        friend is the same address lowercased, as the one-referrer-per-friend constraint says
+        (`lower(email)`, whose index these two lookups use)."""
         return (
             Referral.objects.select_related("advocate")
-            .filter(email__iexact=email, created_at__lte=before)
+            .annotate(email_lower=Lower("email"))
+            .filter(email_lower=Lower(Value(email)), created_at__lte=before)
+            .filter(program_id__in=Program.objects.values("pk"))
             .order_by("created_at")
             .first()
         )
@@ -73,7 +80,8 @@ class Lookups:
         """The friend's referral in the program (one referrer per friend)."""
         return (
             Referral.objects.select_related("advocate")
-            .filter(program_id=program_id, email__iexact=email)
+            .annotate(email_lower=Lower("email"))
+            .filter(program_id=program_id, email_lower=Lower(Value(email)))
             .first()
         )
 

@@ -46,7 +46,7 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Case, F, IntegerField, Q, Value, When
-from django.db.models.functions import Upper
+from django.db.models.functions import Lower, Upper
 from django.utils import timezone
 
 from programs.models import Program, ProgramVersion
@@ -229,7 +229,7 @@ class BatchLookups(Lookups):
         self.writes = writes
         codes = {c.referral_code.upper() for c in conversions if c.referral_code}
         self._codes = {code for code in codes if _ascii(code)}
-        emails = {c.customer_email.upper() for c in conversions if c.customer_email}
+        emails = {c.customer_email.lower() for c in conversions if c.customer_email}
         self._emails = {email for email in emails if _ascii(email)}
         self._clicks = {
             click.public_id: click
@@ -243,9 +243,10 @@ class BatchLookups(Lookups):
             latest = max(c.occurred_at for c in conversions)
             for click in Click.objects.filter(visitor_id__in=visitors, created_at__lte=latest):
                 self._visitor_clicks[click.visitor_id].append(click)
+        # On the one-referrer-per-friend index (merchant, program, lower(email)).
         self._referrals: list[Referral] = list(
-            Referral.objects.annotate(email_upper=Upper("email")).filter(
-                email_upper__in=self._emails
+            Referral.objects.annotate(email_lower=Lower("email")).filter(
+                email_lower__in=self._emails, program_id__in=Program.objects.values("pk")
             )
             if self._emails
             else []
@@ -320,11 +321,11 @@ class BatchLookups(Lookups):
         """The referrals of this address (case aside), or None when not fetched."""
         if not _ascii(email):
             return None
-        upper = email.upper()
-        if upper not in self._emails:
+        lower = email.lower()
+        if lower not in self._emails:
             return None
-        # Stored ones as the database cased them (`email__iexact`), this batch's by Python.
-        return [r for r in self._referrals if getattr(r, "email_upper", r.email.upper()) == upper]
+        # Stored ones as the database lowered them (`Lookups`), this batch's by Python.
+        return [r for r in self._referrals if getattr(r, "email_lower", r.email.lower()) == lower]
 
     def referral_by_email(self, email: str, before: datetime) -> Referral | None:
         found = self._friend_referrals(email)
@@ -345,7 +346,7 @@ class BatchLookups(Lookups):
 
     def referral_made(self, referral: Referral) -> None:
         """A referral this batch made: later conversions of the same friend see it."""
-        if _ascii(referral.email) and referral.email.upper() in self._emails:
+        if _ascii(referral.email) and referral.email.lower() in self._emails:
             self._referrals.append(referral)
 
     def attribution_window_days(self, program_id: int) -> int:
@@ -468,8 +469,10 @@ class BatchLookups(Lookups):
 
     @cached_property
     def referral_rows(self) -> list[Any]:
-        """Every program's referrals of the batch's friends (one query)."""
+        """The referrals of the batch's friends in the batch's programs (one query, on the
+        (merchant, program, normalised email) index)."""
         emails, customer_ids, _cards = self._identity_keys
+        self._referral_programs = {a.program_id for a in self.advocates.values()}
         match = Q(pk__in=[])
         if emails:
             match |= _emails_in("email", emails)
@@ -477,7 +480,7 @@ class BatchLookups(Lookups):
             match |= Q(customer_id__in=sorted(customer_ids))
         return list(
             Referral.objects.annotate(normalised_email=NormalisedEmail("email"))
-            .filter(match)
+            .filter(match, Q(program_id__in=self._referral_programs))
             .values(
                 "pk",
                 "program_id",
@@ -587,7 +590,10 @@ class BatchFacts(Facts):
     def other_referrals(self) -> list[OtherReferral]:
         if not self.friend_emails and not self.friend_customer_ids:
             return []
-        if not self._covered(self.friend_emails, self.friend_customer_ids):
+        rows = self.lookups.referral_rows
+        if self.inp.program_id not in self.lookups._referral_programs or not self._covered(
+            self.friend_emails, self.friend_customer_ids
+        ):
             self.lookups.writes.flush()
             return super().other_referrals
         cutoff = self.conversion.created_at
@@ -596,7 +602,7 @@ class BatchFacts(Facts):
         found = sorted(
             (
                 row
-                for row in self.lookups.referral_rows
+                for row in rows
                 if row["program_id"] == self.inp.program_id
                 and row["created_at"] < cutoff
                 and row["advocate_id"] != self.inp.advocate.pk
