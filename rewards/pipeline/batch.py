@@ -74,6 +74,8 @@ from rewards.pipeline.evaluate import (
     DECIDED_FIELDS,
     Writes,
     _evaluate_locked,
+    _hold_over_limit,
+    _new_referral_fields,
     conversion_evaluate,
 )
 from rewards.pipeline.payloads import _webhook_listeners
@@ -155,20 +157,6 @@ def _over_limit(conversions: list[Conversion]) -> list[Conversion]:
         if package._over_limit(month[-1]):
             over += [conversion for conversion in month if package._over_limit(conversion)]
     return over
-
-
-def _hold_over_limit(conversion: Conversion) -> None:
-    conversion.over_limit = True
-    conversion.lease_until = None
-    conversion.reasons = [
-        _reason(
-            "plan_limit",
-            "info",
-            "Over this month's conversion limit of the merchant's plan: stored, and "
-            "evaluated once the plan allows it.",
-        )
-    ]
-    conversion.save(update_fields=["over_limit", "lease_until", "reasons"])
 
 
 def _emails_in(column: str, normalised: set[str]) -> Q:
@@ -682,14 +670,7 @@ class BatchWrites(Writes):
     ) -> Referral:
         if attribution.referral is not None:
             return attribution.referral
-        referral = Referral(
-            program_id=advocate.program_id,
-            advocate=advocate,
-            click=attribution.click,
-            email=conversion.customer_email,
-            customer_id=conversion.customer_id,
-            name=conversion.customer_name,
-        )
+        referral = Referral(**_new_referral_fields(conversion, attribution, advocate))
         self._referrals.append(referral)
         self.lookups.referral_made(referral)
         return referral

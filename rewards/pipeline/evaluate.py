@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -40,6 +41,35 @@ def _over_limit(conversion: Conversion) -> bool:
     )
 
 
+def _new_referral_fields(
+    conversion: Conversion, attribution: Attribution, advocate: Advocate
+) -> dict[str, Any]:
+    """The referral of an order's buyer we had not heard of (stored now, or by a batch)."""
+    return {
+        "program_id": advocate.program_id,
+        "advocate": advocate,
+        "click": attribution.click,
+        "email": conversion.customer_email,
+        "customer_id": conversion.customer_id,
+        "name": conversion.customer_name,
+    }
+
+
+def _hold_over_limit(conversion: Conversion) -> None:
+    """Beyond the plan's monthly limit: kept, and evaluated once the merchant upgrades."""
+    conversion.over_limit = True
+    conversion.lease_until = None
+    conversion.reasons = [
+        _reason(
+            "plan_limit",
+            "info",
+            "Over this month's conversion limit of the merchant's plan: stored, and "
+            "evaluated once the plan allows it.",
+        )
+    ]
+    conversion.save(update_fields=["over_limit", "lease_until", "reasons"])
+
+
 def _referral_for(conversion: Conversion, attribution: Attribution, advocate: Advocate) -> Referral:
     """The friend's referral: the attributed one, or a new one for this order's buyer."""
     if attribution.referral is not None:
@@ -47,12 +77,7 @@ def _referral_for(conversion: Conversion, attribution: Attribution, advocate: Ad
     try:
         with transaction.atomic():
             return Referral.objects.create(
-                program_id=advocate.program_id,
-                advocate=advocate,
-                click=attribution.click,
-                email=conversion.customer_email,
-                customer_id=conversion.customer_id,
-                name=conversion.customer_name,
+                **_new_referral_fields(conversion, attribution, advocate)
             )
     except IntegrityError:  # referred meanwhile (one referrer per friend): theirs stands
         return Referral.objects.get(
@@ -147,17 +172,7 @@ def conversion_evaluate(*, conversion_id: int, now: datetime | None = None) -> s
         if conversion.over_limit:
             return "over_limit"
         if package._over_limit(conversion):
-            conversion.over_limit = True
-            conversion.lease_until = None
-            conversion.reasons = [
-                _reason(
-                    "plan_limit",
-                    "info",
-                    "Over this month's conversion limit of the merchant's plan: stored, and "
-                    "evaluated once the plan allows it.",
-                )
-            ]
-            conversion.save(update_fields=["over_limit", "lease_until", "reasons"])
+            _hold_over_limit(conversion)
             return "over_limit"
         with _webhook_listeners():
             return _evaluate_locked(conversion, now)
