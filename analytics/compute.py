@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from django.db import connections
 from django.db.models import (
     Case,
     CharField,
@@ -181,11 +182,8 @@ def _key(*fields: Any) -> Coalesce:
 
 
 def _visitor_key() -> Case:
-    """Who clicked, by the best evidence the click carries: the visitor id (set only with the
-    visitor's consent), else the keyed IP hash with the user agent, else the truncated IP
-    prefix with the user agent; a click with none of these (erased, or recorded without them)
-    is one visitor of its own. Keys other than the visitor id are only good for one day (an
-    address is shared and reassigned), so `_sketches` adds the day to them."""
+    """`tracking.visitors.visitor_key` in SQL, without the day (`_sketches` adds it), for
+    clicks stored without their sketch register (recorded before it existed, or erased)."""
     return Case(
         When(~Q(visitor_id=""), then=Concat(Value("v:"), "visitor_id")),
         When(~Q(ip_hash=""), then=Concat(Value("ip:"), "ip_hash", Value("|"), "user_agent")),
@@ -196,19 +194,34 @@ def _visitor_key() -> Case:
 
 
 def _sketches(window: Window) -> dict[SketchKey, bytes]:
-    """Visitors per (day, program) (`_visitor_key`); customers per day (whole merchant) by
-    email, else the storefront's customer id; participants per (day, program): those of the
-    day's customers who had joined that program as advocates by the end of the day."""
-    keys: dict[SketchKey, list[str]] = defaultdict(list)
-    visitors = (
-        window.rows(Click.objects.all(), "created_at")
-        .annotate(key=_visitor_key())
-        .values_list("day", "program_id", "key")
-        .distinct()
+    """Visitors per (day, program) (`tracking.visitors`); customers per day (whole merchant)
+    by email, else the storefront's customer id; participants per (day, program): those of the
+    day's customers who had joined that program as advocates by the end of the day.
+
+    Visitors are read in one query. A click's stored register (its key hashed when it was
+    recorded, `tracking.visitors`) arrives as an integer, so nothing is hashed here; a click
+    without one arrives as its key, hashed here. The roll-up (whole days) groups them in the
+    database first; the overview's clicks since the last roll-up (a few thousand) arrive one
+    row each, without Django's converters, which costs less than a sort or a hash in the
+    database plus a converter per value."""
+    keys: dict[SketchKey, set[str]] = defaultdict(set)
+    registers: dict[SketchKey, list[int]] = defaultdict(list)
+    unregistered = Case(
+        When(visitor_register__isnull=True, then=_visitor_key()),
+        default=Value(None),
+        output_field=CharField(),
     )
-    for day, program_id, key in visitors:
-        per_day = key if key.startswith("v:") else f"{key}@{day}"
-        keys[(day, program_id, SketchKind.VISITORS)].append(per_day)
+    clicks = window.rows(Click.objects.all(), "created_at").annotate(key=unregistered)
+    if window.created_after is None:
+        clicks = clicks.values("day", "program_id", "visitor_register", "key").distinct()
+    visitors = clicks.values_list("day", "program_id", "visitor_register", "key")
+    # A set first: one visitor's clicks of a day are one row (done in C, not per click here).
+    for day, program_id, register, key in set(_plain_rows(visitors)):
+        target = (day, program_id, SketchKind.VISITORS)
+        if key is None:
+            registers[target].append(register)
+        else:
+            keys[target].add(key if key.startswith("v:") else f"{key}@{day}")
     orders = window.rows(Conversion.objects.all(), "occurred_at")
     customers = list(
         orders.annotate(
@@ -219,10 +232,32 @@ def _sketches(window: Window) -> dict[SketchKey, bytes]:
         .distinct()
     )
     for day, key, _email, _customer_id in customers:
-        keys[(day, None, SketchKind.CUSTOMERS)].append(key)
+        keys[(day, None, SketchKind.CUSTOMERS)].add(key)
     for (day, program_id), participant in _participants(orders, customers):
-        keys[(day, program_id, SketchKind.PARTICIPANTS)].append(participant)
-    return {key: sketch.sketch_of(values) for key, values in keys.items()}
+        keys[(day, program_id, SketchKind.PARTICIPANTS)].add(participant)
+    return {
+        key: sketch.sketch_of(keys.get(key, ()), registers.get(key, ()))
+        for key in {*keys, *registers}
+    }
+
+
+def _plain_rows(queryset: QuerySet[Any]) -> list[tuple[Any, ...]]:
+    """The rows of a `values_list` queryset whose columns are a UTC day first, then plain
+    integers and strings, without Django's per-value converters: thousands of rows of small
+    values cost more in converters than in the database. The day arrives as a date from
+    PostgreSQL, and as text from SQLite (converted here)."""
+    sql, params = queryset.query.sql_with_params()
+    connection = connections[queryset.db]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if connection.vendor == "postgresql":
+        return rows
+    days: dict[Any, date] = {}
+    return [
+        (days.get(day) or days.setdefault(day, date.fromisoformat(day)), *rest)
+        for day, *rest in rows
+    ]
 
 
 def _participants(

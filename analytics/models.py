@@ -97,6 +97,9 @@ class RollupState(TenantModel):
     # taken when they were frozen, while their clicks and the referrals' links to them were
     # still there; the overview reads these days' cohort from the roll-ups.
     cohort_frozen_through = models.DateField(null=True, blank=True)
+    # Moves on with every change to the stored roll-ups (`analytics.services.stored_changed`),
+    # in the same transaction: the overview caches what it read of them under this version.
+    version = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         constraints = [

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Min, Q
+from django.db.models import F, Min, Q
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -40,9 +40,16 @@ def today_utc() -> date:
     return timezone.now().date()
 
 
+def stored_changed() -> None:
+    """Move the merchant's roll-up version on: called by every write to the stored roll-ups,
+    in its transaction, so a cached read of them (`analytics.kpis`) is never used again."""
+    RollupState.objects.update(version=F("version") + 1)
+
+
 def rollup_days(*, start: date, end: date, until: datetime) -> int:
     """Replace the roll-up rows of start..end (inclusive) with ones computed from the rows
     recorded up to `until`. Returns the number of stats rows written."""
+    stored_changed()
     rows, sketches = compute_days(Window(start=start, end=end, created_until=until))
     frozen, cohort_frozen = RollupState.objects.values_list(
         "visitors_frozen_through", "cohort_frozen_through"
@@ -107,6 +114,7 @@ def cohort_store(*, through_day: date) -> None:
         first = DailyStats.objects.aggregate(first=Min("day"))["first"]
         start = min(first, through_day) if first is not None else through_day
     cohorts = cohort_days(start=start, end=through_day)
+    stored_changed()
     columns = tuple(COHORT_COLUMNS.values())
     changed = []
     for row in DailyStats.objects.filter(day__gte=start, day__lte=through_day):

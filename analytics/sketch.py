@@ -12,31 +12,33 @@ hundreds of daily sketches costs microseconds each rather than a Python loop per
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Iterable
 
-PRECISION = 12
+from tracking.visitors import PRECISION, RANK_BITS, RANK_MASK, register_of
+
 REGISTERS = 1 << PRECISION
 EMPTY = bytes(REGISTERS)
-_REST_BITS = 64 - PRECISION
-_REST_MASK = (1 << _REST_BITS) - 1
 _HIGH = int.from_bytes(b"\x80" * REGISTERS, "big")
 _ALL = (1 << (8 * REGISTERS)) - 1
 
 
-def sketch_of(keys: Iterable[str]) -> bytes:
-    """The sketch of a set of keys (empty keys are ignored)."""
-    registers = bytearray(REGISTERS)
+def sketch_of(keys: Iterable[str], registers: Iterable[int] = ()) -> bytes:
+    """The sketch of a set of keys (empty keys are ignored), and of keys already hashed into
+    their registers (`tracking.visitors.register_of`)."""
+    sketch = bytearray(REGISTERS)
     for key in keys:
-        if not key:
-            continue
-        value = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big")
-        index = value >> _REST_BITS
-        rank = _REST_BITS - (value & _REST_MASK).bit_length() + 1
-        if rank > registers[index]:
-            registers[index] = rank
-    return bytes(registers)
+        if key:
+            _add(sketch, register_of(key))
+    for register in registers:
+        _add(sketch, register)
+    return bytes(sketch)
+
+
+def _add(sketch: bytearray, register: int) -> None:
+    index, rank = register >> RANK_BITS, register & RANK_MASK
+    if rank > sketch[index]:
+        sketch[index] = rank
 
 
 def merge(sketches: Iterable[bytes]) -> bytes:

@@ -35,7 +35,7 @@ from django.urls import reverse  # noqa: E402
 
 from accounts.models import Membership, Merchant, Role  # noqa: E402
 from referral_saas import tenancy  # noqa: E402
-from tracking import partitions  # noqa: E402
+from tracking import partitions, visitors  # noqa: E402
 from tracking.models import Click, Conversion  # noqa: E402
 
 
@@ -93,19 +93,21 @@ def print_partitions() -> None:
 
 
 def record_live_clicks(merchant: Merchant, count: int) -> None:
-    """Clicks recorded after the last roll-up (a busy day's worth in five minutes)."""
+    """Clicks recorded after the last roll-up (a busy day's worth in five minutes), from 5,000
+    visitors, each with the sketch register `Click.save` stores (`tracking.visitors`)."""
+    registers = [visitors.register_of(f"v:live{n}") for n in range(5000)]
     with connection.cursor() as cursor:
         cursor.execute(
             """
             INSERT INTO tracking_click (public_id, ip_hash, ip_prefix, user_agent, referer,
-                visitor_id, created_at, advocate_id, merchant_id, program_id)
+                visitor_id, visitor_register, created_at, advocate_id, merchant_id, program_id)
             SELECT format('clk_live_%%s', g), '', '', '', '', format('live%%s', g %% 5000),
-                now(), a.id, a.merchant_id, a.program_id
+                (%s::int[])[g %% 5000 + 1], now(), a.id, a.merchant_id, a.program_id
             FROM generate_series(1, %s) AS g
             JOIN LATERAL (SELECT id, merchant_id, program_id FROM tracking_advocate
                           WHERE merchant_id = %s ORDER BY id LIMIT 1) AS a ON true
             """,
-            [count, merchant.pk],
+            [registers, count, merchant.pk],
         )
     print(f"+ {count:,} clicks recorded since the last roll-up (counted live)")
 

@@ -25,6 +25,7 @@ from programs.models import Program
 from programs.specs import SpecError
 from referral_saas import tenancy
 from referral_saas.workers import enqueue_on_commit
+from tracking import visitors
 from tracking.models import Advocate, Click
 from tracking.services import (
     CODE_PATTERN,
@@ -161,7 +162,11 @@ def consent_record(
             visitor_id=visitor_id,
         )
         if click is not None and choice == ConsentChoice.GRANTED and not click.visitor_id:
-            Click.objects.filter(pk=click.pk).update(visitor_id=visitor_id)
+            # The visitor id is now the click's visitor key: its sketch register follows.
+            click.visitor_id = visitor_id
+            Click.objects.filter(pk=click.pk).update(
+                visitor_id=visitor_id, visitor_register=visitors.click_register(click)
+            )
     return record
 
 

@@ -112,6 +112,7 @@ def retention_run(*, now: datetime | None = None, batch_size: int = BATCH_SIZE) 
         _clicks_to_clear(clicks_before),
         batch_size,
         **{name: "" for name in CLICK_PERSONAL_FIELDS},
+        visitor_register=None,  # derived from those fields (tracking.visitors)
     )
     run.consents_cleared = _in_batches(
         ConsentRecord.objects.filter(created_at__lt=clicks_before).exclude(visitor_id=""),

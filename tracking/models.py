@@ -4,6 +4,7 @@ tracking-API issues add codes' rules, referrals, conversions and refunds."""
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from django.db import models
 from django.db.models.functions import Lower
@@ -13,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from programs.models import Program
 from referral_saas.ids import new_public_id
 from referral_saas.tenancy import TenantModel
+from tracking import visitors
 
 
 class Advocate(TenantModel):
@@ -77,6 +79,9 @@ class Click(TenantModel):
     referer = models.CharField(max_length=500, blank=True)
     visitor_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Where this click's visitor falls in the unique-visitor sketches (`tracking.visitors`),
+    # set on save; NULL for clicks recorded before it existed or erased since (read by key).
+    visitor_register = models.IntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         indexes = [
@@ -90,6 +95,11 @@ class Click(TenantModel):
                 fields=["public_id", "created_at"], name="click_public_id_unique"
             )
         ]
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self._state.adding and self.visitor_register is None:
+            self.visitor_register = visitors.click_register(self)
+        super().save(*args, **kwargs)
 
 
 class Referral(TenantModel):

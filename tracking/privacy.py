@@ -381,7 +381,8 @@ def _erase_clicks(subject: _Subject) -> int:
         Q(advocate__in=subject.advocates) | Q(pk__in=own_visits) | Q(public_id__in=reported)
     ).exclude(**{name: "" for name in CLICK_PERSONAL_FIELDS})
     # exclude(a="", b="") leaves rows where *any* field is non-empty: those still hold data.
-    return clicks.update(**{name: "" for name in CLICK_PERSONAL_FIELDS})
+    # The sketch register derives from those fields: read by the erased key from now on.
+    return clicks.update(**{name: "" for name in CLICK_PERSONAL_FIELDS}, visitor_register=None)
 
 
 def _erase_referrals(referrals: list[Referral]) -> int:

@@ -28,6 +28,7 @@ from programs.services import program_activate, program_create
 from referral_saas import tenancy
 from referral_saas.ids import ALPHABET
 from rewards.pipeline import rewards_release_due
+from tracking import visitors
 from tracking.models import Advocate, Click
 from tracking.services import conversion_record, refund_record
 
@@ -188,7 +189,7 @@ class Command(BaseCommand):
             advocate = Advocate.objects.create(
                 program=program, email=email, name=name, code=code, locale=locale
             )
-            Click.objects.bulk_create(
+            clicks = [
                 Click(
                     program=program,
                     advocate=advocate,
@@ -197,7 +198,10 @@ class Command(BaseCommand):
                     created_at=now - timedelta(hours=rng.randint(1, 24 * 14)),
                 )
                 for _ in range(rng.randint(3, 12))
-            )
+            ]
+            for click in clicks:  # what Click.save stores (bulk_create does not call it)
+                click.visitor_register = visitors.click_register(click)
+            Click.objects.bulk_create(clicks)
 
     def _orders(self) -> None:
         """Orders through the same service the API uses, so the pipeline judges them: referred
