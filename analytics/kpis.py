@@ -157,6 +157,10 @@ class Overview:
     through_day: date | None
     computed_at: datetime | None
     variant_counts: dict[str, dict[str, int]]
+    # Advocates and clicks of every program recorded since the last roll-up, when the period
+    # holds every one of them (it ends today and starts no later than that roll-up's day):
+    # the all-time counts then need no query of their own (`all_time_counts`).
+    recorded_since: dict[str, int] | None = None
 
     @property
     def rollups_behind(self) -> bool:
@@ -204,6 +208,14 @@ def program_overview(
     rows += list(live_rows.items())
     sketches += [(d, p, k, r) for (d, p, k), r in live_sketches.items()]
     overview = _assemble(period, program, rows, sketches, state)
+    if recorded_after is not None and period.start <= recorded_after.date() <= period.end:
+        # Everything since is in the period: it ends today (nothing is recorded ahead).
+        holds_all = period.end >= timezone.now().date()
+        overview.recorded_since = (
+            {name: sum(row[name] for row in live_rows.values()) for name in ("advocates", "clicks")}
+            if holds_all
+            else None
+        )
     if distinct:
         overview.totals.cohort = _cohort(period, program, rows, state)
     return overview
@@ -377,27 +389,52 @@ def kpi_values(totals: Totals) -> dict[str, Any]:
     }
 
 
-def all_time_counts(rollups: RollupState | None) -> dict[str, int]:
+def all_time_counts(
+    rollups: RollupState | None, overview: Overview | None = None
+) -> dict[str, int]:
     """Advocates and clicks since the start: roll-up sums plus the rows recorded since the
-    last roll-up (never a count over every raw click). One query once roll-ups exist. The
-    caller gives the merchant's `RollupState` (the overview reads it once for this and its
-    figures), so the time of the last roll-up reaches the counts as a value, not a reference
-    to the outer row: PostgreSQL then estimates "recorded since" as the few rows it is (an
-    index range in the current month's click partition) instead of a third of the table (a
+    last roll-up (never a count over every raw click). The sums are read once per version of
+    the roll-ups (then cached, as `program_overview` does); what was recorded since comes
+    from the `overview` of a period that holds all of it, else from one query. The caller
+    gives the merchant's `RollupState` (the overview reads it once for this and its figures),
+    so the time of the last roll-up reaches the query as a value, not a reference to the
+    outer row: PostgreSQL then estimates "recorded since" as the few rows it is (an index
+    range in the current month's click partition) instead of a third of the table (a
     sequential scan of every click: 0.5 s at 1M clicks)."""
     if rollups is None or rollups.through_day is None:
         return {"advocates": Advocate.objects.count(), "clicks": Click.objects.count()}
-    since = rollups.computed_at
-    state = RollupState.objects.annotate(
-        stored_clicks=_scalar(DailyStats.objects.all(), Sum("clicks")),
-        stored_advocates=_scalar(DailyStats.objects.all(), Sum("advocates")),
-        clicks_since=_scalar(Click.objects.filter(created_at__gt=since), Count("pk")),
-        advocates_since=_scalar(Advocate.objects.filter(created_at__gt=since), Count("pk")),
-    ).get(pk=rollups.pk)
-    return {
-        "advocates": (state.stored_advocates or 0) + (state.advocates_since or 0),
-        "clicks": (state.stored_clicks or 0) + (state.clicks_since or 0),
-    }
+    stored = _stored_totals(rollups)
+    since = overview.recorded_since if overview is not None else None
+    if since is None:
+        after = rollups.computed_at
+        counted = (
+            RollupState.objects.annotate(
+                clicks=_scalar(Click.objects.filter(created_at__gt=after), Count("pk")),
+                advocates=_scalar(Advocate.objects.filter(created_at__gt=after), Count("pk")),
+            )
+            .values("clicks", "advocates")
+            .get(pk=rollups.pk)
+        )
+        since = {name: counted[name] or 0 for name in ("advocates", "clicks")}
+    return {name: stored[name] + since[name] for name in ("advocates", "clicks")}
+
+
+def _stored_totals(state: RollupState) -> dict[str, int]:
+    key = f"analytics:totals:{state.merchant_id}:{state.version}:{state.computed_at.isoformat()}"
+    try:
+        found = cache.get(key)
+    except Exception:
+        logger.warning("cache unavailable; reading the roll-ups", exc_info=True)
+        found = None
+    if found is not None:
+        return found
+    sums = DailyStats.objects.aggregate(clicks=Sum("clicks"), advocates=Sum("advocates"))
+    value = {name: sums[name] or 0 for name in ("advocates", "clicks")}
+    try:
+        cache.set(key, value, STORED_CACHE_SECONDS)
+    except Exception:
+        logger.warning("cache unavailable; roll-ups not cached", exc_info=True)
+    return value
 
 
 def _scalar(queryset: Any, aggregate: Any) -> Subquery:

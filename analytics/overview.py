@@ -96,9 +96,12 @@ def overview(request: MerchantRequest) -> HttpResponse:
     """The merchant's numbers for the chosen period (analytics.views.overview_context) under
     the getting-started checklist. Totals come from the roll-ups, never a count of raw clicks."""
     rollups = RollupState.objects.first()
-    counts = {"programs": Program.objects.count(), **all_time_counts(rollups)}
-    checklist = _getting_started(request, counts)
     context, status = overview_context(request, None, rollups=rollups)
+    counts = {
+        "programs": Program.objects.count(),
+        **all_time_counts(rollups, context["overview"]),
+    }
+    checklist = _getting_started(request, counts)
     context.update(
         {
             "counts": counts,

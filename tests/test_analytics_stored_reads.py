@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from analytics import services
 from analytics.compute import Window, compute_days
-from analytics.kpis import Period, kpi_values, program_overview
+from analytics.kpis import Period, all_time_counts, kpi_values, program_overview
 from analytics.models import SketchKind
 from hosted.services import consent_record
 from referral_saas import tenancy
@@ -29,7 +29,7 @@ from tests import analytics_data as data
 from tests.conftest import World
 from tests.factories import make_program
 from tracking import visitors
-from tracking.models import Click
+from tracking.models import Advocate, Click
 from tracking.privacy import subject_erase
 from tracking.services import advocate_enroll
 
@@ -188,3 +188,29 @@ def test_an_unreachable_cache_only_means_reading_the_rollups(
     values, sql = _overview_queries(world)
     assert values == expected
     assert _reads_stored(sql)
+
+
+def test_all_time_counts_from_the_overview_equal_counting_them(
+    world: World, dataset: data.Dataset
+) -> None:
+    with tenancy.merchant_context(world.acme):
+        state = services.rollups_refresh()
+        # recorded since the roll-up: counted live by the period's overview
+        advocate = advocate_enroll(
+            program=dataset.program, email="new@example.com", name="New"
+        ).advocate
+        for visitor in ("a", "b", "a"):
+            Click.objects.create(program=dataset.program, advocate=advocate, visitor_id=visitor)
+        today = timezone.now().date()
+        overview = program_overview(
+            period=Period(start=today - timedelta(days=29), end=today), program=None, state=state
+        )
+        older = program_overview(
+            period=Period(start=date(2026, 3, 1), end=date(2026, 3, 31)), program=None, state=state
+        )
+        expected = {"advocates": Advocate.objects.count(), "clicks": Click.objects.count()}
+        assert overview.recorded_since == {"advocates": 1, "clicks": 3}
+        assert older.recorded_since is None  # March holds none of it: counted by a query
+        assert all_time_counts(state, overview) == expected
+        assert all_time_counts(state, older) == expected
+        assert all_time_counts(state) == expected
