@@ -8,10 +8,11 @@ selling in two currencies never has them added together.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from operator import itemgetter
 from typing import Any
 
 from django.db import connections
@@ -116,7 +117,10 @@ def compute_days(
     rows."""
     rows: dict[RowKey, dict[str, int]] = defaultdict(lambda: dict.fromkeys(FIELDS, 0))
     per_program = ("day", "program_id")
-    _add(rows, _clicks(window))
+    # The overview's clicks since the last roll-up are read once, for their counts and their
+    # visitors alike (the counts alone, or whole days, are grouped in the database).
+    live = _live_clicks(window) if distinct and window.created_after is not None else None
+    _add(rows, _live_click_counts(live) if live is not None else _clicks(window))
     _add(
         rows,
         window.rows(Advocate.objects.all(), "created_at")
@@ -136,7 +140,7 @@ def compute_days(
         .values(*per_program, **_REWARD_COST)
         .annotate(rewards=Count("id"), reward_cost=Sum("cost")),
     )
-    return dict(rows), _sketches(window) if distinct else {}
+    return dict(rows), _sketches(window, live) if distinct else {}
 
 
 def _clicks(window: Window) -> QuerySet[Any]:
@@ -156,6 +160,48 @@ def _clicks(window: Window) -> QuerySet[Any]:
         .annotate(clicks=Count("id"))
         .annotate(row_variant=Subquery(variant), row_currency=Subquery(currency))
     )
+
+
+def _unregistered_key() -> Case:
+    """A click's visitor key where it has no stored register (`_visitor_key`), else NULL."""
+    return Case(
+        When(visitor_register__isnull=True, then=_visitor_key()),
+        default=Value(None),
+        output_field=CharField(),
+    )
+
+
+# A live click: (day, program id, advocate id, sketch register, key where it has no register).
+LiveClick = tuple[date, int, int, int | None, str | None]
+
+
+def _live_clicks(window: Window) -> list[LiveClick]:
+    """Every click of the window, one row each (`LiveClick`): the few thousand recorded since
+    the last roll-up, read once for both their counts and their visitors."""
+    clicks = window.rows(Click.objects.all(), "created_at").annotate(key=_unregistered_key())
+    return _plain_rows(
+        clicks.values_list("day", "program_id", "advocate_id", "visitor_register", "key")
+    )
+
+
+def _live_click_counts(clicks: list[LiveClick]) -> Iterable[dict[str, Any]]:
+    """`_clicks` of the live clicks: counted per advocate here, then each advocate's variant
+    and its program's currency looked up (two small queries)."""
+    counts = Counter(map(itemgetter(0, 1, 2), clicks))
+    variants = dict(
+        Advocate.objects.filter(pk__in={a for _d, _p, a in counts}).values_list("pk", "variant_key")
+    )
+    currencies = dict(
+        Program.objects.filter(pk__in={p for _d, p, _a in counts}).values_list("pk", "currency")
+    )
+    for (day, program_id, advocate_id), clicks_count in counts.items():
+        yield {
+            "day": day,
+            "program_id": program_id,
+            "row_variant": variants.get(advocate_id, ""),
+            "row_currency": currencies.get(program_id, ""),
+            "clicks": clicks_count,
+        }
 
 
 def _conversions(window: Window) -> QuerySet[Any]:
@@ -193,30 +239,31 @@ def _visitor_key() -> Case:
     )
 
 
-def _sketches(window: Window) -> dict[SketchKey, bytes]:
+def _sketches(window: Window, live: list[LiveClick] | None = None) -> dict[SketchKey, bytes]:
     """Visitors per (day, program) (`tracking.visitors`); customers per day (whole merchant)
     by email, else the storefront's customer id; participants per (day, program): those of the
     day's customers who had joined that program as advocates by the end of the day.
 
-    Visitors are read in one query. A click's stored register (its key hashed when it was
-    recorded, `tracking.visitors`) arrives as an integer, so nothing is hashed here; a click
-    without one arrives as its key, hashed here. The roll-up (whole days) groups them in the
-    database first; the overview's clicks since the last roll-up (a few thousand) arrive one
-    row each, without Django's converters, which costs less than a sort or a hash in the
-    database plus a converter per value."""
+    Visitors are read in one query (none for the overview's `live` clicks, read already). A
+    click's stored register (its key hashed when it was recorded, `tracking.visitors`)
+    arrives as an integer, so nothing is hashed here; a click without one arrives as its key,
+    hashed here. The roll-up (whole days) groups them in the database first; the overview's
+    clicks since the last roll-up (a few thousand) arrive one row each, without Django's
+    converters, which costs less than a sort or a hash in the database plus a converter per
+    value."""
     keys: dict[SketchKey, set[str]] = defaultdict(set)
     registers: dict[SketchKey, list[int]] = defaultdict(list)
-    unregistered = Case(
-        When(visitor_register__isnull=True, then=_visitor_key()),
-        default=Value(None),
-        output_field=CharField(),
-    )
-    clicks = window.rows(Click.objects.all(), "created_at").annotate(key=unregistered)
-    if window.created_after is None:
-        clicks = clicks.values("day", "program_id", "visitor_register", "key").distinct()
-    visitors = clicks.values_list("day", "program_id", "visitor_register", "key")
-    # A set first: one visitor's clicks of a day are one row (done in C, not per click here).
-    for day, program_id, register, key in set(_plain_rows(visitors)):
+    if live is not None:
+        visitors = set(map(itemgetter(0, 1, 3, 4), live))
+    else:
+        clicks = window.rows(Click.objects.all(), "created_at").annotate(key=_unregistered_key())
+        if window.created_after is None:
+            clicks = clicks.values("day", "program_id", "visitor_register", "key").distinct()
+        visitors = set(
+            _plain_rows(clicks.values_list("day", "program_id", "visitor_register", "key"))
+        )
+    # A set: one visitor's clicks of a day are one row (made in C, not a loop per click).
+    for day, program_id, register, key in visitors:
         target = (day, program_id, SketchKind.VISITORS)
         if key is None:
             registers[target].append(register)

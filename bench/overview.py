@@ -28,6 +28,7 @@ import django
 django.setup()
 
 from django.conf import settings  # noqa: E402
+from django.core.cache import cache  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
@@ -51,6 +52,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--program", action="store_true", help="Also time the program page.")
     parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="Empty the cache before each request: every view is the first after a roll-up "
+        "(the stored roll-ups are read from the database, not from the cache).",
+    )
+    parser.add_argument(
         "--live-clicks",
         type=int,
         default=10_000,
@@ -66,6 +73,10 @@ def main() -> None:
         clicks, conversions = Click.objects.count(), Conversion.objects.count()
         program = merchant_program()
     print(f"merchant {merchant.slug}: {clicks:,} clicks, {conversions:,} conversions")
+    print(
+        f"cache: {settings.CACHES['default']['BACKEND'].rsplit('.', 1)[-1]}"
+        + (", emptied before each request (--cold)" if args.cold else "")
+    )
     print_partitions()
     with transaction.atomic():
         if args.live_clicks:
@@ -151,6 +162,8 @@ def measure(
             assert client.get(url).status_code == 200
         timings, app_cpu, db_cpu = [], [], []
         for _ in range(args.requests):
+            if args.cold:
+                cache.clear()
             db_before = backend_cpu() if backend_cpu else 0
             cpu_before, started = time.process_time(), time.perf_counter()
             response = client.get(url)
