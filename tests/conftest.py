@@ -16,6 +16,7 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
+from accounts.api import idempotency
 from accounts.models import Merchant, Role, User
 from accounts.services import IssuedKey, api_key_create
 from referral_saas import tenancy
@@ -76,6 +77,7 @@ def _clean_state() -> Iterator[None]:
     cache.clear()
     # An outage one test simulated must not silence the next test's (the shared Redis backoff).
     shared_redis._down_until.clear()
+    idempotency._recorded_during_outage.clear()
     yield
     tenancy.clear()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts import api_key_cache
+from accounts.api import idempotency
 from accounts.api.idempotency import idempotency_records_of
 from accounts.models import ApiKey, IdempotencyState
 from accounts.services import IssuedKey
@@ -43,6 +45,7 @@ def redis_reachable_again() -> Iterator[None]:
     # A test that loses Redis must not leave it "down" for the next tests.
     yield
     shared_redis._down_until.clear()
+    idempotency._recorded_during_outage.clear()
 
 
 @pytest.fixture
@@ -244,6 +247,85 @@ def test_a_claim_whose_redis_went_away_stores_its_response_in_the_database(
     assert replay.content == first.content
     with tenancy.merchant_context(world.acme):
         assert Conversion.objects.count() == 1
+
+
+@contextmanager
+def _statements() -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def recording(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(recording):
+        yield statements
+
+
+def _outage_then_back(
+    client: Client, acme_secret: IssuedKey, advocate: Advocate, settings: Any
+) -> Any:
+    """A keyed order while the shared Redis is a closed port (recorded in the database), then
+    Redis answers again."""
+    reachable = settings.API_RATE_LIMIT_REDIS_URL
+    settings.API_RATE_LIMIT_REDIS_URL = "redis://127.0.0.1:1/5"
+    first = post(client, acme_secret, order(1, advocate), HTTP_IDEMPOTENCY_KEY="ord-1")
+    assert first.status_code == 202
+    settings.API_RATE_LIMIT_REDIS_URL = reachable
+    shared_redis._down_until.clear()
+    return first
+
+
+def test_a_key_first_used_during_an_outage_replays_once_redis_is_back(
+    client: Client, world: World, acme_secret: IssuedKey, advocate: Advocate, settings: Any
+) -> None:
+    first = _outage_then_back(client, acme_secret, advocate, settings)
+
+    replay = post(client, acme_secret, order(1, advocate), HTTP_IDEMPOTENCY_KEY="ord-1")
+    other = post(client, acme_secret, order(9, advocate), HTTP_IDEMPOTENCY_KEY="ord-1")
+    again = post(client, acme_secret, order(1, advocate), HTTP_IDEMPOTENCY_KEY="ord-1")
+
+    assert replay.status_code == 202
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.content == first.content
+    assert other.status_code == 422
+    assert again.content == first.content
+    with tenancy.merchant_context(world.acme):
+        assert Conversion.objects.count() == 1
+        assert not Conversion.objects.filter(order_id="ORD-9").exists()
+    # the replays gave their Redis claims back: the database's record is the only one
+    assert idempotency_store.records_of(world.acme.public_id) == []
+
+
+def test_another_process_finds_the_outage_mark_in_redis(
+    client: Client, world: World, acme_secret: IssuedKey, advocate: Advocate, settings: Any
+) -> None:
+    first = _outage_then_back(client, acme_secret, advocate, settings)
+    # given: the process that recorded the key told Redis, and this one never saw the outage
+    idempotency_store.mark_database_records(world.acme.public_id)
+    idempotency._recorded_during_outage.clear()
+
+    with _statements() as statements:
+        replay = post(client, acme_secret, order(1, advocate), HTTP_IDEMPOTENCY_KEY="ord-1")
+    new = post(client, acme_secret, order(2, advocate), HTTP_IDEMPOTENCY_KEY="ord-2")
+
+    assert replay.content == first.content
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert any("accounts_idempotencyrecord" in sql for sql in statements)
+    assert new.status_code == 202  # a key the database does not hold runs as usual
+    with tenancy.merchant_context(world.acme):
+        assert Conversion.objects.count() == 2
+    [record] = idempotency_store.records_of(world.acme.public_id)  # in Redis: the new key only
+    assert (record.key, record.response_status) == ("ord-2", 202)
+
+
+def test_without_an_outage_a_new_key_reads_no_idempotency_row(
+    client: Client, acme_secret: IssuedKey, advocate: Advocate
+) -> None:
+    with _statements() as statements:
+        first = post(client, acme_secret, order(1, advocate), HTTP_IDEMPOTENCY_KEY="ord-1")
+    assert first.status_code == 202
+    assert statements  # the handler's own
+    assert not any("accounts_idempotencyrecord" in sql for sql in statements)
 
 
 def test_records_are_per_merchant_in_redis(

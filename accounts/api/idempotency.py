@@ -27,10 +27,15 @@ statement, so a concurrent duplicate sees it at once; the same statement retakes
 abandoned record), a SELECT follows only when the key is taken, and one UPDATE stores the
 response; an hourly beat task purges expired rows. A claim taken in Redis whose response
 cannot be stored there (Redis went away meanwhile) is written to the database instead, so
-retries during the outage replay it. What the two stores do not see of each other: a key first
-used while Redis was unreachable is not known to Redis once it is back (and the reverse). A
-retry across that boundary runs the handler again; the services' natural keys (`order_id`,
-enrolment email) are the backstop, as they are for a Redis that lost its data.
+retries during the outage replay it. Once Redis answers again, the first request of a process
+that recorded keys in the database marks the merchant in Redis (`idem:db:<merchant>`, for the
+retention period): while the mark lasts, a key new to Redis is also looked up in the database
+(one indexed SELECT, inside the claim's answer, no extra Redis round trip), so a retry of a key
+first used during the outage replays it (or gets its 422 or 409) after the outage too. What is
+left unseen: a key first claimed in Redis and retried while Redis is unreachable runs the
+handler again, as does a key used during an outage in a process that never reaches Redis
+afterwards; the services' natural keys (`order_id`, enrolment email) are the backstop, as they
+are for a Redis that lost its data.
 
 A crash between the handler's commit and step 3 leaves the claim `in_flight`; after the
 abandonment delay a retry runs the handler again, and the same natural keys keep that second
@@ -249,8 +254,51 @@ def _too_many_races() -> ApiError:
     )
 
 
-def _answer_from_redis(outcome: ClaimOutcome) -> ClaimOutcome:
+# Merchants whose keys this process recorded in the database while the shared Redis was
+# configured but unreachable, and which Redis has not been told about yet.
+_recorded_during_outage: set[str] = set()
+
+
+def _outage_recorded() -> None:
+    if shared_redis_url():
+        _recorded_during_outage.add(tenancy.get_current_merchant().public_id)
+
+
+def _outage_told(merchant_public_id: str) -> bool:
+    """Tell Redis, now that it answers, that this merchant has keys in the database (the
+    first request after an outage); True if there was anything to tell."""
+    if merchant_public_id not in _recorded_during_outage:
+        return False
+    try:
+        idempotency_store.mark_database_records(merchant_public_id)
+    except redis.RedisError as error:
+        _redis_lost(error)
+    else:
+        _recorded_during_outage.discard(merchant_public_id)
+    return True
+
+
+def _claimed_in_database_before(outcome: ClaimOutcome) -> None:
+    """A key new to Redis that the database may hold from an outage: answer as the database's
+    record says (replay, 422, 409), giving the Redis claim back; nothing when it holds none."""
+    record = (
+        IdempotencyRecord.objects.filter(key=outcome.pending.key, expires_at__gt=timezone.now())
+        .only("fingerprint", "state", "response_status", "response_body")
+        .first()
+    )
+    if record is None:
+        return
+    try:
+        idempotency_store.release(outcome)
+    except redis.RedisError as error:
+        _redis_lost(error)
+    _answer_taken(record, outcome.pending.fingerprint)
+
+
+def _answer_from_redis(outcome: ClaimOutcome, *, after_outage: bool = False) -> ClaimOutcome:
     if outcome.kind == "claimed":
+        if outcome.check_database or after_outage:
+            _claimed_in_database_before(outcome)
         return outcome
     if outcome.kind == "reused":
         _answer_taken_as(state=None, matches=False, status=None, body="")
@@ -295,7 +343,9 @@ def idempotency_begin(
     if pending is None:
         return None
     if outcome is not None:
-        return _answer_from_redis(outcome)
+        merchant_public_id = tenancy.get_current_merchant().public_id
+        return _answer_from_redis(outcome, after_outage=_outage_told(merchant_public_id))
+    _outage_recorded()
     return _begin_in_database(merchant_id, pending)
 
 
@@ -319,7 +369,9 @@ def _redis_lost(error: redis.RedisError) -> None:
 
 def _store_in_database_instead(claim: ClaimOutcome, status: int, body: str) -> None:
     """Redis went away while the handler ran: keep the response where the requests of the
-    outage look (an existing row, another claim of the outage, wins)."""
+    outage look (an existing row, another claim of the outage, wins), and once Redis is back
+    (`_outage_recorded`)."""
+    _outage_recorded()
     claimed_at = datetime.fromtimestamp(claim.claimed_at_ms / 1000, tz=UTC)
     IdempotencyRecord.objects.bulk_create(
         [

@@ -25,22 +25,29 @@ from referral_saas.api.shared_redis import redis_client, script, shared_redis_ur
 
 RECORD_PREFIX = "idem:rec:"
 INDEX_PREFIX = "idem:idx:"
+OUTAGE_PREFIX = "idem:db:"
 IN_FLIGHT = "in_flight"
 COMPLETED = "completed"
 
 # The claim, as a fragment of the rate limit's script: `count` is the request's count in its
-# window; KEYS[3] the record, KEYS[4] the merchant's index; ARGV[4] the limit, ARGV[5] the
-# fingerprint, ARGV[6] our token, ARGV[7] now (ms), ARGV[8] abandoned before (ms), ARGV[9] the
-# retention (ms). Yields `claim`: {'claimed'}, {'reused'}, {'in_flight'} or
-# {'completed', status, body}; false when not tried (no key, or over the limit: a refused request
-# claims nothing).
+# window; KEYS[3] the record, KEYS[4] the merchant's index, KEYS[5] the merchant's outage mark
+# (`mark_database_records`); ARGV[4] the limit, ARGV[5] the fingerprint, ARGV[6] our token,
+# ARGV[7] now (ms), ARGV[8] abandoned before (ms), ARGV[9] the retention (ms). Yields `claim`:
+# {'claimed'} ({'claimed', 'check_database'} for a key new to Redis while the merchant's outage
+# mark lasts), {'reused'}, {'in_flight'} or {'completed', status, body}; false when not tried (no
+# key, or over the limit: a refused request claims nothing).
 CLAIM_LUA = """
 local claim = false
+local check = false
 if KEYS[3] and count <= tonumber(ARGV[4]) then
     local record = redis.call('HMGET', KEYS[3], 'fp', 'st', 'at', 'status', 'body')
     local take = false
     if not record[1] then
         take = true
+        -- Redis has not seen this key; since an outage the database may have (KEYS[5]).
+        if KEYS[5] and tonumber(redis.call('GET', KEYS[5]) or '0') > tonumber(ARGV[7]) then
+            check = true
+        end
     elseif record[1] ~= ARGV[5] then
         claim = {'reused'}
     elseif record[2] == 'in_flight' or not record[4] then
@@ -63,6 +70,9 @@ if KEYS[3] and count <= tonumber(ARGV[4]) then
         redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ARGV[7])
         redis.call('PEXPIRE', KEYS[4], ARGV[9])
         claim = {'claimed'}
+        if check then
+            claim = {'claimed', 'check_database'}
+        end
     end
 end
 """
@@ -75,6 +85,14 @@ if record[1] == ARGV[1] and record[2] == 'in_flight' then
     return 1
 end
 return 0
+"""
+
+# Move a merchant's outage mark on to ARGV[1] (ms), never back; it expires then (ARGV[2] ms).
+_MARK = """
+if tonumber(ARGV[1]) > tonumber(redis.call('GET', KEYS[1]) or '0') then
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
+return 1
 """
 
 # Forget our claim (still ours and still in flight); 1 if deleted.
@@ -102,6 +120,7 @@ class ClaimAttempt:
     pending: PendingClaim
     record: str
     index: str
+    outage: str
     token: str
     claimed_at_ms: int
     args: tuple[str, ...]
@@ -109,7 +128,8 @@ class ClaimAttempt:
 
 @dataclass(frozen=True)
 class ClaimOutcome:
-    """What Redis answered: `claimed` (ours, under `token`), `reused` (another body),
+    """What Redis answered: `claimed` (ours, under `token`; `check_database`: the key is new
+    to Redis but the database may hold it from an outage), `reused` (another body),
     `in_flight`, or `completed` with the first response's `status` and `body`."""
 
     kind: str
@@ -119,6 +139,7 @@ class ClaimOutcome:
     claimed_at_ms: int
     status: int | None = None
     body: str | None = None
+    check_database: bool = False
 
 
 @dataclass(frozen=True)
@@ -152,6 +173,10 @@ def index_name(merchant_public_id: str) -> str:
     return f"{INDEX_PREFIX}{merchant_public_id}"
 
 
+def outage_name(merchant_public_id: str) -> str:
+    return f"{OUTAGE_PREFIX}{merchant_public_id}"
+
+
 def _retention_ms() -> int:
     return int(settings.IDEMPOTENCY_RETENTION_HOURS) * 3600 * 1000
 
@@ -164,6 +189,7 @@ def claim_attempt(pending: PendingClaim, merchant_public_id: str) -> ClaimAttemp
         pending=pending,
         record=record_name(merchant_public_id, pending.key),
         index=index_name(merchant_public_id),
+        outage=outage_name(merchant_public_id),
         token=token,
         claimed_at_ms=now_ms,
         args=(
@@ -191,6 +217,18 @@ def claim_outcome(attempt: ClaimAttempt, raw: list[bytes] | None) -> ClaimOutcom
         claimed_at_ms=attempt.claimed_at_ms,
         status=status,
         body=body,
+        check_database=kind == "claimed" and len(raw) > 1,
+    )
+
+
+def mark_database_records(merchant_public_id: str) -> None:
+    """Say that keys of this merchant were recorded in the database while Redis was
+    unreachable: for the retention period from now, a key new to Redis is looked up there too
+    (`ClaimOutcome.check_database`). One round trip. Raises `redis.RedisError`."""
+    retention_ms = _retention_ms()
+    until_ms = int(time.time() * 1000) + retention_ms
+    script(shared_redis_url(), _MARK)(
+        keys=[outage_name(merchant_public_id)], args=[until_ms, retention_ms]
     )
 
 

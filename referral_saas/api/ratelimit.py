@@ -141,7 +141,7 @@ def _count_in_redis(
     keys = [counter] if version_key is None else [counter, version_key]
     args: list[str | int] = [window_ms, secrets.token_hex(8), VERSION_TTL_SECONDS]
     if claim is not None:
-        keys = [counter, version_key or "", claim.record, claim.index]
+        keys = [counter, version_key or "", claim.record, claim.index, claim.outage]
         args += [limit, *claim.args]
     try:
         count, ttl_ms, version, raw_claim = script(url, _INCREMENT)(keys=keys, args=args)
