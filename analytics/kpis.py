@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 from django.core.cache import cache
 from django.db.models import Count, Subquery, Sum
@@ -41,6 +42,7 @@ MAX_PERIOD_DAYS = 366
 STORED_CACHE_SECONDS = 3600
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -208,14 +210,12 @@ def program_overview(
     rows += list(live_rows.items())
     sketches += [(d, p, k, r) for (d, p, k), r in live_sketches.items()]
     overview = _assemble(period, program, rows, sketches, state)
-    if recorded_after is not None and period.start <= recorded_after.date() <= period.end:
-        # Everything since is in the period: it ends today (nothing is recorded ahead).
-        holds_all = period.end >= timezone.now().date()
-        overview.recorded_since = (
-            {name: sum(row[name] for row in live_rows.values()) for name in ("advocates", "clicks")}
-            if holds_all
-            else None
-        )
+    # The period holds everything recorded since: it starts by then and ends today.
+    holds_since = recorded_after is not None and period.start <= recorded_after.date()
+    if holds_since and period.end >= timezone.now().date():
+        overview.recorded_since = {
+            name: sum(row[name] for row in live_rows.values()) for name in ("advocates", "clicks")
+        }
     if distinct:
         overview.totals.cohort = _cohort(period, program, rows, state)
     return overview
@@ -250,27 +250,35 @@ def _stored(
     by every write to them) and then from the cache: between two roll-up runs the page reads
     its hundreds of stored rows and sketches (2 MB over 90 days) once, not on every view.
     Without the cache (unreachable), read every time."""
-    key = (
-        f"analytics:stored:{state.merchant_id}:{state.version}:"
-        f"{state.computed_at.isoformat()}:{start}:{end}:{int(distinct)}"
-    )
+
+    def read() -> tuple[list[Any], list[tuple[date | None, int | None, str, bytes]]]:
+        sketches: list[tuple[date | None, int | None, str, bytes]] = []
+        if distinct:
+            by_kind: dict[tuple[int | None, str], list[bytes]] = defaultdict(list)
+            for _day, program_id, kind, registers in _stored_sketches(start, end):
+                by_kind[(program_id, kind)].append(registers)
+            sketches = [
+                (None, program_id, kind, sketch.merge(parts))
+                for (program_id, kind), parts in by_kind.items()
+            ]
+        return _stored_rows(start, end), sketches
+
+    return _per_version(state, f"stored:{start}:{end}:{int(distinct)}", read)
+
+
+def _per_version(state: RollupState, name: str, read: Callable[[], T]) -> T:
+    """`read()` of the stored roll-ups, cached under `name` for this version of them
+    (`RollupState.version`, moved on by every write to them); read every time when the cache
+    is unreachable."""
+    key = f"analytics:{name}:{state.merchant_id}:{state.version}:{state.computed_at.isoformat()}"
     try:
         found = cache.get(key)
     except Exception:
         logger.warning("cache unavailable; reading the roll-ups", exc_info=True)
         found = None
     if found is not None:
-        return found
-    sketches: list[tuple[date | None, int | None, str, bytes]] = []
-    if distinct:
-        by_kind: dict[tuple[int | None, str], list[bytes]] = defaultdict(list)
-        for _day, program_id, kind, registers in _stored_sketches(start, end):
-            by_kind[(program_id, kind)].append(registers)
-        sketches = [
-            (None, program_id, kind, sketch.merge(parts))
-            for (program_id, kind), parts in by_kind.items()
-        ]
-    value = (_stored_rows(start, end), sketches)
+        return cast(T, found)
+    value = read()
     try:
         cache.set(key, value, STORED_CACHE_SECONDS)
     except Exception:
@@ -420,21 +428,11 @@ def all_time_counts(
 
 
 def _stored_totals(state: RollupState) -> dict[str, int]:
-    key = f"analytics:totals:{state.merchant_id}:{state.version}:{state.computed_at.isoformat()}"
-    try:
-        found = cache.get(key)
-    except Exception:
-        logger.warning("cache unavailable; reading the roll-ups", exc_info=True)
-        found = None
-    if found is not None:
-        return found
-    sums = DailyStats.objects.aggregate(clicks=Sum("clicks"), advocates=Sum("advocates"))
-    value = {name: sums[name] or 0 for name in ("advocates", "clicks")}
-    try:
-        cache.set(key, value, STORED_CACHE_SECONDS)
-    except Exception:
-        logger.warning("cache unavailable; roll-ups not cached", exc_info=True)
-    return value
+    def read() -> dict[str, int]:
+        sums = DailyStats.objects.aggregate(clicks=Sum("clicks"), advocates=Sum("advocates"))
+        return {name: sums[name] or 0 for name in ("advocates", "clicks")}
+
+    return _per_version(state, "totals", read)
 
 
 def _scalar(queryset: Any, aggregate: Any) -> Subquery:

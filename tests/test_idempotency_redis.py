@@ -45,7 +45,6 @@ def redis_reachable_again() -> Iterator[None]:
     # A test that loses Redis must not leave it "down" for the next tests.
     yield
     shared_redis._down_until.clear()
-    idempotency._recorded_during_outage.clear()
 
 
 @pytest.fixture

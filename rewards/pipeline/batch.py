@@ -290,9 +290,6 @@ class BatchLookups(Lookups):
             return super().advocate_by_code(code)
         return self._by_code.get(code.upper())
 
-    def friend_offer_by_code(self, code: str) -> Reward | None:
-        return super().friend_offer_by_code(code)  # a friend's own code: rare, asked alone
-
     def friend_offer_by_email(self, program_id: int, email: str) -> Reward | None:
         from rewards.friend_offer import friend_key
 
